@@ -1,0 +1,541 @@
+//! Settings: command-line flags, then environment, then an optional TOML
+//! file, then defaults; validated once at start.
+//!
+//! Each setting is resolved in one place with its three names (flag,
+//! environment variable, file key), so an error names all of them.
+
+mod parse;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use serde::Serialize;
+
+pub use parse::{parse_duration, parse_size};
+
+/// What to do with a player whose cursor fell behind the ring's oldest data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LagPolicy {
+    /// Jump to the live edge and count a skip.
+    Skip,
+    /// End the player's response.
+    Disconnect,
+}
+
+/// One engine from the settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EngineSetting {
+    pub host: String,
+    pub port: u16,
+}
+
+/// Validated settings of one acemux process.
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub engines: Vec<EngineSetting>,
+    pub ring_bytes: usize,
+    pub chunk_bytes: usize,
+    #[serde(with = "secs")]
+    pub chunk_max_delay: Duration,
+    #[serde(with = "secs")]
+    pub buffer_ttl: Duration,
+    #[serde(with = "secs")]
+    pub join_behind: Duration,
+    pub lag_policy: LagPolicy,
+    #[serde(with = "secs")]
+    pub keepalive_interval: Duration,
+    #[serde(with = "secs")]
+    pub init_timeout: Duration,
+    #[serde(with = "secs")]
+    pub connection_timeout: Duration,
+    #[serde(with = "secs")]
+    pub client_timeout: Duration,
+    #[serde(with = "secs")]
+    pub grace_period: Duration,
+    pub max_retries: u32,
+    #[serde(with = "secs")]
+    pub retry_wait: Duration,
+    pub max_streams_per_engine: usize,
+    #[serde(with = "secs")]
+    pub shutdown_timeout: Duration,
+}
+
+mod secs {
+    use std::time::Duration;
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+}
+
+/// Command line; every value may also come from the environment variable
+/// named beside it, and from the TOML file given by `--config`.
+#[derive(Debug, Default, Parser)]
+#[command(
+    name = "acemux",
+    version,
+    about = "AceStream proxy: one engine session per content, shared by every player"
+)]
+pub struct Cli {
+    /// TOML settings file (keys are the long flag names with `_`).
+    #[arg(long, env = "ACEMUX_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Also start a simulated engine in-process and use it as the only
+    /// engine, so acemux works without AceStream.
+    #[arg(long, env = "ACEMUX_DEMO")]
+    pub demo: bool,
+    /// Address to listen on [default: 0.0.0.0:8000].
+    #[arg(long, env = "ACEMUX_LISTEN")]
+    pub listen: Option<String>,
+    /// Engine `host:port`, repeatable [default: 127.0.0.1:6878].
+    #[arg(long = "engine", env = "ACEMUX_ENGINES", value_delimiter = ',')]
+    pub engines: Vec<String>,
+    /// Shared buffer per stream, bytes (`8MiB` works) [default: 8MiB].
+    #[arg(long, env = "ACEMUX_RING_SIZE")]
+    pub ring_size: Option<String>,
+    /// Bytes per buffer chunk, a multiple of 188 [default: 65424 = 348 packets].
+    #[arg(long, env = "PROXY_BUFFER_CHUNK_SIZE")]
+    pub chunk_size: Option<String>,
+    /// Longest a partial chunk waits before players get it [default: 100ms].
+    #[arg(long, env = "ACEMUX_CHUNK_MAX_DELAY")]
+    pub chunk_max_delay: Option<String>,
+    /// Longest a chunk stays in the buffer [default: 60s].
+    #[arg(long, env = "PROXY_BUFFER_TTL")]
+    pub buffer_ttl: Option<String>,
+    /// How far behind live a new player starts [default: 2s].
+    #[arg(long, env = "ACEMUX_JOIN_BEHIND")]
+    pub join_behind: Option<String>,
+    /// `skip` or `disconnect` a player that falls behind the buffer [default: skip].
+    #[arg(long, env = "ACEMUX_LAG_POLICY")]
+    pub lag_policy: Option<String>,
+    /// Null-packet keepalive period while the engine sends nothing [default: 1s].
+    #[arg(long, env = "ACEMUX_KEEPALIVE_INTERVAL")]
+    pub keepalive_interval: Option<String>,
+    /// Longest wait for the first byte after the engine accepted [default: 30s].
+    #[arg(long, env = "PROXY_INIT_TIMEOUT")]
+    pub init_timeout: Option<String>,
+    /// Engine request timeout, and longest upstream silence once live [default: 10s].
+    #[arg(long, env = "PROXY_CONNECTION_TIMEOUT")]
+    pub connection_timeout: Option<String>,
+    /// A player whose socket accepts nothing for this long is dropped [default: 30s].
+    #[arg(long, env = "ACEMUX_CLIENT_TIMEOUT")]
+    pub client_timeout: Option<String>,
+    /// The upstream stays this long after the last player left [default: 5s].
+    #[arg(long, env = "PROXY_GRACE_PERIOD")]
+    pub grace_period: Option<String>,
+    /// Upstream reconnects before the stream fails [default: 3].
+    #[arg(long, env = "PROXY_MAX_RETRIES")]
+    pub max_retries: Option<String>,
+    /// Wait before the first reconnect, doubled each time [default: 0.5s].
+    #[arg(long, env = "PROXY_RETRY_WAIT_INTERVAL")]
+    pub retry_wait: Option<String>,
+    /// Streams one engine may carry [default: 3].
+    #[arg(long, env = "MAX_STREAMS_PER_ENGINE")]
+    pub max_streams_per_engine: Option<String>,
+    /// Longest a shutdown waits for engine stops and players [default: 10s].
+    #[arg(long, env = "ACEMUX_SHUTDOWN_TIMEOUT")]
+    pub shutdown_timeout: Option<String>,
+}
+
+/// One setting's names, for error messages.
+struct Names {
+    flag: &'static str,
+    env: &'static str,
+    key: &'static str,
+}
+
+impl std::fmt::Display for Names {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "--{} / {} / file key `{}`",
+            self.flag, self.env, self.key
+        )
+    }
+}
+
+const FILE_KEYS: &[&str] = &[
+    "listen",
+    "engines",
+    "ring_size",
+    "chunk_size",
+    "chunk_max_delay",
+    "buffer_ttl",
+    "join_behind",
+    "lag_policy",
+    "keepalive_interval",
+    "init_timeout",
+    "connection_timeout",
+    "client_timeout",
+    "grace_period",
+    "max_retries",
+    "retry_wait",
+    "max_streams_per_engine",
+    "shutdown_timeout",
+];
+
+impl Settings {
+    /// Resolves and validates the settings of `cli` (which already carries
+    /// the environment) on top of its TOML file and the defaults.
+    pub fn from_cli(cli: &Cli) -> anyhow::Result<Self> {
+        let file = match &cli.config {
+            Some(path) => load_file(path)?,
+            None => toml::Table::new(),
+        };
+        let r = Resolver { file: &file };
+        let ring_bytes = r.get(
+            cli.ring_size.as_deref(),
+            names("ring-size", "ACEMUX_RING_SIZE", "ring_size"),
+            "8MiB",
+            parse_size,
+        )?;
+        let chunk_bytes = r.get(
+            cli.chunk_size.as_deref(),
+            names("chunk-size", "PROXY_BUFFER_CHUNK_SIZE", "chunk_size"),
+            "65424",
+            parse_chunk_size,
+        )?;
+        if ring_bytes < 2 * chunk_bytes {
+            bail!(
+                "invalid setting {}: {ring_bytes} bytes must hold at least two chunks ({} bytes each)",
+                names("ring-size", "ACEMUX_RING_SIZE", "ring_size"),
+                chunk_bytes
+            );
+        }
+        let settings = Settings {
+            listen: r.get(
+                cli.listen.as_deref(),
+                names("listen", "ACEMUX_LISTEN", "listen"),
+                "0.0.0.0:8000",
+                |s| {
+                    s.parse::<SocketAddr>()
+                        .map_err(|e| format!("`{s}` is not host:port ({e})"))
+                },
+            )?,
+            engines: r.engines(&cli.engines)?,
+            ring_bytes,
+            chunk_bytes,
+            chunk_max_delay: r.duration(
+                cli.chunk_max_delay.as_deref(),
+                names(
+                    "chunk-max-delay",
+                    "ACEMUX_CHUNK_MAX_DELAY",
+                    "chunk_max_delay",
+                ),
+                "100ms",
+                true,
+            )?,
+            buffer_ttl: r.duration(
+                cli.buffer_ttl.as_deref(),
+                names("buffer-ttl", "PROXY_BUFFER_TTL", "buffer_ttl"),
+                "60",
+                true,
+            )?,
+            join_behind: r.duration(
+                cli.join_behind.as_deref(),
+                names("join-behind", "ACEMUX_JOIN_BEHIND", "join_behind"),
+                "2",
+                false,
+            )?,
+            lag_policy: r.get(
+                cli.lag_policy.as_deref(),
+                names("lag-policy", "ACEMUX_LAG_POLICY", "lag_policy"),
+                "skip",
+                |s| match s {
+                    "skip" => Ok(LagPolicy::Skip),
+                    "disconnect" => Ok(LagPolicy::Disconnect),
+                    other => Err(format!("`{other}` is neither `skip` nor `disconnect`")),
+                },
+            )?,
+            keepalive_interval: r.duration(
+                cli.keepalive_interval.as_deref(),
+                names(
+                    "keepalive-interval",
+                    "ACEMUX_KEEPALIVE_INTERVAL",
+                    "keepalive_interval",
+                ),
+                "1",
+                true,
+            )?,
+            init_timeout: r.duration(
+                cli.init_timeout.as_deref(),
+                names("init-timeout", "PROXY_INIT_TIMEOUT", "init_timeout"),
+                "30",
+                true,
+            )?,
+            connection_timeout: r.duration(
+                cli.connection_timeout.as_deref(),
+                names(
+                    "connection-timeout",
+                    "PROXY_CONNECTION_TIMEOUT",
+                    "connection_timeout",
+                ),
+                "10",
+                true,
+            )?,
+            client_timeout: r.duration(
+                cli.client_timeout.as_deref(),
+                names("client-timeout", "ACEMUX_CLIENT_TIMEOUT", "client_timeout"),
+                "30",
+                true,
+            )?,
+            grace_period: r.duration(
+                cli.grace_period.as_deref(),
+                names("grace-period", "PROXY_GRACE_PERIOD", "grace_period"),
+                "5",
+                false,
+            )?,
+            max_retries: r.get(
+                cli.max_retries.as_deref(),
+                names("max-retries", "PROXY_MAX_RETRIES", "max_retries"),
+                "3",
+                |s| {
+                    s.parse::<u32>()
+                        .map_err(|_| format!("`{s}` is not a whole number"))
+                },
+            )?,
+            retry_wait: r.duration(
+                cli.retry_wait.as_deref(),
+                names("retry-wait", "PROXY_RETRY_WAIT_INTERVAL", "retry_wait"),
+                "0.5",
+                false,
+            )?,
+            max_streams_per_engine: r.get(
+                cli.max_streams_per_engine.as_deref(),
+                names(
+                    "max-streams-per-engine",
+                    "MAX_STREAMS_PER_ENGINE",
+                    "max_streams_per_engine",
+                ),
+                "3",
+                |s| match s.parse::<usize>() {
+                    Ok(0) => Err("must be at least 1".into()),
+                    Ok(n) => Ok(n),
+                    Err(_) => Err(format!("`{s}` is not a whole number")),
+                },
+            )?,
+            shutdown_timeout: r.duration(
+                cli.shutdown_timeout.as_deref(),
+                names(
+                    "shutdown-timeout",
+                    "ACEMUX_SHUTDOWN_TIMEOUT",
+                    "shutdown_timeout",
+                ),
+                "10",
+                true,
+            )?,
+        };
+        Ok(settings)
+    }
+
+    /// Settings for tests and embedding: the defaults with the given engines.
+    pub fn with_engines(engines: &[String]) -> anyhow::Result<Self> {
+        Self::from_cli(&Cli {
+            engines: engines.to_vec(),
+            ..Cli::default()
+        })
+    }
+}
+
+fn names(flag: &'static str, env: &'static str, key: &'static str) -> Names {
+    Names { flag, env, key }
+}
+
+fn load_file(path: &std::path::Path) -> anyhow::Result<toml::Table> {
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "cannot read settings file {} (--config / ACEMUX_CONFIG)",
+            path.display()
+        )
+    })?;
+    let table: toml::Table = text
+        .parse()
+        .with_context(|| format!("settings file {} is not valid TOML", path.display()))?;
+    if let Some(unknown) = table.keys().find(|k| !FILE_KEYS.contains(&k.as_str())) {
+        bail!(
+            "settings file {}: unknown key `{unknown}` (known keys: {})",
+            path.display(),
+            FILE_KEYS.join(", ")
+        );
+    }
+    Ok(table)
+}
+
+/// Picks each setting from the command line/environment, the file, or the
+/// default, and turns a parse failure into an error naming the setting.
+struct Resolver<'a> {
+    file: &'a toml::Table,
+}
+
+impl Resolver<'_> {
+    fn get<T>(
+        &self,
+        cli: Option<&str>,
+        names: Names,
+        default: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> anyhow::Result<T> {
+        let from_file = match self.file.get(names.key) {
+            None => None,
+            Some(toml::Value::String(s)) => Some(s.clone()),
+            Some(toml::Value::Integer(i)) => Some(i.to_string()),
+            Some(toml::Value::Float(f)) => Some(f.to_string()),
+            Some(other) => bail!("invalid setting {names}: `{other}` is not a string or number"),
+        };
+        let raw = cli
+            .map(str::to_owned)
+            .or(from_file)
+            .unwrap_or_else(|| default.to_owned());
+        parse(raw.trim()).map_err(|why| anyhow::anyhow!("invalid setting {names}: {why}"))
+    }
+
+    fn duration(
+        &self,
+        cli: Option<&str>,
+        names: Names,
+        default: &str,
+        positive: bool,
+    ) -> anyhow::Result<Duration> {
+        self.get(cli, names, default, |s| {
+            let d = parse_duration(s)?;
+            if positive && d.is_zero() {
+                return Err("must be more than zero".into());
+            }
+            Ok(d)
+        })
+    }
+
+    fn engines(&self, cli: &[String]) -> anyhow::Result<Vec<EngineSetting>> {
+        let n = names("engine", "ACEMUX_ENGINES", "engines");
+        let raw: Vec<String> = if !cli.is_empty() {
+            cli.to_vec()
+        } else if let Some(v) = self.file.get(n.key) {
+            let list = v.as_array().with_context(|| {
+                format!("invalid setting {n}: expected a list of \"host:port\"")
+            })?;
+            list.iter()
+                .map(|e| e.as_str().map(str::to_owned))
+                .collect::<Option<_>>()
+                .with_context(|| format!("invalid setting {n}: expected a list of \"host:port\""))?
+        } else {
+            vec!["127.0.0.1:6878".into()]
+        };
+        raw.iter()
+            .map(|e| {
+                parse_engine(e.trim()).map_err(|why| anyhow::anyhow!("invalid setting {n}: {why}"))
+            })
+            .collect()
+    }
+}
+
+fn parse_engine(s: &str) -> Result<EngineSetting, String> {
+    let (host, port) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("`{s}` is not host:port"))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("`{s}`: `{port}` is not a port"))?;
+    if host.is_empty() || port == 0 {
+        return Err(format!("`{s}` is not host:port"));
+    }
+    Ok(EngineSetting {
+        host: host.trim_matches(['[', ']']).to_owned(),
+        port,
+    })
+}
+
+fn parse_chunk_size(s: &str) -> Result<usize, String> {
+    let n = parse_size(s)?;
+    if n == 0 || n % acemux_ts::PACKET_SIZE != 0 {
+        let below = n / 188 * 188;
+        return Err(format!(
+            "{n} is not a multiple of 188 (the TS packet size); use {} or {}",
+            below.max(188),
+            below + 188
+        ));
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("acemux").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let s = Settings::from_cli(&Cli::default()).unwrap();
+        assert_eq!(s.listen, "0.0.0.0:8000".parse().unwrap());
+        assert_eq!(
+            s.engines,
+            vec![EngineSetting {
+                host: "127.0.0.1".into(),
+                port: 6878
+            }]
+        );
+        assert_eq!(s.chunk_bytes % 188, 0);
+        assert_eq!(s.grace_period, Duration::from_secs(5));
+        assert_eq!(s.lag_policy, LagPolicy::Skip);
+    }
+
+    #[test]
+    fn seed_chunk_size_is_refused_by_name() {
+        let err = Settings::from_cli(&cli(&["--chunk-size", "1061472"]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("PROXY_BUFFER_CHUNK_SIZE"), "{err}");
+        assert!(err.contains("not a multiple of 188"), "{err}");
+        assert!(err.contains("1061272") && err.contains("1061460"), "{err}");
+    }
+
+    #[test]
+    fn cli_beats_file_beats_default() {
+        let dir = std::env::temp_dir().join(format!("acemux-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("a.toml");
+        std::fs::write(
+            &path,
+            "grace_period = 7\nretry_wait = \"250ms\"\nengines = [\"e1:1\", \"e2:2\"]\n",
+        )
+        .unwrap();
+        let p = path.to_str().unwrap();
+        let s = Settings::from_cli(&cli(&["--config", p, "--grace-period", "1.5"])).unwrap();
+        assert_eq!(s.grace_period, Duration::from_millis(1500));
+        assert_eq!(s.retry_wait, Duration::from_millis(250));
+        assert_eq!(s.engines.len(), 2);
+        std::fs::write(&path, "grace_priod = 7\n").unwrap();
+        let err = Settings::from_cli(&cli(&["--config", p]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown key `grace_priod`"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        for (args, needle) in [
+            (vec!["--grace-period", "soon"], "PROXY_GRACE_PERIOD"),
+            (vec!["--lag-policy", "wait"], "ACEMUX_LAG_POLICY"),
+            (vec!["--engine", "nohost"], "ACEMUX_ENGINES"),
+            (vec!["--listen", "8000"], "ACEMUX_LISTEN"),
+            (
+                vec!["--ring-size", "100000", "--chunk-size", "65424"],
+                "ACEMUX_RING_SIZE",
+            ),
+            (
+                vec!["--max-streams-per-engine", "0"],
+                "MAX_STREAMS_PER_ENGINE",
+            ),
+            (vec!["--client-timeout", "0"], "ACEMUX_CLIENT_TIMEOUT"),
+        ] {
+            let err = Settings::from_cli(&cli(&args)).unwrap_err().to_string();
+            assert!(err.contains(needle), "{args:?}: {err}");
+        }
+    }
+}

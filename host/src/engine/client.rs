@@ -1,0 +1,224 @@
+//! The AceStream engine HTTP API: start, stop, probe, open playback.
+//!
+//! Every call here has a timeout, and none of them touches players or
+//! chooses engines. The HTTP client has no overall request timeout (one
+//! peer's did, and it killed every stream after 60 s): streaming bodies are
+//! bounded by the upstream reader's stall detection instead.
+
+use std::time::Duration;
+
+use reqwest::header::{ACCEPT_ENCODING, HeaderValue};
+use serde::{Deserialize, Serialize};
+
+use crate::content::ContentKey;
+
+/// What the engine said when it accepted a start.
+#[derive(Debug, Clone, Serialize)]
+pub struct EngineSession {
+    pub playback_url: String,
+    pub stat_url: String,
+    pub command_url: String,
+    pub infohash: Option<String>,
+    pub playback_session_id: Option<String>,
+    pub is_live: i64,
+}
+
+/// Why an engine call failed; the HTTP layer maps each kind to a status.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EngineError {
+    /// The engine answered with its own error message (e.g. "failed to load content").
+    #[error("engine error: {0}")]
+    Refused(String),
+    /// No answer within the connection timeout.
+    #[error("engine did not answer within {0:?}")]
+    Timeout(Duration),
+    /// Could not connect, or the connection broke.
+    #[error("engine unreachable: {0}")]
+    Unreachable(String),
+    /// An HTTP status other than success.
+    #[error("engine answered HTTP {status}: {body}")]
+    Status { status: u16, body: String },
+    /// An answer that is not the documented shape.
+    #[error("engine answer not understood: {0}")]
+    Malformed(String),
+}
+
+impl EngineError {
+    fn from_reqwest(e: reqwest::Error, timeout: Duration) -> Self {
+        if e.is_timeout() {
+            EngineError::Timeout(timeout)
+        } else if e.is_decode() {
+            EngineError::Malformed(e.to_string())
+        } else {
+            EngineError::Unreachable(without_url(&e))
+        }
+    }
+}
+
+/// reqwest's message without the URL (which may carry tokens).
+fn without_url(e: &reqwest::Error) -> String {
+    let mut msg = e.to_string();
+    if let Some(url) = e.url() {
+        msg = msg
+            .replace(&format!(" ({url})"), "")
+            .replace(url.as_str(), "<url>");
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
+}
+
+#[derive(Deserialize)]
+struct Envelope<T> {
+    response: Option<T>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct StartResponse {
+    playback_url: String,
+    stat_url: String,
+    command_url: String,
+    infohash: Option<String>,
+    playback_session_id: Option<String>,
+    #[serde(default)]
+    is_live: i64,
+}
+
+/// A shared HTTP client for all engines.
+#[derive(Debug, Clone)]
+pub struct EngineClient {
+    http: reqwest::Client,
+    timeout: Duration,
+}
+
+impl EngineClient {
+    /// `timeout` bounds connecting and every non-streaming call.
+    pub fn new(timeout: Duration) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(timeout)
+            .user_agent("VLC/3.0.21 LibVLC/3.0.21")
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .tcp_nodelay(true)
+            .build()?;
+        Ok(Self { http, timeout })
+    }
+
+    /// Asks the engine at `base` (`http://host:port`) to start `key` with a
+    /// fresh random player id.
+    pub async fn start(&self, base: &str, key: &ContentKey) -> Result<EngineSession, EngineError> {
+        let pid = format!("{:016x}", rand::random::<u64>());
+        let url = format!("{base}/ace/getstream");
+        let query = [
+            ("format", "json"),
+            (key.key_type.engine_param(), key.id.as_str()),
+            ("pid", pid.as_str()),
+        ];
+        let started: StartResponse = self.call(self.http.get(url).query(&query)).await?;
+        Ok(EngineSession {
+            playback_url: started.playback_url,
+            stat_url: started.stat_url,
+            command_url: started.command_url,
+            infohash: started.infohash,
+            playback_session_id: started.playback_session_id,
+            is_live: started.is_live,
+        })
+    }
+
+    /// Stops an engine session. A session the engine no longer knows counts
+    /// as stopped.
+    pub async fn stop(&self, session: &EngineSession) -> Result<(), EngineError> {
+        let request = self
+            .http
+            .get(&session.command_url)
+            .query(&[("method", "stop")]);
+        match self.call::<serde_json::Value>(request).await {
+            Ok(_) => Ok(()),
+            Err(EngineError::Refused(msg)) if msg.contains("unknown playback session id") => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Health probe: the engine's status call must answer with a result.
+    pub async fn probe(&self, base: &str) -> Result<(), EngineError> {
+        let url = format!("{base}/server/api");
+        let request = self
+            .http
+            .get(url)
+            .query(&[("api_version", "3"), ("method", "get_status")]);
+        let response = self.send(request).await?;
+        let body: serde_json::Value = response
+            .json()
+            .await
+            .map_err(|e| EngineError::from_reqwest(e, self.timeout))?;
+        match body.get("error") {
+            Some(serde_json::Value::String(msg)) => Err(EngineError::Refused(msg.clone())),
+            _ if body.get("result").is_some() => Ok(()),
+            _ => Err(EngineError::Malformed(
+                "status answer without `result`".into(),
+            )),
+        }
+    }
+
+    /// Opens the playback URL (following redirects) and returns once the
+    /// headers arrived; the body is read by the caller.
+    pub async fn open_playback(&self, url: &str) -> Result<reqwest::Response, EngineError> {
+        let request = self
+            .http
+            .get(url)
+            .header(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+        let response = tokio::time::timeout(self.timeout, request.send())
+            .await
+            .map_err(|_| EngineError::Timeout(self.timeout))?
+            .map_err(|e| EngineError::from_reqwest(e, self.timeout))?;
+        check_status(response).await
+    }
+
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, EngineError> {
+        let response = request
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|e| EngineError::from_reqwest(e, self.timeout))?;
+        check_status(response).await
+    }
+
+    /// Sends a call whose answer is `{"response": T, "error": ...}`.
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, EngineError> {
+        let response = self.send(request).await?;
+        let envelope: Envelope<T> = response
+            .json()
+            .await
+            .map_err(|e| EngineError::from_reqwest(e, self.timeout))?;
+        match (envelope.response, envelope.error) {
+            (_, Some(error)) => Err(EngineError::Refused(error)),
+            (Some(r), None) => Ok(r),
+            (None, None) => Err(EngineError::Malformed(
+                "neither `response` nor `error`".into(),
+            )),
+        }
+    }
+}
+
+async fn check_status(response: reqwest::Response) -> Result<reqwest::Response, EngineError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let body = response.text().await.unwrap_or_default();
+    Err(EngineError::Status {
+        status: status.as_u16(),
+        body: body.chars().take(200).collect(),
+    })
+}

@@ -1,0 +1,72 @@
+//! Every error a client sees: an HTTP status and a JSON body
+//! `{"error": "<message>", "code": "<kind>"}`.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::content::ContentKeyError;
+use crate::engine::{EngineError, SelectError};
+use crate::stream::StreamError;
+
+/// An error response.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(json!({"error": self.message, "code": self.code}));
+        (self.status, body).into_response()
+    }
+}
+
+impl From<ContentKeyError> for ApiError {
+    fn from(e: ContentKeyError) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_content_id", e.to_string())
+    }
+}
+
+impl From<StreamError> for ApiError {
+    fn from(e: StreamError) -> Self {
+        let (status, code) = match &e {
+            StreamError::Select(SelectError::Refused(_)) => (StatusCode::FORBIDDEN, "refused"),
+            StreamError::Select(SelectError::NoEngines) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "no_engines")
+            }
+            StreamError::Select(SelectError::AtCapacity(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "at_capacity")
+            }
+            StreamError::Select(SelectError::UnknownEngine(_)) => {
+                (StatusCode::BAD_GATEWAY, "selector_error")
+            }
+            StreamError::Engine(EngineError::Timeout(_)) => {
+                (StatusCode::GATEWAY_TIMEOUT, "engine_timeout")
+            }
+            StreamError::Engine(_) => (StatusCode::BAD_GATEWAY, "engine_error"),
+            StreamError::InitTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, "init_timeout"),
+            StreamError::UpstreamLost(_) => (StatusCode::BAD_GATEWAY, "upstream_lost"),
+            StreamError::Stopped => (StatusCode::SERVICE_UNAVAILABLE, "stopped"),
+            StreamError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
+        };
+        Self::new(status, code, e.to_string())
+    }
+}

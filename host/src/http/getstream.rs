@@ -1,0 +1,70 @@
+//! `GET /ace/getstream?id=…`: attach the player to the content's stream
+//! and stream the ring to it.
+
+use std::collections::HashMap;
+
+use axum::Extension;
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::content::ContentKey;
+use crate::engine::select::SelectRequest;
+use crate::stream::Player;
+
+use super::{ApiError, AppState, Connection};
+
+type QueryParams = Result<Query<HashMap<String, String>>, QueryRejection>;
+
+fn query(params: QueryParams) -> Result<HashMap<String, String>, ApiError> {
+    params
+        .map(|Query(q)| q)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))
+}
+
+/// Headers of every stream response: live MPEG-TS, never cached, no ranges.
+fn stream_headers() -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp2t"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-store, must-revalidate"),
+    );
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    h.insert(header::EXPIRES, HeaderValue::from_static("0"));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("none"));
+    h
+}
+
+pub async fn getstream(
+    State(app): State<AppState>,
+    conn: Option<Extension<Connection>>,
+    params: QueryParams,
+) -> Result<Response, ApiError> {
+    let query = query(params)?;
+    let key = ContentKey::from_query(&query)?;
+    let client = conn.as_ref().map(|c| c.peer);
+    let request = SelectRequest {
+        content: Some(key.clone()),
+        client,
+        query,
+    };
+    let slot = app.registry.attach(key, request)?;
+    slot.session().wait_ready().await?;
+    let player = Player::new(
+        slot,
+        client,
+        app.settings.join_behind,
+        app.settings.lag_policy,
+        conn.map(|c| c.write_timed_out.clone()),
+    );
+    Ok((stream_headers(), Body::from_stream(player.into_stream())).into_response())
+}
+
+/// Probes get the stream's headers without starting anything.
+pub async fn head(params: QueryParams) -> Result<Response, ApiError> {
+    ContentKey::from_query(&query(params)?)?;
+    Ok((stream_headers(), Body::empty()).into_response())
+}

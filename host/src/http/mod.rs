@@ -1,0 +1,43 @@
+//! The HTTP surface: routes, error bodies, and the connection loop.
+//! Handlers translate between HTTP and the stream registry; they hold no
+//! business logic of their own.
+
+mod error;
+mod getstream;
+mod server;
+mod status;
+mod write_timeout;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::routing::get;
+
+pub use error::ApiError;
+pub use server::{Connection, serve};
+
+use crate::config::Settings;
+use crate::stream::Registry;
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Arc<Registry>,
+    pub settings: Arc<Settings>,
+    pub started_at: Instant,
+}
+
+/// Every route acemux serves.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/ace/getstream",
+            get(getstream::getstream).head(getstream::head),
+        )
+        .route("/proxy/status", get(status::status))
+        .route("/proxy/sessions/{content}", get(status::session))
+        .route("/healthz", get(status::healthz))
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .with_state(state)
+}

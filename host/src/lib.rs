@@ -1,0 +1,103 @@
+//! acemux: an AceStream proxy that opens one engine session per content
+//! and fans it out to every player through a shared ring buffer.
+//!
+//! Follow one byte from engine to player by module:
+//! [`engine::client`] → [`stream::upstream`] (with [`acemux_ts::Aligner`]) →
+//! [`stream::ring`] → [`stream::player`] → [`http`]. Control sits beside
+//! that path: [`stream::registry`], [`stream::session`], [`engine::pool`],
+//! [`engine::select`].
+
+pub mod config;
+pub mod content;
+pub mod engine;
+pub mod http;
+pub mod stream;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use config::Settings;
+use engine::{BuiltinSelector, EngineClient, EnginePool};
+use stream::{Registry, StreamContext};
+
+/// A running acemux: listening, serving, until [`Acemux::shutdown`].
+pub struct Acemux {
+    addr: SocketAddr,
+    registry: Arc<Registry>,
+    stop_accepting: CancellationToken,
+    server: JoinHandle<()>,
+    settings: Arc<Settings>,
+}
+
+impl Acemux {
+    /// Binds the listen address and starts serving.
+    pub async fn start(settings: Settings) -> anyhow::Result<Self> {
+        let settings = Arc::new(settings);
+        let listener = TcpListener::bind(settings.listen).await.with_context(|| {
+            format!(
+                "cannot listen on {} (--listen / ACEMUX_LISTEN)",
+                settings.listen
+            )
+        })?;
+        let addr = listener.local_addr()?;
+        let pool = Arc::new(EnginePool::new(
+            &settings.engines,
+            settings.max_streams_per_engine,
+        ));
+        let registry = Registry::new(StreamContext {
+            settings: settings.clone(),
+            pool,
+            client: EngineClient::new(settings.connection_timeout)?,
+            selector: Arc::new(BuiltinSelector),
+        });
+        let state = http::AppState {
+            registry: registry.clone(),
+            settings: settings.clone(),
+            started_at: Instant::now(),
+        };
+        let stop_accepting = CancellationToken::new();
+        let server = tokio::spawn(http::serve(
+            listener,
+            http::router(state),
+            settings.client_timeout,
+            stop_accepting.clone(),
+            settings.shutdown_timeout,
+        ));
+        info!(%addr, engines = settings.engines.len(), "acemux listening");
+        Ok(Self {
+            addr,
+            registry,
+            stop_accepting,
+            server,
+            settings,
+        })
+    }
+
+    /// The address acemux listens on (useful with port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// Stops accepting, stops every stream (engine stop commands sent),
+    /// lets connections finish, and returns.
+    pub async fn shutdown(self) {
+        info!("shutting down");
+        self.stop_accepting.cancel();
+        if !self.registry.shutdown(self.settings.shutdown_timeout).await {
+            tracing::warn!("some streams did not stop within the shutdown timeout");
+        }
+        let _ = self.server.await;
+        info!("shutdown complete");
+    }
+}

@@ -1,0 +1,79 @@
+//! The `acemux` binary: settings, logging, signals.
+
+use anyhow::Context;
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use acemux::Acemux;
+use acemux::config::{Cli, EngineSetting, Settings};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("acemux: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut settings = Settings::from_cli(&cli)?;
+    let _demo_engine = if cli.demo {
+        Some(start_demo_engine(&mut settings).await?)
+    } else {
+        None
+    };
+    let acemux = Acemux::start(settings).await?;
+    if cli.demo {
+        let addr = acemux.addr();
+        let port = addr.port();
+        eprintln!(
+            "demo: try  curl -o /dev/null http://127.0.0.1:{port}/ace/getstream?id=0123456789abcdef0123456789abcdef01234567\n\
+             demo: or   ffplay http://127.0.0.1:{port}/ace/getstream?id=0123456789abcdef0123456789abcdef01234567\n\
+             demo: status at http://127.0.0.1:{port}/proxy/status"
+        );
+    }
+    wait_for_signal().await?;
+    acemux.shutdown().await;
+    Ok(())
+}
+
+#[cfg(feature = "demo")]
+async fn start_demo_engine(settings: &mut Settings) -> anyhow::Result<ace_sim::SimEngine> {
+    let engine = ace_sim::SimEngine::start(ace_sim::SimConfig::default())
+        .await
+        .context("cannot start the simulated engine for --demo")?;
+    eprintln!(
+        "demo: simulated AceStream engine on http://{}",
+        engine.addr()
+    );
+    settings.engines = vec![EngineSetting {
+        host: engine.addr().ip().to_string(),
+        port: engine.addr().port(),
+    }];
+    Ok(engine)
+}
+
+#[cfg(not(feature = "demo"))]
+async fn start_demo_engine(_: &mut Settings) -> anyhow::Result<()> {
+    anyhow::bail!("--demo needs acemux built with the `demo` feature")
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("cannot listen for SIGINT")?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}

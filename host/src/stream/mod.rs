@@ -1,0 +1,20 @@
+//! The stream path: one upstream per content, fanned out to every player.
+//!
+//! ```text
+//! engine ─▶ upstream (aligner, chunker) ─▶ ring ─▶ player cursor ─▶ socket
+//! ```
+//!
+//! [`registry`] maps a content to its [`session`]; the session owns the one
+//! task that runs [`upstream`] and decides when the stream ends; [`ring`]
+//! holds the shared chunks; each [`player`] is only a cursor into it.
+
+pub mod player;
+pub mod registry;
+pub mod ring;
+pub mod session;
+pub mod upstream;
+
+pub use player::{Player, PlayerSlot};
+pub use registry::{Registry, StreamContext};
+pub use ring::Ring;
+pub use session::{EndReason, Session, SessionState, StreamError};

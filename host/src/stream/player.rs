@@ -1,0 +1,197 @@
+//! A player: a cursor into its session's ring, nothing more.
+//!
+//! A player never reads the upstream and never holds payload of its own:
+//! it hands the ring's shared chunks to its socket one by one. It sleeps on
+//! the ring's watch channel, so it wakes only when a chunk arrives (or the
+//! stream ends). A player that falls behind the ring's oldest chunk follows
+//! the lag policy. A player whose socket stops accepting bytes is dropped by
+//! the HTTP layer's write timeout, which ends this stream.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use serde::Serialize;
+use tokio::sync::watch;
+use tracing::debug;
+
+use crate::config::LagPolicy;
+
+use super::ring::Read;
+use super::session::Session;
+
+/// Counts one attached player on its session until dropped; the session's
+/// grace period starts when the last slot is gone.
+pub struct PlayerSlot {
+    session: Arc<Session>,
+}
+
+impl PlayerSlot {
+    /// Only the registry creates slots, under its lock, so a session being
+    /// retired can never gain a player.
+    pub(super) fn new(session: Arc<Session>) -> Self {
+        session.players_count.send_modify(|n| *n += 1);
+        Self { session }
+    }
+
+    pub fn session(&self) -> &Arc<Session> {
+        &self.session
+    }
+}
+
+impl Drop for PlayerSlot {
+    fn drop(&mut self) {
+        self.session
+            .players_count
+            .send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+/// What status shows of one player.
+#[derive(Debug, Serialize)]
+pub struct PlayerStats {
+    pub id: u64,
+    pub client: Option<SocketAddr>,
+    #[serde(skip)]
+    pub connected_at: Instant,
+    pub bytes_sent: AtomicU64,
+    /// Stream offset of the next byte this player gets.
+    pub offset: AtomicU64,
+    pub skips: AtomicU64,
+    pub skipped_bytes: AtomicU64,
+}
+
+static NEXT_PLAYER_ID: AtomicU64 = AtomicU64::new(1);
+
+/// See the module docs.
+pub struct Player {
+    slot: PlayerSlot,
+    stats: Arc<PlayerStats>,
+    /// Next chunk to send.
+    seq: u64,
+    head: watch::Receiver<u64>,
+    lag_policy: LagPolicy,
+    /// Set by the connection when its write timeout fired.
+    write_timed_out: Option<Arc<AtomicBool>>,
+}
+
+impl Player {
+    /// Starts a player `join_behind` behind the live edge.
+    pub fn new(
+        slot: PlayerSlot,
+        client: Option<SocketAddr>,
+        join_behind: std::time::Duration,
+        lag_policy: LagPolicy,
+        write_timed_out: Option<Arc<AtomicBool>>,
+    ) -> Self {
+        let session = slot.session.clone();
+        let head = session.ring.subscribe();
+        let seq = session.ring.join_seq(join_behind);
+        let stats = Arc::new(PlayerStats {
+            id: NEXT_PLAYER_ID.fetch_add(1, Ordering::Relaxed),
+            client,
+            connected_at: Instant::now(),
+            bytes_sent: AtomicU64::new(0),
+            offset: AtomicU64::new(session.ring.offset_of(seq)),
+            skips: AtomicU64::new(0),
+            skipped_bytes: AtomicU64::new(0),
+        });
+        session.players.lock().insert(stats.id, stats.clone());
+        session
+            .counters
+            .players_total
+            .fetch_add(1, Ordering::Relaxed);
+        debug!(player = stats.id, ?client, seq, "player attached");
+        Self {
+            slot,
+            stats,
+            seq,
+            head,
+            lag_policy,
+            write_timed_out,
+        }
+    }
+
+    /// The player's bytes, for an HTTP body. Ends when the stream ends or
+    /// the lag policy disconnects the player.
+    pub fn into_stream(self) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+        futures_util::stream::unfold(self, |mut player| async move {
+            let chunk = player.next_chunk().await?;
+            Some((Ok(chunk), player))
+        })
+    }
+
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        let session = self.slot.session.clone();
+        loop {
+            // Mark the current head seen before reading, so an append after
+            // the read still wakes `changed()` below.
+            self.head.borrow_and_update();
+            match session.ring.read(self.seq) {
+                Read::Chunk { data, offset } => {
+                    self.seq += 1;
+                    let len = data.len() as u64;
+                    self.stats.bytes_sent.fetch_add(len, Ordering::Relaxed);
+                    self.stats.offset.store(offset + len, Ordering::Relaxed);
+                    session.counters.bytes_out.fetch_add(len, Ordering::Relaxed);
+                    return Some(data);
+                }
+                Read::Lagged { .. } => match self.lag_policy {
+                    LagPolicy::Skip => {
+                        let live = session.ring.live_seq();
+                        let from = self.stats.offset.load(Ordering::Relaxed);
+                        let to = session.ring.offset_of(live);
+                        self.stats.skips.fetch_add(1, Ordering::Relaxed);
+                        self.stats
+                            .skipped_bytes
+                            .fetch_add(to.saturating_sub(from), Ordering::Relaxed);
+                        session.counters.skips.fetch_add(1, Ordering::Relaxed);
+                        debug!(
+                            player = self.stats.id,
+                            skipped = to.saturating_sub(from),
+                            "player lagged; skipped to live"
+                        );
+                        self.seq = live;
+                    }
+                    LagPolicy::Disconnect => {
+                        session
+                            .counters
+                            .lag_disconnects
+                            .fetch_add(1, Ordering::Relaxed);
+                        debug!(player = self.stats.id, "player lagged; disconnecting");
+                        return None;
+                    }
+                },
+                Read::Pending => {
+                    if self.head.changed().await.is_err() {
+                        return None;
+                    }
+                }
+                Read::Closed => return None,
+            }
+        }
+    }
+}
+
+impl Drop for Player {
+    fn drop(&mut self) {
+        let session = &self.slot.session;
+        session.players.lock().remove(&self.stats.id);
+        if self
+            .write_timed_out
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+        {
+            session.counters.drops.fetch_add(1, Ordering::Relaxed);
+        }
+        debug!(
+            player = self.stats.id,
+            bytes = self.stats.bytes_sent.load(Ordering::Relaxed),
+            seconds = self.stats.connected_at.elapsed().as_secs_f64(),
+            "player left"
+        );
+    }
+}

@@ -1,0 +1,175 @@
+//! Content key → stream session, created once however many players arrive
+//! at the same instant.
+//!
+//! The map's lock is held only for map operations and the player count
+//! change that must be atomic with them (never across an `.await`): a
+//! player attaches under the lock, and a session retires under the lock
+//! only if it has no player, so a player can never attach to a session that
+//! is going away.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{Instrument, warn};
+
+use crate::config::Settings;
+use crate::content::ContentKey;
+use crate::engine::select::SelectRequest;
+use crate::engine::{EngineClient, EnginePool, EngineSelector, EngineSession};
+
+use super::player::PlayerSlot;
+use super::ring::Ring;
+use super::session::{Session, StreamError};
+
+/// What every session needs from the rest of acemux.
+pub struct StreamContext {
+    pub settings: Arc<Settings>,
+    pub pool: Arc<EnginePool>,
+    pub client: EngineClient,
+    pub selector: Arc<dyn EngineSelector>,
+}
+
+impl StreamContext {
+    /// Sends the engine's stop command; failures are logged, never fatal.
+    pub async fn stop_engine_session(&self, session: EngineSession) {
+        if let Err(e) = self.client.stop(&session).await {
+            warn!(error = %e, "engine stop command failed");
+        }
+    }
+}
+
+/// See the module docs.
+pub struct Registry {
+    sessions: Mutex<HashMap<ContentKey, Arc<Session>>>,
+    ctx: StreamContext,
+    /// Owns every session task and background engine stop.
+    tasks: TaskTracker,
+    /// Parent of every session's stop token.
+    shutdown: CancellationToken,
+    next_id: AtomicU64,
+}
+
+impl Registry {
+    pub fn new(ctx: StreamContext) -> Arc<Self> {
+        Arc::new(Self {
+            sessions: Mutex::new(HashMap::new()),
+            ctx,
+            tasks: TaskTracker::new(),
+            shutdown: CancellationToken::new(),
+            next_id: AtomicU64::new(1),
+        })
+    }
+
+    pub fn context(&self) -> &StreamContext {
+        &self.ctx
+    }
+
+    /// Sessions created since start.
+    pub fn created_total(&self) -> u64 {
+        self.next_id.load(Ordering::Relaxed) - 1
+    }
+
+    /// Attaches a player to the content's session, creating the session
+    /// (and its task) if there is none.
+    pub fn attach(
+        self: &Arc<Self>,
+        key: ContentKey,
+        request: SelectRequest,
+    ) -> Result<PlayerSlot, StreamError> {
+        let mut sessions = self.sessions.lock();
+        if self.shutdown.is_cancelled() {
+            return Err(StreamError::ShuttingDown);
+        }
+        if let Some(session) = sessions.get(&key) {
+            return Ok(PlayerSlot::new(session.clone()));
+        }
+        let settings = &self.ctx.settings;
+        let session = Arc::new(Session::new(
+            self.next_id.fetch_add(1, Ordering::Relaxed),
+            key.clone(),
+            Ring::new(settings.ring_bytes, settings.buffer_ttl),
+            self.shutdown.child_token(),
+            SelectRequest {
+                content: Some(key.clone()),
+                ..request
+            },
+        ));
+        let slot = PlayerSlot::new(session.clone());
+        sessions.insert(key, session.clone());
+        self.tasks.spawn(session.run(self.clone()));
+        Ok(slot)
+    }
+
+    /// Removes `session` if no player is attached. Called by the session
+    /// itself when its grace period ends.
+    pub(super) fn retire_if_idle(&self, session: &Session) -> bool {
+        let mut sessions = self.sessions.lock();
+        if session.player_count() > 0 {
+            return false;
+        }
+        if sessions
+            .get(&session.key)
+            .is_some_and(|s| s.id == session.id)
+        {
+            sessions.remove(&session.key);
+        }
+        true
+    }
+
+    /// Removes the session with this key and id (not a successor).
+    pub(super) fn remove(&self, key: &ContentKey, id: u64) {
+        let mut sessions = self.sessions.lock();
+        if sessions.get(key).is_some_and(|s| s.id == id) {
+            sessions.remove(key);
+        }
+    }
+
+    /// Stops an engine session in the background (owned by the registry's
+    /// task tracker, so shutdown waits for it).
+    pub(super) fn spawn_engine_stop(self: &Registry, session: EngineSession) {
+        let this = self.ctx.client.clone();
+        self.tasks.spawn(
+            async move {
+                if let Err(e) = this.stop(&session).await {
+                    warn!(error = %e, "engine stop command failed");
+                }
+            }
+            .in_current_span(),
+        );
+    }
+
+    pub fn get(&self, key: &ContentKey) -> Option<Arc<Session>> {
+        self.sessions.lock().get(key).cloned()
+    }
+
+    /// Finds a session by content id (either key type).
+    pub fn find(&self, id: &str) -> Option<Arc<Session>> {
+        let id = id.to_ascii_lowercase();
+        self.sessions
+            .lock()
+            .values()
+            .find(|s| s.key.id == id)
+            .cloned()
+    }
+
+    pub fn sessions(&self) -> Vec<Arc<Session>> {
+        let mut v: Vec<_> = self.sessions.lock().values().cloned().collect();
+        v.sort_by_key(|s| s.id);
+        v
+    }
+
+    /// Stops every session, refuses new ones, and waits (up to `timeout`)
+    /// until every session task has sent its engine stop and ended.
+    pub async fn shutdown(&self, timeout: Duration) -> bool {
+        self.shutdown.cancel();
+        self.tasks.close();
+        tokio::time::timeout(timeout, self.tasks.wait())
+            .await
+            .is_ok()
+    }
+}

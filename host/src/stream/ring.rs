@@ -1,0 +1,293 @@
+//! The bounded buffer one stream shares with all of its players.
+//!
+//! The upstream task appends `Bytes` chunks of whole TS packets; every
+//! player reads the same chunks through its own sequence number, so the
+//! payload is never copied per player. Appending never waits for a reader:
+//! the oldest chunks are evicted when the ring is over its byte budget or
+//! older than the TTL, and a reader that asked for an evicted chunk learns it
+//! lagged. Readers wait on a `watch` channel that the writer bumps once per
+//! chunk, so a waiting player wakes only when there is data for it.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use parking_lot::RwLock;
+use serde::Serialize;
+use tokio::sync::watch;
+
+struct Chunk {
+    data: Bytes,
+    /// Absolute stream offset of the chunk's first byte.
+    offset: u64,
+    appended_at: Instant,
+}
+
+struct RingInner {
+    chunks: VecDeque<Chunk>,
+    /// Sequence number of `chunks[0]`.
+    first_seq: u64,
+    /// Bytes held in `chunks`.
+    bytes: usize,
+    /// Bytes ever appended (the offset the next chunk gets).
+    appended: u64,
+    closed: bool,
+}
+
+impl RingInner {
+    fn next_seq(&self) -> u64 {
+        self.first_seq + self.chunks.len() as u64
+    }
+}
+
+/// What a reader gets for a sequence number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Read {
+    /// The chunk and its absolute stream offset.
+    Chunk { data: Bytes, offset: u64 },
+    /// The chunk was evicted; `oldest` is the oldest one still held.
+    Lagged { oldest: u64 },
+    /// Not written yet: wait for the next append.
+    Pending,
+    /// The stream has ended.
+    Closed,
+}
+
+/// Buffer occupancy, for status and metrics.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct RingStats {
+    pub bytes: usize,
+    pub capacity_bytes: usize,
+    pub chunks: usize,
+    pub packets: usize,
+    /// Sequence number of the oldest chunk held (equals `next_seq` when empty).
+    pub oldest_seq: u64,
+    /// Sequence number the next append gets.
+    pub next_seq: u64,
+    pub appended_bytes: u64,
+    /// Age of the oldest chunk, seconds.
+    pub span_seconds: f64,
+}
+
+/// See the module docs.
+pub struct Ring {
+    inner: RwLock<RingInner>,
+    /// Next sequence number; bumped on every append and on close.
+    head: watch::Sender<u64>,
+    capacity_bytes: usize,
+    ttl: Duration,
+}
+
+impl Ring {
+    /// A ring holding at most `capacity_bytes` (always at least the newest
+    /// chunk) and nothing older than `ttl`.
+    pub fn new(capacity_bytes: usize, ttl: Duration) -> Self {
+        Self {
+            inner: RwLock::new(RingInner {
+                chunks: VecDeque::new(),
+                first_seq: 0,
+                bytes: 0,
+                appended: 0,
+                closed: false,
+            }),
+            head: watch::Sender::new(0),
+            capacity_bytes,
+            ttl,
+        }
+    }
+
+    /// Appends one chunk and wakes waiting readers. Never blocks on readers.
+    pub fn append(&self, data: Bytes) {
+        if data.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let next = {
+            let mut inner = self.inner.write();
+            if inner.closed {
+                return;
+            }
+            let offset = inner.appended;
+            inner.appended += data.len() as u64;
+            inner.bytes += data.len();
+            inner.chunks.push_back(Chunk {
+                data,
+                offset,
+                appended_at: now,
+            });
+            while inner.chunks.len() > 1 {
+                let front = &inner.chunks[0];
+                let over_budget = inner.bytes > self.capacity_bytes;
+                let expired = now.duration_since(front.appended_at) > self.ttl;
+                if !over_budget && !expired {
+                    break;
+                }
+                let len = front.data.len();
+                inner.chunks.pop_front();
+                inner.bytes -= len;
+                inner.first_seq += 1;
+            }
+            inner.next_seq()
+        };
+        self.head.send_replace(next);
+    }
+
+    /// Ends the stream: every reader gets [`Read::Closed`] from now on.
+    pub fn close(&self) {
+        self.inner.write().closed = true;
+        self.head.send_modify(|_| {});
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.inner.read().closed
+    }
+
+    /// The chunk with sequence number `seq`.
+    pub fn read(&self, seq: u64) -> Read {
+        let inner = self.inner.read();
+        if inner.closed {
+            return Read::Closed;
+        }
+        if seq < inner.first_seq {
+            return Read::Lagged {
+                oldest: inner.first_seq,
+            };
+        }
+        match inner.chunks.get((seq - inner.first_seq) as usize) {
+            Some(c) => Read::Chunk {
+                data: c.data.clone(),
+                offset: c.offset,
+            },
+            None => Read::Pending,
+        }
+    }
+
+    /// Where a new reader starts: the oldest chunk appended within `behind`
+    /// of now, or the newest chunk if none is that young, or the next chunk
+    /// if the ring is empty. A new player thus gets up to `behind` of recent
+    /// data at once instead of waiting for the next append.
+    pub fn join_seq(&self, behind: Duration) -> u64 {
+        let inner = self.inner.read();
+        let Some(cutoff) = Instant::now().checked_sub(behind) else {
+            return inner.first_seq;
+        };
+        let young = inner.chunks.partition_point(|c| c.appended_at < cutoff);
+        let index = young.min(inner.chunks.len().saturating_sub(1));
+        inner.first_seq + index as u64
+    }
+
+    /// The newest chunk's sequence number (the live edge), or the next one
+    /// when empty.
+    pub fn live_seq(&self) -> u64 {
+        let inner = self.inner.read();
+        inner.next_seq().saturating_sub(1).max(inner.first_seq)
+    }
+
+    /// Absolute offset of the first byte of chunk `seq`, clamped to what the
+    /// ring knows (for lag accounting).
+    pub fn offset_of(&self, seq: u64) -> u64 {
+        let inner = self.inner.read();
+        match seq
+            .checked_sub(inner.first_seq)
+            .and_then(|i| inner.chunks.get(i as usize))
+        {
+            Some(c) => c.offset,
+            None if seq < inner.first_seq => {
+                inner.chunks.front().map_or(inner.appended, |c| c.offset)
+            }
+            None => inner.appended,
+        }
+    }
+
+    /// A receiver that changes on every append and on close.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.head.subscribe()
+    }
+
+    pub fn stats(&self) -> RingStats {
+        let inner = self.inner.read();
+        RingStats {
+            bytes: inner.bytes,
+            capacity_bytes: self.capacity_bytes,
+            chunks: inner.chunks.len(),
+            packets: inner.bytes / acemux_ts::PACKET_SIZE,
+            oldest_seq: inner.first_seq,
+            next_seq: inner.next_seq(),
+            appended_bytes: inner.appended,
+            span_seconds: inner
+                .chunks
+                .front()
+                .map_or(0.0, |c| c.appended_at.elapsed().as_secs_f64()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(tag: u8, len: usize) -> Bytes {
+        Bytes::from(vec![tag; len])
+    }
+
+    #[test]
+    fn readers_share_chunks_and_see_eviction() {
+        let ring = Ring::new(300, Duration::from_secs(60));
+        ring.append(chunk(1, 100));
+        ring.append(chunk(2, 100));
+        let Read::Chunk { data: a, offset } = ring.read(0) else {
+            panic!()
+        };
+        assert_eq!(offset, 0);
+        let Read::Chunk { data: b, .. } = ring.read(0) else {
+            panic!()
+        };
+        // Same allocation: no copy per reader.
+        assert_eq!(a.as_ptr(), b.as_ptr());
+        ring.append(chunk(3, 100));
+        ring.append(chunk(4, 100));
+        assert_eq!(ring.read(0), Read::Lagged { oldest: 1 });
+        assert!(matches!(ring.read(3), Read::Chunk { offset: 300, .. }));
+        assert_eq!(ring.read(4), Read::Pending);
+        assert_eq!(ring.stats().bytes, 300);
+        assert_eq!(ring.offset_of(0), 100);
+        assert_eq!(ring.offset_of(9), 400);
+    }
+
+    #[test]
+    fn keeps_newest_chunk_even_when_larger_than_budget() {
+        let ring = Ring::new(10, Duration::from_secs(60));
+        ring.append(chunk(1, 50));
+        ring.append(chunk(2, 50));
+        assert_eq!(ring.stats().chunks, 1);
+        assert!(matches!(ring.read(1), Read::Chunk { .. }));
+    }
+
+    #[test]
+    fn join_starts_behind_live() {
+        let ring = Ring::new(1 << 20, Duration::from_secs(60));
+        assert_eq!(ring.join_seq(Duration::from_secs(2)), 0);
+        ring.append(chunk(1, 10));
+        ring.append(chunk(2, 10));
+        // Both chunks are younger than 2 s: start at the oldest.
+        assert_eq!(ring.join_seq(Duration::from_secs(2)), 0);
+        // Nothing is younger than 0 s: start at the newest chunk.
+        assert_eq!(ring.join_seq(Duration::ZERO), 1);
+        assert_eq!(ring.live_seq(), 1);
+    }
+
+    #[tokio::test]
+    async fn close_wakes_readers() {
+        let ring = std::sync::Arc::new(Ring::new(100, Duration::from_secs(60)));
+        let mut rx = ring.subscribe();
+        rx.borrow_and_update();
+        let r = ring.clone();
+        let waiter = tokio::spawn(async move {
+            rx.changed().await.unwrap();
+            r.read(0)
+        });
+        tokio::task::yield_now().await;
+        ring.close();
+        assert_eq!(waiter.await.unwrap(), Read::Closed);
+    }
+}

@@ -1,0 +1,381 @@
+//! One stream's lifecycle: choose an engine, start it, keep the upstream
+//! running (reconnect, fail over), and end it when the last player has been
+//! gone for the grace period, when asked to stop, or when it fails.
+//!
+//! ```text
+//! Starting ─▶ Prebuffering ─▶ Live ⇄ Recovering ─▶ Ended(reason)
+//! ```
+//!
+//! Exactly one task runs a session ([`Session::run`]); players never touch
+//! the upstream, they only read the ring and hold a [`PlayerSlot`] that
+//! counts them.
+//!
+//! [`PlayerSlot`]: super::player::PlayerSlot
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use parking_lot::Mutex;
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, info, warn};
+
+use crate::content::ContentKey;
+use crate::engine::select::SelectRequest;
+use crate::engine::{EngineError, EngineSession, SelectError};
+
+use super::player::PlayerStats;
+use super::registry::Registry;
+use super::ring::Ring;
+use super::upstream::{Upstream, UpstreamEnd};
+
+/// Where a session is in its life. Players wait while it is `Starting`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "state", content = "detail")]
+pub enum SessionState {
+    /// Choosing an engine and asking it to start.
+    Starting,
+    /// The engine accepted; no data yet (players get keepalive packets).
+    Prebuffering,
+    /// Data is flowing.
+    Live,
+    /// Reconnecting or failing over (players get keepalive packets).
+    Recovering,
+    /// Over; the ring is closed.
+    Ended(EndReason),
+}
+
+/// Why a stream ended (the orchestrator's vocabulary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// The last player left and the grace period passed.
+    Normal,
+    /// The upstream failed for good.
+    Error,
+    /// The stream never delivered data.
+    FailedToStart,
+    /// Stopped on purpose (admin request or shutdown).
+    Stopped,
+}
+
+/// Why a player cannot be served a stream; the HTTP layer maps it to a
+/// status code.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StreamError {
+    #[error(transparent)]
+    Select(#[from] SelectError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("no data from the engine within the init timeout ({0:?})")]
+    InitTimeout(Duration),
+    #[error("upstream lost: {0}")]
+    UpstreamLost(String),
+    #[error("stream stopped")]
+    Stopped,
+    #[error("acemux is shutting down")]
+    ShuttingDown,
+}
+
+/// Counters of one session; all monotonic.
+#[derive(Debug, Default)]
+pub struct SessionCounters {
+    pub upstream_bytes: AtomicU64,
+    pub reconnects: AtomicU64,
+    pub failovers: AtomicU64,
+    pub keepalives: AtomicU64,
+    pub discarded_bytes: AtomicU64,
+    pub sync_losses: AtomicU64,
+    pub players_total: AtomicU64,
+    /// Players that skipped ahead after falling behind the ring.
+    pub skips: AtomicU64,
+    /// Players ended because they fell behind (lag policy `disconnect`).
+    pub lag_disconnects: AtomicU64,
+    /// Players dropped because their socket accepted nothing in time.
+    pub drops: AtomicU64,
+    pub bytes_out: AtomicU64,
+}
+
+/// The engine a session runs on, for status and events.
+#[derive(Debug, Clone, Serialize)]
+pub struct EngineRef {
+    pub id: String,
+    pub host: String,
+    pub port: u16,
+    pub container_id: Option<String>,
+}
+
+/// Descriptive state that changes rarely.
+#[derive(Debug)]
+pub struct SessionInfo {
+    pub engine: Option<EngineRef>,
+    pub engine_session: Option<EngineSession>,
+    pub created_at: SystemTime,
+    pub started_at: Option<SystemTime>,
+    pub error: Option<String>,
+    /// Why the session ended, if it failed; what late waiters are told.
+    pub failure: Option<StreamError>,
+    /// When the player count last dropped to zero.
+    pub idle_since: Option<Instant>,
+}
+
+/// One content's stream, shared by all its players. See the module docs.
+pub struct Session {
+    /// Unique per process; tells a session from its successor for the same key.
+    pub id: u64,
+    pub key: ContentKey,
+    pub ring: Ring,
+    pub counters: SessionCounters,
+    pub info: Mutex<SessionInfo>,
+    /// Players currently attached (waiting or streaming).
+    pub(super) players_count: watch::Sender<usize>,
+    /// Players currently streaming, for status.
+    pub(super) players: Mutex<HashMap<u64, Arc<PlayerStats>>>,
+    state: watch::Sender<SessionState>,
+    /// Cancelled to stop the stream on purpose.
+    cancel: CancellationToken,
+    /// What the first player asked with; given to engine selectors.
+    select_request: SelectRequest,
+}
+
+impl Session {
+    pub(super) fn new(
+        id: u64,
+        key: ContentKey,
+        ring: Ring,
+        cancel: CancellationToken,
+        select_request: SelectRequest,
+    ) -> Self {
+        Self {
+            id,
+            key,
+            ring,
+            counters: SessionCounters::default(),
+            info: Mutex::new(SessionInfo {
+                engine: None,
+                engine_session: None,
+                created_at: SystemTime::now(),
+                started_at: None,
+                error: None,
+                failure: None,
+                idle_since: None,
+            }),
+            players_count: watch::Sender::new(0),
+            players: Mutex::new(HashMap::new()),
+            state: watch::Sender::new(SessionState::Starting),
+            cancel,
+            select_request,
+        }
+    }
+
+    pub fn state(&self) -> SessionState {
+        self.state.borrow().clone()
+    }
+
+    pub fn player_count(&self) -> usize {
+        *self.players_count.borrow()
+    }
+
+    /// Stats of the players streaming now.
+    pub fn player_stats(&self) -> Vec<Arc<PlayerStats>> {
+        self.players.lock().values().cloned().collect()
+    }
+
+    /// Asks the session to end with reason `stopped`.
+    pub fn stop(&self) {
+        self.cancel.cancel();
+    }
+
+    /// Waits until the engine accepted the start (or the session failed).
+    pub async fn wait_ready(&self) -> Result<(), StreamError> {
+        let mut rx = self.state.subscribe();
+        let state = rx
+            .wait_for(|s| *s != SessionState::Starting)
+            .await
+            .map(|s| s.clone())
+            .unwrap_or(SessionState::Ended(EndReason::Stopped));
+        match state {
+            SessionState::Ended(_) => Err(self.end_error()),
+            _ => Ok(()),
+        }
+    }
+
+    fn end_error(&self) -> StreamError {
+        self.info
+            .lock()
+            .failure
+            .clone()
+            .unwrap_or(StreamError::Stopped)
+    }
+
+    pub(super) fn set_state(&self, state: SessionState) {
+        self.state.send_if_modified(|s| {
+            // An ended session stays ended.
+            if *s == state || matches!(s, SessionState::Ended(_)) {
+                return false;
+            }
+            *s = state;
+            true
+        });
+    }
+
+    /// The session's one task: runs until the stream ends, then cleans up.
+    pub(super) async fn run(self: Arc<Self>, registry: Arc<Registry>) {
+        let span = tracing::info_span!("stream", key = %self.key, engine = tracing::field::Empty);
+        async move {
+            info!("stream session created");
+            let (reason, error) = tokio::select! {
+                ended = self.pump(&registry) => ended,
+                reason = self.lifecycle(&registry) => (reason, None),
+            };
+            self.finish(&registry, reason, error).await;
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Ends the stream: out of the registry, ring closed, engine stopped.
+    async fn finish(&self, registry: &Registry, reason: EndReason, error: Option<StreamError>) {
+        registry.remove(&self.key, self.id);
+        let error_text = error.as_ref().map(ToString::to_string);
+        let engine_session = {
+            let mut info = self.info.lock();
+            if error_text.is_some() {
+                info.error = error_text.clone();
+                info.failure = error.clone();
+            }
+            info.engine_session.take()
+        };
+        self.set_state(SessionState::Ended(reason));
+        self.ring.close();
+        if let Some(es) = engine_session {
+            registry.context().stop_engine_session(es).await;
+        }
+        match error_text {
+            Some(e) => warn!(?reason, error = %e, "stream session ended"),
+            None => info!(?reason, "stream session ended"),
+        }
+    }
+
+    /// Ends when the last player has been gone for the grace period (and
+    /// the registry agreed no one attached meanwhile), or when stopped.
+    async fn lifecycle(&self, registry: &Registry) -> EndReason {
+        let grace = registry.context().settings.grace_period;
+        let mut count = self.players_count.subscribe();
+        loop {
+            tokio::select! {
+                _ = count.wait_for(|n| *n == 0) => {}
+                _ = self.cancel.cancelled() => return EndReason::Stopped,
+            }
+            self.info.lock().idle_since = Some(Instant::now());
+            tokio::select! {
+                _ = tokio::time::sleep(grace) => {
+                    if registry.retire_if_idle(self) {
+                        return EndReason::Normal;
+                    }
+                }
+                _ = count.wait_for(|n| *n > 0) => {}
+                _ = self.cancel.cancelled() => return EndReason::Stopped,
+            }
+            self.info.lock().idle_since = None;
+        }
+    }
+
+    /// Chooses engines and runs the upstream on them until it fails for
+    /// good. Only returns on failure.
+    async fn pump(&self, registry: &Registry) -> (EndReason, Option<StreamError>) {
+        let ctx = registry.context();
+        let mut excluded: Vec<String> = Vec::new();
+        let mut delivered = false;
+        loop {
+            let fail_reason = if delivered {
+                EndReason::Error
+            } else {
+                EndReason::FailedToStart
+            };
+            let mut lease =
+                match ctx
+                    .pool
+                    .reserve(ctx.selector.as_ref(), &self.select_request, &excluded)
+                {
+                    Ok(lease) => lease,
+                    Err(e) if excluded.is_empty() => return (fail_reason, Some(e.into())),
+                    // Failing over and no engine left: the last upstream error
+                    // says more than "no engines".
+                    Err(_) => {
+                        return (
+                            fail_reason,
+                            self.info
+                                .lock()
+                                .error
+                                .clone()
+                                .map(StreamError::UpstreamLost),
+                        );
+                    }
+                };
+            let engine = lease.engine().clone();
+            tracing::Span::current().record("engine", engine.id.as_str());
+            if !excluded.is_empty() {
+                self.counters.failovers.fetch_add(1, Ordering::Relaxed);
+            }
+            {
+                let mut info = self.info.lock();
+                info.engine = Some(EngineRef {
+                    id: engine.id.clone(),
+                    host: engine.host.clone(),
+                    port: engine.port,
+                    container_id: engine.container_id.clone(),
+                });
+                info.engine_session = None;
+            }
+            let started = ctx.client.start(&engine.base_url(), &self.key).await;
+            let es = match started {
+                Ok(es) => es,
+                Err(EngineError::Refused(msg)) => {
+                    // The engine works; the content does not. Another engine
+                    // would say the same.
+                    return (fail_reason, Some(EngineError::Refused(msg).into()));
+                }
+                Err(e) => {
+                    warn!(error = %e, "engine start failed");
+                    engine.set_health(false, Some(e.to_string()));
+                    excluded.push(engine.id.clone());
+                    self.info.lock().error = Some(e.to_string());
+                    if !delivered && ctx.pool.engines().iter().all(|x| excluded.contains(&x.id)) {
+                        return (fail_reason, Some(e.into()));
+                    }
+                    continue;
+                }
+            };
+            lease.mark_started();
+            info!(playback = %es.playback_url, "engine accepted the stream");
+            self.info.lock().engine_session = Some(es.clone());
+            if self.state() == SessionState::Starting {
+                self.set_state(SessionState::Prebuffering);
+            }
+            let mut upstream = Upstream::new(self, ctx);
+            let end = upstream.run(&es.playback_url).await;
+            delivered |= upstream.delivered();
+            drop(upstream);
+            // This engine is done with the stream: stop its session in the
+            // background and fail over.
+            if let Some(es) = self.info.lock().engine_session.take() {
+                registry.spawn_engine_stop(es);
+            }
+            match end {
+                UpstreamEnd::InitTimeout(d) => {
+                    return (EndReason::FailedToStart, Some(StreamError::InitTimeout(d)));
+                }
+                UpstreamEnd::Failed(e) => {
+                    warn!(error = %e, "upstream failed on this engine; failing over");
+                    self.info.lock().error = Some(e);
+                    excluded.push(engine.id.clone());
+                    self.set_state(SessionState::Recovering);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! Reads one engine session's playback URL into the ring.
+//!
+//! The bytes go through the [`Aligner`] (whole, sync-checked packets; reset
+//! on every reconnect) into a chunk buffer that is handed to the ring when it
+//! reaches the chunk size or has waited `chunk_max_delay`. Large chunks keep
+//! the per-player cost down (one socket write per chunk per player). While
+//! the engine sends nothing, null packets go into the ring every
+//! `keepalive_interval` so players do not give up. Nothing here waits for a
+//! player.
+
+use std::sync::LazyLock;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
+
+use acemux_ts::{Aligner, AlignerStats, null_packets};
+use bytes::{Bytes, BytesMut};
+use tokio::time::sleep_until;
+use tracing::{debug, info};
+
+use super::registry::StreamContext;
+use super::session::{Session, SessionState};
+
+/// Null packets per keepalive batch (one 1316-byte batch, as UDP TS uses).
+const KEEPALIVE_PACKETS: usize = 7;
+static KEEPALIVE: LazyLock<Bytes> = LazyLock::new(|| null_packets(KEEPALIVE_PACKETS));
+/// Longest wait between reconnects, however many retries.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(10);
+
+/// How the upstream on one engine ended.
+#[derive(Debug)]
+pub(crate) enum UpstreamEnd {
+    /// No data at all within the init timeout.
+    InitTimeout(Duration),
+    /// Retries on this engine exhausted; the last error.
+    Failed(String),
+}
+
+/// See the module docs.
+pub(crate) struct Upstream<'a> {
+    session: &'a Session,
+    ctx: &'a StreamContext,
+    aligner: Aligner,
+    /// Aligned packets not yet in the ring.
+    pending: BytesMut,
+    /// When the oldest byte of `pending` arrived.
+    pending_since: Option<Instant>,
+    last_append: Instant,
+    /// Real data reached the ring from this engine.
+    delivered: bool,
+    /// Chunks of real data appended (tells whether a connection delivered).
+    data_chunks: u64,
+    /// Aligner counters already added to the session's counters.
+    recorded: AlignerStats,
+}
+
+impl<'a> Upstream<'a> {
+    pub fn new(session: &'a Session, ctx: &'a StreamContext) -> Self {
+        let mut upstream = Self {
+            session,
+            ctx,
+            aligner: Aligner::new(),
+            pending: BytesMut::with_capacity(ctx.settings.chunk_bytes),
+            pending_since: None,
+            last_append: Instant::now(),
+            delivered: false,
+            data_chunks: 0,
+            recorded: AlignerStats::default(),
+        };
+        // Players waiting since the engine accepted get bytes right away.
+        upstream.keepalive();
+        upstream
+    }
+
+    pub fn delivered(&self) -> bool {
+        self.delivered
+    }
+
+    /// Reads `playback_url`, reconnecting with backoff, until the retries
+    /// are exhausted or no data arrived within the init timeout.
+    pub async fn run(&mut self, playback_url: &str) -> UpstreamEnd {
+        let settings = &self.ctx.settings;
+        let accepted_at = Instant::now();
+        let mut failures = 0u32;
+        loop {
+            let chunks_before = self.data_chunks;
+            let error = match self.ctx.client.open_playback(playback_url).await {
+                Ok(response) => {
+                    // A new connection starts at an arbitrary byte.
+                    self.aligner.reset();
+                    match self.read_body(response, accepted_at).await {
+                        ReadEnd::InitTimeout => {
+                            return UpstreamEnd::InitTimeout(settings.init_timeout);
+                        }
+                        ReadEnd::Lost(e) => e,
+                    }
+                }
+                Err(e) => e.to_string(),
+            };
+            self.flush();
+            self.record_aligner();
+            if self.data_chunks > chunks_before {
+                // This connection worked for a while: a fresh set of retries.
+                failures = 0;
+            }
+            failures += 1;
+            if failures > settings.max_retries {
+                return UpstreamEnd::Failed(error);
+            }
+            if !self.delivered && accepted_at.elapsed() >= settings.init_timeout {
+                return UpstreamEnd::InitTimeout(settings.init_timeout);
+            }
+            self.session
+                .counters
+                .reconnects
+                .fetch_add(1, Ordering::Relaxed);
+            if self.session.state() == SessionState::Live {
+                self.session.set_state(SessionState::Recovering);
+            }
+            let wait = settings
+                .retry_wait
+                .saturating_mul(1 << (failures - 1).min(16))
+                .min(MAX_RETRY_WAIT);
+            info!(error = %error, attempt = failures, ?wait, "upstream lost; reconnecting");
+            self.idle(wait).await;
+        }
+    }
+
+    /// Reads one connection's body until it ends, errs or stalls.
+    async fn read_body(
+        &mut self,
+        mut response: reqwest::Response,
+        accepted_at: Instant,
+    ) -> ReadEnd {
+        let settings = &self.ctx.settings;
+        let mut last_bytes = Instant::now();
+        loop {
+            let stall_at = if self.delivered {
+                last_bytes + settings.connection_timeout
+            } else {
+                accepted_at + settings.init_timeout
+            };
+            let flush_at = self.pending_since.map(|t| t + settings.chunk_max_delay);
+            let keepalive_at = self.last_append + settings.keepalive_interval;
+            tokio::select! {
+                biased;
+                read = response.chunk() => match read {
+                    Ok(Some(bytes)) => {
+                        last_bytes = Instant::now();
+                        self.push(&bytes);
+                    }
+                    Ok(None) => return ReadEnd::Lost("engine closed the stream".into()),
+                    Err(e) => return ReadEnd::Lost(format!("read error: {e}")),
+                },
+                _ = sleep_until(flush_at.unwrap_or(stall_at).into()), if flush_at.is_some() => self.flush(),
+                _ = sleep_until(keepalive_at.into()) => self.keepalive(),
+                _ = sleep_until(stall_at.into()) => {
+                    return if self.delivered {
+                        ReadEnd::Lost(format!("no data for {:?}", settings.connection_timeout))
+                    } else {
+                        ReadEnd::InitTimeout
+                    };
+                }
+            }
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        self.session
+            .counters
+            .upstream_bytes
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        let before = self.pending.len();
+        self.aligner.push(bytes, &mut self.pending);
+        if self.pending.len() > before && self.pending_since.is_none() {
+            self.pending_since = Some(Instant::now());
+        }
+        let chunk = self.ctx.settings.chunk_bytes;
+        while self.pending.len() >= chunk {
+            let full = self.pending.split_to(chunk).freeze();
+            self.append(full);
+        }
+        if self.pending.is_empty() {
+            self.pending_since = None;
+        }
+    }
+
+    /// Hands every aligned packet not yet in the ring to the ring.
+    fn flush(&mut self) {
+        if !self.pending.is_empty() {
+            let chunk = self.pending.split().freeze();
+            self.append(chunk);
+        }
+        self.pending_since = None;
+    }
+
+    fn append(&mut self, chunk: Bytes) {
+        self.session.ring.append(chunk);
+        self.last_append = Instant::now();
+        self.data_chunks += 1;
+        if !self.delivered {
+            self.delivered = true;
+            let mut info = self.session.info.lock();
+            info.started_at.get_or_insert_with(SystemTime::now);
+            drop(info);
+            debug!("first data from the engine");
+        }
+        if self.session.state() != SessionState::Live {
+            self.session.set_state(SessionState::Live);
+        }
+    }
+
+    /// Null packets into the ring, so players see bytes while the engine
+    /// prebuffers or while reconnecting.
+    fn keepalive(&mut self) {
+        self.session.ring.append(KEEPALIVE.clone());
+        self.session
+            .counters
+            .keepalives
+            .fetch_add(1, Ordering::Relaxed);
+        self.last_append = Instant::now();
+    }
+
+    /// Waits `wait` while keeping players alive.
+    async fn idle(&mut self, wait: Duration) {
+        let until = Instant::now() + wait;
+        loop {
+            let keepalive_at = self.last_append + self.ctx.settings.keepalive_interval;
+            if keepalive_at >= until {
+                sleep_until(until.into()).await;
+                return;
+            }
+            sleep_until(keepalive_at.into()).await;
+            self.keepalive();
+        }
+    }
+
+    fn record_aligner(&mut self) {
+        let stats = self.aligner.stats();
+        let c = &self.session.counters;
+        c.discarded_bytes.fetch_add(
+            stats.discarded_bytes - self.recorded.discarded_bytes,
+            Ordering::Relaxed,
+        );
+        c.sync_losses.fetch_add(
+            stats.sync_losses - self.recorded.sync_losses,
+            Ordering::Relaxed,
+        );
+        self.recorded = stats;
+    }
+}
+
+enum ReadEnd {
+    InitTimeout,
+    Lost(String),
+}

@@ -1,0 +1,16 @@
+//! MPEG-TS packet helpers shared by the acemux host and the plugin SDK.
+//!
+//! The host's stream path and the SDK's plugin helpers both need to agree on
+//! what a "whole packet" is, so the definitions live here once: the packet
+//! size, the sync byte, the null packet, header accessors and the
+//! [`Aligner`] that cuts an arbitrary byte stream into whole packets.
+//!
+//! Nothing here allocates per packet.
+
+mod aligner;
+mod packet;
+
+pub use aligner::{Aligner, AlignerStats};
+pub use packet::{
+    NULL_PACKET, NULL_PID, PACKET_SIZE, SYNC_BYTE, is_whole_packets, null_packets, packets, pid,
+};

@@ -1,0 +1,298 @@
+//! The engine's HTTP API, as described in the AceStream reference.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::counters::bump;
+use crate::engine::{Playback, SimState, infohash_of};
+use crate::tsgen::{TsGenerator, video_packets_in};
+
+type Shared = State<Arc<SimState>>;
+type Params = Query<HashMap<String, String>>;
+
+const KEY_TYPES: [&str; 5] = ["content_id", "id", "infohash", "url", "magnet"];
+/// How often a playback connection writes: smaller gives smoother pacing.
+const TICK: Duration = Duration::from_millis(20);
+
+pub(crate) fn router(state: Arc<SimState>) -> Router {
+    Router::new()
+        .route("/ace/getstream", get(start))
+        .route("/ace/r/{infohash}/{token}", get(playback))
+        .route("/ace/m/{infohash}/{token}", get(playback_redirected))
+        .route("/ace/stat/{infohash}/{token}", get(stat))
+        .route("/ace/cmd/{infohash}/{token}", get(command))
+        .route("/webui/api/service", get(version))
+        .route("/server/api", get(status))
+        .route("/sim/counters", get(counters))
+        .with_state(state)
+}
+
+async fn start(State(state): Shared, Query(q): Params) -> Response {
+    let Some((key_type, key)) = KEY_TYPES
+        .iter()
+        .find_map(|k| q.get(*k).map(|v| (*k, v.clone())))
+    else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "missing content key").into_response();
+    };
+    let config = state.config.lock().clone();
+    if !config.start_delay.is_zero() {
+        tokio::time::sleep(config.start_delay).await;
+    }
+    if let Some(error) = config.start_error {
+        bump(&state.counters.failed_starts);
+        return Json(json!({"response": null, "error": error})).into_response();
+    }
+    let key_type = if key_type == "id" {
+        "content_id"
+    } else {
+        key_type
+    };
+    let infohash = infohash_of(key_type, &key);
+    let token = format!("{:040x}", rand::random::<u128>());
+    let playback = Playback {
+        infohash: infohash.clone(),
+        started_at: Instant::now(),
+        cancel: state.killed.child_token(),
+        bytes_sent: Arc::new(AtomicU64::new(0)),
+    };
+    {
+        let mut playbacks = state.playbacks.lock();
+        // The engine serves one live stream to one player: starting the same
+        // content again ends the earlier session.
+        playbacks.retain(|_, p| {
+            let keep = p.infohash != infohash;
+            if !keep {
+                p.cancel.cancel();
+                bump(&state.counters.superseded);
+            }
+            keep
+        });
+        playbacks.insert(token.clone(), playback);
+    }
+    bump(&state.counters.starts);
+    let base = format!("http://{}", state.addr);
+    Json(json!({
+        "response": {
+            "playback_url": format!("{base}/ace/r/{infohash}/{token}"),
+            "stat_url": format!("{base}/ace/stat/{infohash}/{token}"),
+            "command_url": format!("{base}/ace/cmd/{infohash}/{token}"),
+            "infohash": infohash,
+            "playback_session_id": token,
+            "is_live": 1,
+            "is_encrypted": 0,
+            "client_session_id": -1,
+        },
+        "error": null,
+    }))
+    .into_response()
+}
+
+async fn playback(state: Shared, path: Path<(String, String)>) -> Response {
+    if state.config.lock().redirect {
+        let (infohash, token) = path.0;
+        return Response::builder()
+            .status(StatusCode::FOUND)
+            .header(header::LOCATION, format!("/ace/m/{infohash}/{token}"))
+            .body(Body::empty())
+            .unwrap_or_default();
+    }
+    playback_redirected(state, path).await
+}
+
+async fn playback_redirected(
+    State(state): Shared,
+    Path((_infohash, token)): Path<(String, String)>,
+) -> Response {
+    let Some(playback) = state.playbacks.lock().get(&token).cloned() else {
+        return (StatusCode::NOT_FOUND, "unknown playback session").into_response();
+    };
+    let config = state.config.lock().clone();
+    bump(&state.counters.playback_connections);
+    state
+        .counters
+        .open_playbacks
+        .fetch_add(1, Ordering::Relaxed);
+    let open = OpenPlayback(state.clone());
+    let packets_per_sec = (config.bitrate_bps / 8 / 188).max(1);
+    let live_packets = state.epoch.elapsed().as_secs_f64() * packets_per_sec as f64;
+    let first_counter = video_packets_in(live_packets as u64);
+    let pacer = Pacer {
+        _open: open,
+        generator: TsGenerator::new(first_counter),
+        packets_per_sec,
+        first_byte_at: playback.started_at + config.prebuffer,
+        sent_packets: 0,
+        sent_bytes: 0,
+        config,
+        cancel: playback.cancel.clone(),
+        playback,
+        state,
+    };
+    let body = futures_util::stream::unfold(pacer, |mut p| async move {
+        let item = p.next_batch().await?;
+        Some((item, p))
+    });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "video/mp2t")
+        .body(Body::from_stream(body))
+        .unwrap_or_default()
+}
+
+/// Keeps the open-playbacks gauge right however the body ends.
+struct OpenPlayback(Arc<SimState>);
+
+impl Drop for OpenPlayback {
+    fn drop(&mut self) {
+        self.0
+            .counters
+            .open_playbacks
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Paces one playback connection at the configured bitrate.
+struct Pacer {
+    _open: OpenPlayback,
+    generator: TsGenerator,
+    packets_per_sec: u64,
+    first_byte_at: Instant,
+    sent_packets: u64,
+    sent_bytes: u64,
+    config: crate::SimConfig,
+    cancel: CancellationToken,
+    playback: Playback,
+    state: Arc<SimState>,
+}
+
+impl Pacer {
+    /// The next batch, an error that aborts the connection, or `None` for a
+    /// clean end.
+    async fn next_batch(&mut self) -> Option<Result<Bytes, std::io::Error>> {
+        let aborted = || Some(Err(std::io::Error::other("playback session ended")));
+        if self
+            .config
+            .drop_after_bytes
+            .is_some_and(|n| self.sent_bytes >= n)
+        {
+            return aborted();
+        }
+        if self
+            .config
+            .stall_after_bytes
+            .is_some_and(|n| self.sent_bytes >= n)
+        {
+            self.cancel.cancelled().await;
+            return aborted();
+        }
+        let wait_until = if self.sent_packets == 0 {
+            self.first_byte_at
+        } else {
+            Instant::now() + TICK
+        };
+        tokio::select! {
+            _ = self.cancel.cancelled() => return aborted(),
+            _ = tokio::time::sleep_until(wait_until.into()) => {}
+        }
+        let elapsed = self.first_byte_at.elapsed().as_secs_f64() + TICK.as_secs_f64();
+        let due = (elapsed * self.packets_per_sec as f64) as u64;
+        let mut count = due.saturating_sub(self.sent_packets).max(1) as usize;
+        if let Some(limit) = self
+            .config
+            .drop_after_bytes
+            .or(self.config.stall_after_bytes)
+        {
+            let left = limit.saturating_sub(self.sent_bytes).div_ceil(188) as usize;
+            count = count.min(left.max(1));
+        }
+        let mut out = Vec::with_capacity(count * 188);
+        self.generator.write(count, &mut out);
+        self.sent_packets += count as u64;
+        self.sent_bytes += out.len() as u64;
+        self.state
+            .counters
+            .bytes_sent
+            .fetch_add(out.len() as u64, Ordering::Relaxed);
+        self.playback
+            .bytes_sent
+            .fetch_add(out.len() as u64, Ordering::Relaxed);
+        Some(Ok(Bytes::from(out)))
+    }
+}
+
+async fn stat(
+    State(state): Shared,
+    Path((infohash, token)): Path<(String, String)>,
+) -> Json<Value> {
+    bump(&state.counters.stat_calls);
+    let Some(p) = state.playbacks.lock().get(&token).cloned() else {
+        return Json(json!({"response": null, "error": "unknown playback session id"}));
+    };
+    let prebuffer = state.config.lock().prebuffer;
+    let status = if p.started_at.elapsed() < prebuffer {
+        "prebuf"
+    } else {
+        "dl"
+    };
+    Json(json!({
+        "response": {
+            "status": status, "peers": 7, "speed_down": 1000, "speed_up": 100,
+            "downloaded": p.bytes_sent.load(Ordering::Relaxed), "uploaded": 0,
+            "playback_session_id": token, "infohash": infohash, "is_live": 1,
+        },
+        "error": null,
+    }))
+}
+
+async fn command(
+    State(state): Shared,
+    Path((_infohash, token)): Path<(String, String)>,
+    Query(q): Params,
+) -> Json<Value> {
+    if q.get("method").map(String::as_str) != Some("stop") {
+        return Json(json!({"response": null, "error": "unknown method"}));
+    }
+    match state.playbacks.lock().remove(&token) {
+        Some(p) => {
+            p.cancel.cancel();
+            bump(&state.counters.stops);
+            Json(json!({"response": "ok", "error": null}))
+        }
+        None => Json(json!({"response": null, "error": "unknown playback session id"})),
+    }
+}
+
+async fn version(State(state): Shared) -> Response {
+    health(
+        &state,
+        json!({"code": 3017000, "platform": "linux", "version": "3.1.70"}),
+    )
+}
+
+async fn status(State(state): Shared) -> Response {
+    health(&state, json!({"playlist_loaded": true}))
+}
+
+fn health(state: &SimState, result: Value) -> Response {
+    bump(&state.counters.status_calls);
+    if !state.config.lock().healthy {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "engine unhealthy").into_response();
+    }
+    Json(json!({"result": result, "error": null})).into_response()
+}
+
+async fn counters(State(state): Shared) -> Result<Json<crate::Counters>, Infallible> {
+    Ok(Json(state.counters.snapshot()))
+}

@@ -1,0 +1,58 @@
+//! `ace-sim`: run the simulated AceStream engine on its own.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ace_sim::{SimConfig, SimEngine};
+use clap::Parser;
+
+/// A simulated AceStream engine serving valid MPEG-TS.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:6878")]
+    listen: SocketAddr,
+    /// Stream bitrate in bits per second.
+    #[arg(long, default_value_t = 2_000_000)]
+    bitrate: u64,
+    /// Seconds from start until the first byte.
+    #[arg(long, default_value_t = 0.0)]
+    prebuffer: f64,
+    /// Answer every start with this error.
+    #[arg(long)]
+    start_error: Option<String>,
+    /// Playback URLs answer with a 302 first.
+    #[arg(long)]
+    redirect: bool,
+    /// Abort each playback connection after this many bytes.
+    #[arg(long)]
+    drop_after: Option<u64>,
+    /// Stop sending after this many bytes.
+    #[arg(long)]
+    stall_after: Option<u64>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    if !args.prebuffer.is_finite() || args.prebuffer < 0.0 {
+        anyhow::bail!("--prebuffer must be a non-negative number of seconds");
+    }
+    let config = SimConfig {
+        bitrate_bps: args.bitrate.max(1),
+        prebuffer: Duration::from_secs_f64(args.prebuffer),
+        start_error: args.start_error,
+        redirect: args.redirect,
+        drop_after_bytes: args.drop_after,
+        stall_after_bytes: args.stall_after,
+        ..SimConfig::default()
+    };
+    let engine = SimEngine::bind(args.listen, config).await?;
+    eprintln!("ace-sim listening on http://{}", engine.addr());
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}

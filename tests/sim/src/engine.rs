@@ -1,0 +1,175 @@
+//! The simulated engine's state, knobs and server lifecycle.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::counters::{Counters, LiveCounters};
+
+/// Behaviour knobs. Changeable while the engine runs ([`SimEngine::configure`]);
+/// a change applies to starts and playback connections made after it.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Stream bitrate in bits per second.
+    pub bitrate_bps: u64,
+    /// Time from start until the playback URL yields its first byte.
+    pub prebuffer: Duration,
+    /// Time the start call takes to answer.
+    pub start_delay: Duration,
+    /// Answer every start with this error (HTTP 200, `response: null`).
+    pub start_error: Option<String>,
+    /// Playback URL answers 302 to a second URL first.
+    pub redirect: bool,
+    /// Abort each playback connection after this many bytes.
+    pub drop_after_bytes: Option<u64>,
+    /// Stop sending (but keep the connection) after this many bytes.
+    pub stall_after_bytes: Option<u64>,
+    /// Health endpoints answer 500 when false.
+    pub healthy: bool,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            bitrate_bps: 2_000_000,
+            prebuffer: Duration::ZERO,
+            start_delay: Duration::ZERO,
+            start_error: None,
+            redirect: false,
+            drop_after_bytes: None,
+            stall_after_bytes: None,
+            healthy: true,
+        }
+    }
+}
+
+/// One engine-side playback session, created by a start.
+#[derive(Debug, Clone)]
+pub(crate) struct Playback {
+    pub infohash: String,
+    pub started_at: Instant,
+    /// Cancelled by stop, by a second start of the same content, or by kill.
+    pub cancel: CancellationToken,
+    pub bytes_sent: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// Shared by every request handler.
+#[derive(Debug)]
+pub(crate) struct SimState {
+    pub config: Mutex<SimConfig>,
+    pub counters: LiveCounters,
+    /// Playback sessions by token.
+    pub playbacks: Mutex<HashMap<String, Playback>>,
+    /// Reference point of every content's live position.
+    pub epoch: Instant,
+    /// Cancelled by [`SimEngine::kill`]: ends every playback at once.
+    pub killed: CancellationToken,
+    pub addr: SocketAddr,
+}
+
+/// A running simulated engine. Dropping it kills it.
+pub struct SimEngine {
+    state: Arc<SimState>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SimEngine {
+    /// Starts an engine on a free loopback port.
+    pub async fn start(config: SimConfig) -> anyhow::Result<Self> {
+        Self::bind("127.0.0.1:0".parse()?, config).await
+    }
+
+    /// Starts an engine on `addr`.
+    pub async fn bind(addr: SocketAddr, config: SimConfig) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(SimState {
+            config: Mutex::new(config),
+            counters: LiveCounters::default(),
+            playbacks: Mutex::new(HashMap::new()),
+            epoch: Instant::now(),
+            killed: CancellationToken::new(),
+            addr,
+        });
+        let app = crate::api::router(state.clone());
+        let killed = state.killed.clone();
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(killed.cancelled_owned());
+            if let Err(e) = serve.await {
+                tracing::warn!(error = %e, "simulated engine server ended");
+            }
+        });
+        Ok(Self { state, task })
+    }
+
+    /// Address the engine listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.state.addr
+    }
+
+    /// `host:port` as acemux's `--engine` takes it.
+    pub fn endpoint(&self) -> String {
+        self.state.addr.to_string()
+    }
+
+    /// A snapshot of the counters.
+    pub fn counters(&self) -> Counters {
+        self.state.counters.snapshot()
+    }
+
+    /// Changes the behaviour knobs.
+    pub fn configure(&self, change: impl FnOnce(&mut SimConfig)) {
+        change(&mut self.state.config.lock());
+    }
+
+    /// Playback sessions the engine holds right now (started, not stopped).
+    pub fn live_sessions(&self) -> usize {
+        self.state.playbacks.lock().len()
+    }
+
+    /// Dies like a crashed engine: stops accepting connections and aborts
+    /// every playback connection.
+    pub fn kill(&self) {
+        self.state.killed.cancel();
+        for (_, p) in self.state.playbacks.lock().drain() {
+            p.cancel.cancel();
+        }
+    }
+
+    /// Waits until the server task has ended (after [`SimEngine::kill`]).
+    pub async fn wait_stopped(&mut self) {
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for SimEngine {
+    fn drop(&mut self) {
+        self.kill();
+        self.task.abort();
+    }
+}
+
+/// Turns any content key into a stable 40-hex infohash (content ids and
+/// infohashes are both 40 hex characters; a real engine resolves one to the
+/// other, the simulation derives it).
+pub(crate) fn infohash_of(key_type: &str, key: &str) -> String {
+    if key_type == "infohash" {
+        return key.to_ascii_lowercase();
+    }
+    let mut out = String::with_capacity(40);
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for round in 0u8..3 {
+        for b in key.bytes().chain([round]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        out.push_str(&format!("{h:016x}"));
+    }
+    out.truncate(40);
+    out
+}
