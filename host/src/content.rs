@@ -62,38 +62,21 @@ impl ContentKey {
         match given.as_slice() {
             [] => Err(ContentKeyError::Missing),
             [(param, value)] => {
-                let key_type = if *param == "infohash" {
-                    KeyType::Infohash
-                } else {
-                    KeyType::ContentId
-                };
+                let key_type = if *param == "infohash" { KeyType::Infohash } else { KeyType::ContentId };
                 Self::parse(key_type, param, value)
             }
             many => Err(ContentKeyError::Ambiguous(
-                many.iter()
-                    .map(|(p, _)| format!("`{p}`"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                many.iter().map(|(p, _)| format!("`{p}`")).collect::<Vec<_>>().join(", "),
             )),
         }
     }
 
     /// Validates one 40-hex key.
-    pub fn parse(
-        key_type: KeyType,
-        param: &'static str,
-        value: &str,
-    ) -> Result<Self, ContentKeyError> {
+    pub fn parse(key_type: KeyType, param: &'static str, value: &str) -> Result<Self, ContentKeyError> {
         if value.len() != 40 || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(ContentKeyError::Malformed {
-                param,
-                len: value.chars().count(),
-            });
+            return Err(ContentKeyError::Malformed { param, len: value.chars().count() });
         }
-        Ok(Self {
-            key_type,
-            id: value.to_ascii_lowercase(),
-        })
+        Ok(Self { key_type, id: value.to_ascii_lowercase() })
     }
 }
 
@@ -102,10 +85,7 @@ mod tests {
     use super::*;
 
     fn q(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     const HEX: &str = "0123456789ABCDEF0123456789abcdef01234567";
@@ -115,30 +95,21 @@ mod tests {
         let k = ContentKey::from_query(&q(&[("id", HEX)])).unwrap();
         assert_eq!(k.key_type, KeyType::ContentId);
         assert_eq!(k.id, HEX.to_ascii_lowercase());
-        assert_eq!(
-            ContentKey::from_query(&q(&[("content_id", HEX)])).unwrap(),
-            k
-        );
+        assert_eq!(ContentKey::from_query(&q(&[("content_id", HEX)])).unwrap(), k);
         let ih = ContentKey::from_query(&q(&[("infohash", HEX)])).unwrap();
         assert_eq!(ih.key_type, KeyType::Infohash);
     }
 
     #[test]
     fn refuses_missing_ambiguous_and_malformed() {
-        assert_eq!(
-            ContentKey::from_query(&q(&[])),
-            Err(ContentKeyError::Missing)
-        );
+        assert_eq!(ContentKey::from_query(&q(&[])), Err(ContentKeyError::Missing));
         assert!(matches!(
             ContentKey::from_query(&q(&[("id", HEX), ("infohash", HEX)])),
             Err(ContentKeyError::Ambiguous(_))
         ));
         assert!(matches!(
             ContentKey::from_query(&q(&[("id", "abc")])),
-            Err(ContentKeyError::Malformed {
-                param: "id",
-                len: 3
-            })
+            Err(ContentKeyError::Malformed { param: "id", len: 3 })
         ));
         let not_hex = "g".repeat(40);
         assert!(ContentKey::from_query(&q(&[("id", &not_hex)])).is_err());

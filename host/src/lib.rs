@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -26,6 +26,19 @@ use tracing::info;
 use config::Settings;
 use engine::{BuiltinSelector, EngineClient, EnginePool};
 use stream::{Registry, StreamContext};
+
+/// Binds the listening socket. Accepted sockets inherit its send buffer
+/// size, so a player's kernel-side backlog is bounded when the operator
+/// sets one.
+fn listen(settings: &Settings) -> std::io::Result<TcpListener> {
+    let socket = if settings.listen.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    if let Some(size) = settings.socket_send_buffer {
+        socket.set_send_buffer_size(u32::try_from(size).unwrap_or(u32::MAX))?;
+    }
+    socket.bind(settings.listen)?;
+    socket.listen(1024)
+}
 
 /// A running acemux: listening, serving, until [`Acemux::shutdown`].
 pub struct Acemux {
@@ -40,17 +53,10 @@ impl Acemux {
     /// Binds the listen address and starts serving.
     pub async fn start(settings: Settings) -> anyhow::Result<Self> {
         let settings = Arc::new(settings);
-        let listener = TcpListener::bind(settings.listen).await.with_context(|| {
-            format!(
-                "cannot listen on {} (--listen / ACEMUX_LISTEN)",
-                settings.listen
-            )
-        })?;
+        let listener = listen(&settings)
+            .with_context(|| format!("cannot listen on {} (--listen / ACEMUX_LISTEN)", settings.listen))?;
         let addr = listener.local_addr()?;
-        let pool = Arc::new(EnginePool::new(
-            &settings.engines,
-            settings.max_streams_per_engine,
-        ));
+        let pool = Arc::new(EnginePool::new(&settings.engines, settings.max_streams_per_engine));
         let registry = Registry::new(StreamContext {
             settings: settings.clone(),
             pool,
@@ -71,13 +77,7 @@ impl Acemux {
             settings.shutdown_timeout,
         ));
         info!(%addr, engines = settings.engines.len(), "acemux listening");
-        Ok(Self {
-            addr,
-            registry,
-            stop_accepting,
-            server,
-            settings,
-        })
+        Ok(Self { addr, registry, stop_accepting, server, settings })
     }
 
     /// The address acemux listens on (useful with port 0).

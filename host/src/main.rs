@@ -10,9 +10,7 @@ use acemux::config::{Cli, EngineSetting, Settings};
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
         .init();
     match run().await {
@@ -27,11 +25,7 @@ async fn main() -> std::process::ExitCode {
 async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut settings = Settings::from_cli(&cli)?;
-    let _demo_engine = if cli.demo {
-        Some(start_demo_engine(&mut settings).await?)
-    } else {
-        None
-    };
+    let _demo_engine = if cli.demo { Some(start_demo_engine(&mut settings).await?) } else { None };
     let acemux = Acemux::start(settings).await?;
     if cli.demo {
         let addr = acemux.addr();
@@ -52,14 +46,9 @@ async fn start_demo_engine(settings: &mut Settings) -> anyhow::Result<ace_sim::S
     let engine = ace_sim::SimEngine::start(ace_sim::SimConfig::default())
         .await
         .context("cannot start the simulated engine for --demo")?;
-    eprintln!(
-        "demo: simulated AceStream engine on http://{}",
-        engine.addr()
-    );
-    settings.engines = vec![EngineSetting {
-        host: engine.addr().ip().to_string(),
-        port: engine.addr().port(),
-    }];
+    eprintln!("demo: simulated AceStream engine on http://{}", engine.addr());
+    settings.engines =
+        vec![EngineSetting { host: engine.addr().ip().to_string(), port: engine.addr().port() }];
     Ok(engine)
 }
 

@@ -63,6 +63,8 @@ pub struct Settings {
     pub max_streams_per_engine: usize,
     #[serde(with = "secs")]
     pub shutdown_timeout: Duration,
+    /// SO_SNDBUF of player sockets; `None` leaves the kernel's auto-tuning.
+    pub socket_send_buffer: Option<usize>,
 }
 
 mod secs {
@@ -139,6 +141,10 @@ pub struct Cli {
     /// Longest a shutdown waits for engine stops and players [default: 10s].
     #[arg(long, env = "ACEMUX_SHUTDOWN_TIMEOUT")]
     pub shutdown_timeout: Option<String>,
+    /// Kernel send buffer per player socket (`256KiB`); `0` = kernel
+    /// auto-tuning (up to 4 MiB on Linux) [default: 0].
+    #[arg(long, env = "ACEMUX_SOCKET_SEND_BUFFER")]
+    pub socket_send_buffer: Option<String>,
 }
 
 /// One setting's names, for error messages.
@@ -150,11 +156,7 @@ struct Names {
 
 impl std::fmt::Display for Names {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "--{} / {} / file key `{}`",
-            self.flag, self.env, self.key
-        )
+        write!(f, "--{} / {} / file key `{}`", self.flag, self.env, self.key)
     }
 }
 
@@ -176,6 +178,7 @@ const FILE_KEYS: &[&str] = &[
     "retry_wait",
     "max_streams_per_engine",
     "shutdown_timeout",
+    "socket_send_buffer",
 ];
 
 impl Settings {
@@ -211,21 +214,14 @@ impl Settings {
                 cli.listen.as_deref(),
                 names("listen", "ACEMUX_LISTEN", "listen"),
                 "0.0.0.0:8000",
-                |s| {
-                    s.parse::<SocketAddr>()
-                        .map_err(|e| format!("`{s}` is not host:port ({e})"))
-                },
+                |s| s.parse::<SocketAddr>().map_err(|e| format!("`{s}` is not host:port ({e})")),
             )?,
             engines: r.engines(&cli.engines)?,
             ring_bytes,
             chunk_bytes,
             chunk_max_delay: r.duration(
                 cli.chunk_max_delay.as_deref(),
-                names(
-                    "chunk-max-delay",
-                    "ACEMUX_CHUNK_MAX_DELAY",
-                    "chunk_max_delay",
-                ),
+                names("chunk-max-delay", "ACEMUX_CHUNK_MAX_DELAY", "chunk_max_delay"),
                 "100ms",
                 true,
             )?,
@@ -253,11 +249,7 @@ impl Settings {
             )?,
             keepalive_interval: r.duration(
                 cli.keepalive_interval.as_deref(),
-                names(
-                    "keepalive-interval",
-                    "ACEMUX_KEEPALIVE_INTERVAL",
-                    "keepalive_interval",
-                ),
+                names("keepalive-interval", "ACEMUX_KEEPALIVE_INTERVAL", "keepalive_interval"),
                 "1",
                 true,
             )?,
@@ -269,11 +261,7 @@ impl Settings {
             )?,
             connection_timeout: r.duration(
                 cli.connection_timeout.as_deref(),
-                names(
-                    "connection-timeout",
-                    "PROXY_CONNECTION_TIMEOUT",
-                    "connection_timeout",
-                ),
+                names("connection-timeout", "PROXY_CONNECTION_TIMEOUT", "connection_timeout"),
                 "10",
                 true,
             )?,
@@ -293,10 +281,7 @@ impl Settings {
                 cli.max_retries.as_deref(),
                 names("max-retries", "PROXY_MAX_RETRIES", "max_retries"),
                 "3",
-                |s| {
-                    s.parse::<u32>()
-                        .map_err(|_| format!("`{s}` is not a whole number"))
-                },
+                |s| s.parse::<u32>().map_err(|_| format!("`{s}` is not a whole number")),
             )?,
             retry_wait: r.duration(
                 cli.retry_wait.as_deref(),
@@ -306,11 +291,7 @@ impl Settings {
             )?,
             max_streams_per_engine: r.get(
                 cli.max_streams_per_engine.as_deref(),
-                names(
-                    "max-streams-per-engine",
-                    "MAX_STREAMS_PER_ENGINE",
-                    "max_streams_per_engine",
-                ),
+                names("max-streams-per-engine", "MAX_STREAMS_PER_ENGINE", "max_streams_per_engine"),
                 "3",
                 |s| match s.parse::<usize>() {
                     Ok(0) => Err("must be at least 1".into()),
@@ -320,24 +301,25 @@ impl Settings {
             )?,
             shutdown_timeout: r.duration(
                 cli.shutdown_timeout.as_deref(),
-                names(
-                    "shutdown-timeout",
-                    "ACEMUX_SHUTDOWN_TIMEOUT",
-                    "shutdown_timeout",
-                ),
+                names("shutdown-timeout", "ACEMUX_SHUTDOWN_TIMEOUT", "shutdown_timeout"),
                 "10",
                 true,
             )?,
+            socket_send_buffer: r
+                .get(
+                    cli.socket_send_buffer.as_deref(),
+                    names("socket-send-buffer", "ACEMUX_SOCKET_SEND_BUFFER", "socket_send_buffer"),
+                    "0",
+                    parse_size,
+                )
+                .map(|n| (n > 0).then_some(n))?,
         };
         Ok(settings)
     }
 
     /// Settings for tests and embedding: the defaults with the given engines.
     pub fn with_engines(engines: &[String]) -> anyhow::Result<Self> {
-        Self::from_cli(&Cli {
-            engines: engines.to_vec(),
-            ..Cli::default()
-        })
+        Self::from_cli(&Cli { engines: engines.to_vec(), ..Cli::default() })
     }
 }
 
@@ -347,14 +329,10 @@ fn names(flag: &'static str, env: &'static str, key: &'static str) -> Names {
 
 fn load_file(path: &std::path::Path) -> anyhow::Result<toml::Table> {
     let text = std::fs::read_to_string(path).with_context(|| {
-        format!(
-            "cannot read settings file {} (--config / ACEMUX_CONFIG)",
-            path.display()
-        )
+        format!("cannot read settings file {} (--config / ACEMUX_CONFIG)", path.display())
     })?;
-    let table: toml::Table = text
-        .parse()
-        .with_context(|| format!("settings file {} is not valid TOML", path.display()))?;
+    let table: toml::Table =
+        text.parse().with_context(|| format!("settings file {} is not valid TOML", path.display()))?;
     if let Some(unknown) = table.keys().find(|k| !FILE_KEYS.contains(&k.as_str())) {
         bail!(
             "settings file {}: unknown key `{unknown}` (known keys: {})",
@@ -386,10 +364,7 @@ impl Resolver<'_> {
             Some(toml::Value::Float(f)) => Some(f.to_string()),
             Some(other) => bail!("invalid setting {names}: `{other}` is not a string or number"),
         };
-        let raw = cli
-            .map(str::to_owned)
-            .or(from_file)
-            .unwrap_or_else(|| default.to_owned());
+        let raw = cli.map(str::to_owned).or(from_file).unwrap_or_else(|| default.to_owned());
         parse(raw.trim()).map_err(|why| anyhow::anyhow!("invalid setting {names}: {why}"))
     }
 
@@ -414,9 +389,9 @@ impl Resolver<'_> {
         let raw: Vec<String> = if !cli.is_empty() {
             cli.to_vec()
         } else if let Some(v) = self.file.get(n.key) {
-            let list = v.as_array().with_context(|| {
-                format!("invalid setting {n}: expected a list of \"host:port\"")
-            })?;
+            let list = v
+                .as_array()
+                .with_context(|| format!("invalid setting {n}: expected a list of \"host:port\""))?;
             list.iter()
                 .map(|e| e.as_str().map(str::to_owned))
                 .collect::<Option<_>>()
@@ -425,32 +400,23 @@ impl Resolver<'_> {
             vec!["127.0.0.1:6878".into()]
         };
         raw.iter()
-            .map(|e| {
-                parse_engine(e.trim()).map_err(|why| anyhow::anyhow!("invalid setting {n}: {why}"))
-            })
+            .map(|e| parse_engine(e.trim()).map_err(|why| anyhow::anyhow!("invalid setting {n}: {why}")))
             .collect()
     }
 }
 
 fn parse_engine(s: &str) -> Result<EngineSetting, String> {
-    let (host, port) = s
-        .rsplit_once(':')
-        .ok_or_else(|| format!("`{s}` is not host:port"))?;
-    let port: u16 = port
-        .parse()
-        .map_err(|_| format!("`{s}`: `{port}` is not a port"))?;
+    let (host, port) = s.rsplit_once(':').ok_or_else(|| format!("`{s}` is not host:port"))?;
+    let port: u16 = port.parse().map_err(|_| format!("`{s}`: `{port}` is not a port"))?;
     if host.is_empty() || port == 0 {
         return Err(format!("`{s}` is not host:port"));
     }
-    Ok(EngineSetting {
-        host: host.trim_matches(['[', ']']).to_owned(),
-        port,
-    })
+    Ok(EngineSetting { host: host.trim_matches(['[', ']']).to_owned(), port })
 }
 
 fn parse_chunk_size(s: &str) -> Result<usize, String> {
     let n = parse_size(s)?;
-    if n == 0 || n % acemux_ts::PACKET_SIZE != 0 {
+    if n == 0 || !n.is_multiple_of(acemux_ts::PACKET_SIZE) {
         let below = n / 188 * 188;
         return Err(format!(
             "{n} is not a multiple of 188 (the TS packet size); use {} or {}",
@@ -473,13 +439,7 @@ mod tests {
     fn defaults_are_valid() {
         let s = Settings::from_cli(&Cli::default()).unwrap();
         assert_eq!(s.listen, "0.0.0.0:8000".parse().unwrap());
-        assert_eq!(
-            s.engines,
-            vec![EngineSetting {
-                host: "127.0.0.1".into(),
-                port: 6878
-            }]
-        );
+        assert_eq!(s.engines, vec![EngineSetting { host: "127.0.0.1".into(), port: 6878 }]);
         assert_eq!(s.chunk_bytes % 188, 0);
         assert_eq!(s.grace_period, Duration::from_secs(5));
         assert_eq!(s.lag_policy, LagPolicy::Skip);
@@ -487,9 +447,7 @@ mod tests {
 
     #[test]
     fn seed_chunk_size_is_refused_by_name() {
-        let err = Settings::from_cli(&cli(&["--chunk-size", "1061472"]))
-            .unwrap_err()
-            .to_string();
+        let err = Settings::from_cli(&cli(&["--chunk-size", "1061472"])).unwrap_err().to_string();
         assert!(err.contains("PROXY_BUFFER_CHUNK_SIZE"), "{err}");
         assert!(err.contains("not a multiple of 188"), "{err}");
         assert!(err.contains("1061272") && err.contains("1061460"), "{err}");
@@ -500,20 +458,15 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("acemux-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("a.toml");
-        std::fs::write(
-            &path,
-            "grace_period = 7\nretry_wait = \"250ms\"\nengines = [\"e1:1\", \"e2:2\"]\n",
-        )
-        .unwrap();
+        std::fs::write(&path, "grace_period = 7\nretry_wait = \"250ms\"\nengines = [\"e1:1\", \"e2:2\"]\n")
+            .unwrap();
         let p = path.to_str().unwrap();
         let s = Settings::from_cli(&cli(&["--config", p, "--grace-period", "1.5"])).unwrap();
         assert_eq!(s.grace_period, Duration::from_millis(1500));
         assert_eq!(s.retry_wait, Duration::from_millis(250));
         assert_eq!(s.engines.len(), 2);
         std::fs::write(&path, "grace_priod = 7\n").unwrap();
-        let err = Settings::from_cli(&cli(&["--config", p]))
-            .unwrap_err()
-            .to_string();
+        let err = Settings::from_cli(&cli(&["--config", p])).unwrap_err().to_string();
         assert!(err.contains("unknown key `grace_priod`"), "{err}");
     }
 
@@ -524,14 +477,8 @@ mod tests {
             (vec!["--lag-policy", "wait"], "ACEMUX_LAG_POLICY"),
             (vec!["--engine", "nohost"], "ACEMUX_ENGINES"),
             (vec!["--listen", "8000"], "ACEMUX_LISTEN"),
-            (
-                vec!["--ring-size", "100000", "--chunk-size", "65424"],
-                "ACEMUX_RING_SIZE",
-            ),
-            (
-                vec!["--max-streams-per-engine", "0"],
-                "MAX_STREAMS_PER_ENGINE",
-            ),
+            (vec!["--ring-size", "100000", "--chunk-size", "65424"], "ACEMUX_RING_SIZE"),
+            (vec!["--max-streams-per-engine", "0"], "MAX_STREAMS_PER_ENGINE"),
             (vec!["--client-timeout", "0"], "ACEMUX_CLIENT_TIMEOUT"),
         ] {
             let err = Settings::from_cli(&cli(&args)).unwrap_err().to_string();

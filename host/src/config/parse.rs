@@ -8,10 +8,8 @@ use std::time::Duration;
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let (number, scale) = split_unit(s, &[("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)])?;
     let secs = number * scale;
-    if !secs.is_finite() || secs < 0.0 || secs > 1e9 {
-        return Err(format!(
-            "`{s}` is not a duration (e.g. `5`, `0.5`, `500ms`, `2s`)"
-        ));
+    if !(0.0..=1e9).contains(&secs) {
+        return Err(format!("`{s}` is not a duration (e.g. `5`, `0.5`, `500ms`, `2s`)"));
     }
     Ok(Duration::from_secs_f64(secs))
 }
@@ -29,20 +27,16 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
     ];
     let (number, scale) = split_unit(s, &units)?;
     let bytes = number * scale;
-    if !bytes.is_finite() || bytes < 0.0 || bytes.fract() != 0.0 || bytes > 1e12 {
-        return Err(format!(
-            "`{s}` is not a size in bytes (e.g. `65424`, `64KiB`, `8MiB`)"
-        ));
+    if !(0.0..=1e12).contains(&bytes) || bytes.fract() != 0.0 {
+        return Err(format!("`{s}` is not a size in bytes (e.g. `65424`, `64KiB`, `8MiB`)"));
     }
     Ok(bytes as usize)
 }
 
 fn split_unit(s: &str, units: &[(&str, f64)]) -> Result<(f64, f64), String> {
     let bad = || format!("`{s}` is not a number with an optional unit");
-    let (digits, scale) = units
-        .iter()
-        .find_map(|(unit, scale)| s.strip_suffix(unit).map(|d| (d, *scale)))
-        .unwrap_or((s, 1.0));
+    let (digits, scale) =
+        units.iter().find_map(|(unit, scale)| s.strip_suffix(unit).map(|d| (d, *scale))).unwrap_or((s, 1.0));
     let number: f64 = digits.trim().parse().map_err(|_| bad())?;
     Ok((number, scale))
 }

@@ -59,9 +59,7 @@ impl EngineError {
 fn without_url(e: &reqwest::Error) -> String {
     let mut msg = e.to_string();
     if let Some(url) = e.url() {
-        msg = msg
-            .replace(&format!(" ({url})"), "")
-            .replace(url.as_str(), "<url>");
+        msg = msg.replace(&format!(" ({url})"), "").replace(url.as_str(), "<url>");
     }
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
@@ -114,11 +112,8 @@ impl EngineClient {
     pub async fn start(&self, base: &str, key: &ContentKey) -> Result<EngineSession, EngineError> {
         let pid = format!("{:016x}", rand::random::<u64>());
         let url = format!("{base}/ace/getstream");
-        let query = [
-            ("format", "json"),
-            (key.key_type.engine_param(), key.id.as_str()),
-            ("pid", pid.as_str()),
-        ];
+        let query =
+            [("format", "json"), (key.key_type.engine_param(), key.id.as_str()), ("pid", pid.as_str())];
         let started: StartResponse = self.call(self.http.get(url).query(&query)).await?;
         Ok(EngineSession {
             playback_url: started.playback_url,
@@ -133,10 +128,7 @@ impl EngineClient {
     /// Stops an engine session. A session the engine no longer knows counts
     /// as stopped.
     pub async fn stop(&self, session: &EngineSession) -> Result<(), EngineError> {
-        let request = self
-            .http
-            .get(&session.command_url)
-            .query(&[("method", "stop")]);
+        let request = self.http.get(&session.command_url).query(&[("method", "stop")]);
         match self.call::<serde_json::Value>(request).await {
             Ok(_) => Ok(()),
             Err(EngineError::Refused(msg)) if msg.contains("unknown playback session id") => Ok(()),
@@ -147,31 +139,21 @@ impl EngineClient {
     /// Health probe: the engine's status call must answer with a result.
     pub async fn probe(&self, base: &str) -> Result<(), EngineError> {
         let url = format!("{base}/server/api");
-        let request = self
-            .http
-            .get(url)
-            .query(&[("api_version", "3"), ("method", "get_status")]);
+        let request = self.http.get(url).query(&[("api_version", "3"), ("method", "get_status")]);
         let response = self.send(request).await?;
-        let body: serde_json::Value = response
-            .json()
-            .await
-            .map_err(|e| EngineError::from_reqwest(e, self.timeout))?;
+        let body: serde_json::Value =
+            response.json().await.map_err(|e| EngineError::from_reqwest(e, self.timeout))?;
         match body.get("error") {
             Some(serde_json::Value::String(msg)) => Err(EngineError::Refused(msg.clone())),
             _ if body.get("result").is_some() => Ok(()),
-            _ => Err(EngineError::Malformed(
-                "status answer without `result`".into(),
-            )),
+            _ => Err(EngineError::Malformed("status answer without `result`".into())),
         }
     }
 
     /// Opens the playback URL (following redirects) and returns once the
     /// headers arrived; the body is read by the caller.
     pub async fn open_playback(&self, url: &str) -> Result<reqwest::Response, EngineError> {
-        let request = self
-            .http
-            .get(url)
-            .header(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+        let request = self.http.get(url).header(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
         let response = tokio::time::timeout(self.timeout, request.send())
             .await
             .map_err(|_| EngineError::Timeout(self.timeout))?
@@ -179,10 +161,7 @@ impl EngineClient {
         check_status(response).await
     }
 
-    async fn send(
-        &self,
-        request: reqwest::RequestBuilder,
-    ) -> Result<reqwest::Response, EngineError> {
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, EngineError> {
         let response = request
             .timeout(self.timeout)
             .send()
@@ -197,16 +176,12 @@ impl EngineClient {
         request: reqwest::RequestBuilder,
     ) -> Result<T, EngineError> {
         let response = self.send(request).await?;
-        let envelope: Envelope<T> = response
-            .json()
-            .await
-            .map_err(|e| EngineError::from_reqwest(e, self.timeout))?;
+        let envelope: Envelope<T> =
+            response.json().await.map_err(|e| EngineError::from_reqwest(e, self.timeout))?;
         match (envelope.response, envelope.error) {
             (_, Some(error)) => Err(EngineError::Refused(error)),
             (Some(r), None) => Ok(r),
-            (None, None) => Err(EngineError::Malformed(
-                "neither `response` nor `error`".into(),
-            )),
+            (None, None) => Err(EngineError::Malformed("neither `response` nor `error`".into())),
         }
     }
 }
@@ -217,8 +192,5 @@ async fn check_status(response: reqwest::Response) -> Result<reqwest::Response, 
         return Ok(response);
     }
     let body = response.text().await.unwrap_or_default();
-    Err(EngineError::Status {
-        status: status.as_u16(),
-        body: body.chars().take(200).collect(),
-    })
+    Err(EngineError::Status { status: status.as_u16(), body: body.chars().take(200).collect() })
 }

@@ -95,9 +95,7 @@ impl Engine {
     /// Takes one slot if the engine is below `capacity`.
     fn try_take(&self, capacity: usize) -> bool {
         self.load
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < capacity).then_some(n + 1)
-            })
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < capacity).then_some(n + 1))
             .is_ok()
     }
 
@@ -160,10 +158,7 @@ const SELECT_ATTEMPTS: usize = 8;
 impl EnginePool {
     pub fn new(settings: &[EngineSetting], capacity: usize) -> Self {
         let engines = settings.iter().map(|s| Arc::new(Engine::new(s))).collect();
-        Self {
-            engines: RwLock::new(engines),
-            capacity,
-        }
+        Self { engines: RwLock::new(engines), capacity }
     }
 
     /// Streams one engine may carry.
@@ -176,11 +171,7 @@ impl EnginePool {
     }
 
     pub fn views(&self) -> Vec<EngineView> {
-        self.engines
-            .read()
-            .iter()
-            .map(|e| e.view(self.capacity))
-            .collect()
+        self.engines.read().iter().map(|e| e.view(self.capacity)).collect()
     }
 
     /// Chooses an engine for a new stream and takes a slot on it, leaving
@@ -201,11 +192,8 @@ impl EnginePool {
             if usable.is_empty() {
                 return Err(SelectError::NoEngines);
             }
-            let candidates: Vec<EngineView> = usable
-                .iter()
-                .map(|e| e.view(self.capacity))
-                .filter(|v| v.load < self.capacity)
-                .collect();
+            let candidates: Vec<EngineView> =
+                usable.iter().map(|e| e.view(self.capacity)).filter(|v| v.load < self.capacity).collect();
             if candidates.is_empty() {
                 return Err(SelectError::AtCapacity(self.capacity));
             }
@@ -219,10 +207,7 @@ impl EnginePool {
             };
             if engine.try_take(self.capacity) {
                 engine.pending.fetch_add(1, Ordering::AcqRel);
-                return Ok(EngineLease {
-                    engine: Arc::clone(engine),
-                    pending: true,
-                });
+                return Ok(EngineLease { engine: Arc::clone(engine), pending: true });
             }
         }
         Err(SelectError::AtCapacity(self.capacity))
@@ -235,12 +220,8 @@ mod tests {
     use crate::engine::BuiltinSelector;
 
     fn pool(n: usize, capacity: usize) -> EnginePool {
-        let settings: Vec<EngineSetting> = (0..n)
-            .map(|i| EngineSetting {
-                host: "127.0.0.1".into(),
-                port: 7000 + i as u16,
-            })
-            .collect();
+        let settings: Vec<EngineSetting> =
+            (0..n).map(|i| EngineSetting { host: "127.0.0.1".into(), port: 7000 + i as u16 }).collect();
         EnginePool::new(&settings, capacity)
     }
 
@@ -251,15 +232,11 @@ mod tests {
     #[test]
     fn spreads_by_load_and_respects_capacity() {
         let p = pool(2, 2);
-        let leases: Vec<EngineLease> = (0..4)
-            .map(|_| p.reserve(&BuiltinSelector, &request(), &[]).unwrap())
-            .collect();
+        let leases: Vec<EngineLease> =
+            (0..4).map(|_| p.reserve(&BuiltinSelector, &request(), &[]).unwrap()).collect();
         let on_first = leases.iter().filter(|l| l.engine().port == 7000).count();
         assert_eq!(on_first, 2);
-        assert_eq!(
-            p.reserve(&BuiltinSelector, &request(), &[]).unwrap_err(),
-            SelectError::AtCapacity(2)
-        );
+        assert_eq!(p.reserve(&BuiltinSelector, &request(), &[]).unwrap_err(), SelectError::AtCapacity(2));
         drop(leases);
         assert!(p.views().iter().all(|v| v.load == 0 && v.pending == 0));
     }
@@ -270,9 +247,7 @@ mod tests {
         p.engines()[0].set_health(false, Some("down".into()));
         let l = p.reserve(&BuiltinSelector, &request(), &[]).unwrap();
         assert_eq!(l.engine().port, 7001);
-        let err = p
-            .reserve(&BuiltinSelector, &request(), &["127.0.0.1:7001".into()])
-            .unwrap_err();
+        let err = p.reserve(&BuiltinSelector, &request(), &["127.0.0.1:7001".into()]).unwrap_err();
         assert_eq!(err, SelectError::NoEngines);
     }
 
@@ -285,10 +260,7 @@ mod tests {
                 std::thread::spawn(move || p.reserve(&BuiltinSelector, &request(), &[]).ok())
             })
             .collect();
-        let leases: Vec<EngineLease> = threads
-            .into_iter()
-            .filter_map(|t| t.join().unwrap())
-            .collect();
+        let leases: Vec<EngineLease> = threads.into_iter().filter_map(|t| t.join().unwrap()).collect();
         assert_eq!(leases.len(), 6);
         assert!(p.views().iter().all(|v| v.load == 2));
     }

@@ -60,10 +60,7 @@ impl EngineSelector for BuiltinSelector {
         candidates
             .iter()
             .min_by(|a, b| {
-                a.load
-                    .cmp(&b.load)
-                    .then(b.forwarded.cmp(&a.forwarded))
-                    .then_with(|| a.id.cmp(&b.id))
+                a.load.cmp(&b.load).then(b.forwarded.cmp(&a.forwarded)).then_with(|| a.id.cmp(&b.id))
             })
             .map_or(Selection::NoOpinion, |e| Selection::Engine(e.id.clone()))
     }
@@ -94,14 +91,8 @@ mod tests {
     fn least_loaded_then_forwarded() {
         let r = SelectRequest::default();
         let c = [view("a", 1, false), view("b", 0, false), view("c", 0, true)];
-        assert_eq!(
-            BuiltinSelector.select(&r, &c),
-            Selection::Engine("c".into())
-        );
+        assert_eq!(BuiltinSelector.select(&r, &c), Selection::Engine("c".into()));
         let c = [view("a", 0, false), view("c", 1, true)];
-        assert_eq!(
-            BuiltinSelector.select(&r, &c),
-            Selection::Engine("a".into())
-        );
+        assert_eq!(BuiltinSelector.select(&r, &c), Selection::Engine("a".into()));
     }
 }

@@ -20,11 +20,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-        }
+        Self { status, code, message: message.into() }
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
@@ -49,18 +45,12 @@ impl From<StreamError> for ApiError {
     fn from(e: StreamError) -> Self {
         let (status, code) = match &e {
             StreamError::Select(SelectError::Refused(_)) => (StatusCode::FORBIDDEN, "refused"),
-            StreamError::Select(SelectError::NoEngines) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "no_engines")
-            }
+            StreamError::Select(SelectError::NoEngines) => (StatusCode::SERVICE_UNAVAILABLE, "no_engines"),
             StreamError::Select(SelectError::AtCapacity(_)) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "at_capacity")
             }
-            StreamError::Select(SelectError::UnknownEngine(_)) => {
-                (StatusCode::BAD_GATEWAY, "selector_error")
-            }
-            StreamError::Engine(EngineError::Timeout(_)) => {
-                (StatusCode::GATEWAY_TIMEOUT, "engine_timeout")
-            }
+            StreamError::Select(SelectError::UnknownEngine(_)) => (StatusCode::BAD_GATEWAY, "selector_error"),
+            StreamError::Engine(EngineError::Timeout(_)) => (StatusCode::GATEWAY_TIMEOUT, "engine_timeout"),
             StreamError::Engine(_) => (StatusCode::BAD_GATEWAY, "engine_error"),
             StreamError::InitTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, "init_timeout"),
             StreamError::UpstreamLost(_) => (StatusCode::BAD_GATEWAY, "upstream_lost"),

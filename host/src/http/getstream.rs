@@ -19,19 +19,14 @@ use super::{ApiError, AppState, Connection};
 type QueryParams = Result<Query<HashMap<String, String>>, QueryRejection>;
 
 fn query(params: QueryParams) -> Result<HashMap<String, String>, ApiError> {
-    params
-        .map(|Query(q)| q)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))
+    params.map(|Query(q)| q).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))
 }
 
 /// Headers of every stream response: live MPEG-TS, never cached, no ranges.
 fn stream_headers() -> HeaderMap {
     let mut h = HeaderMap::new();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp2t"));
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-cache, no-store, must-revalidate"),
-    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-store, must-revalidate"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     h.insert(header::EXPIRES, HeaderValue::from_static("0"));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("none"));
@@ -46,11 +41,7 @@ pub async fn getstream(
     let query = query(params)?;
     let key = ContentKey::from_query(&query)?;
     let client = conn.as_ref().map(|c| c.peer);
-    let request = SelectRequest {
-        content: Some(key.clone()),
-        client,
-        query,
-    };
+    let request = SelectRequest { content: Some(key.clone()), client, query };
     let slot = app.registry.attach(key, request)?;
     slot.session().wait_ready().await?;
     let player = Player::new(

@@ -31,10 +31,7 @@ pub struct AppState {
 /// Every route acemux serves.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route(
-            "/ace/getstream",
-            get(getstream::getstream).head(getstream::head),
-        )
+        .route("/ace/getstream", get(getstream::getstream).head(getstream::head))
         .route("/proxy/status", get(status::status))
         .route("/proxy/sessions/{content}", get(status::session))
         .route("/healthz", get(status::healthz))

@@ -59,10 +59,7 @@ pub async fn serve(
         };
         let _ = tcp.set_nodelay(true);
         let io = WriteTimeout::new(tcp, client_timeout);
-        let conn_info = Connection {
-            peer,
-            write_timed_out: io.flag(),
-        };
+        let conn_info = Connection { peer, write_timed_out: io.flag() };
         let router = router.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(conn_info.clone());
@@ -88,14 +85,9 @@ pub async fn serve(
         });
     }
     drop(listener);
-    let drained = tokio::time::timeout(drain, async {
-        while connections.join_next().await.is_some() {}
-    });
+    let drained = tokio::time::timeout(drain, async { while connections.join_next().await.is_some() {} });
     if drained.await.is_err() {
-        warn!(
-            open = connections.len(),
-            "connections still open after the shutdown drain; closing them"
-        );
+        warn!(open = connections.len(), "connections still open after the shutdown drain; closing them");
         connections.shutdown().await;
     }
 }

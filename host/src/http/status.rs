@@ -15,8 +15,7 @@ use crate::stream::{Session, SessionState};
 use super::{ApiError, AppState};
 
 fn unix(t: Option<SystemTime>) -> Value {
-    t.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(Value::Null, |d| json!(d.as_secs_f64()))
+    t.and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(Value::Null, |d| json!(d.as_secs_f64()))
 }
 
 /// One session as status shows it.
@@ -92,10 +91,7 @@ pub fn session_json(s: &Session) -> Value {
 
 pub async fn status(State(app): State<AppState>) -> Json<Value> {
     let sessions = app.registry.sessions();
-    let active = sessions
-        .iter()
-        .filter(|s| s.state() == SessionState::Live)
-        .count();
+    let active = sessions.iter().filter(|s| s.state() == SessionState::Live).count();
     let clients: usize = sessions.iter().map(|s| s.player_count()).sum();
     Json(json!({
         "running": true,

@@ -61,10 +61,7 @@ impl<S: AsyncWrite + Unpin> WriteTimeout<S> {
                 }
                 ready!(self.timer.as_mut().poll(cx));
                 self.timed_out.store(true, Ordering::Relaxed);
-                Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "client accepted no bytes in time",
-                )))
+                Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "client accepted no bytes in time")))
             }
             done => {
                 self.armed = false;
@@ -85,11 +82,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for WriteTimeout<S> {
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for WriteTimeout<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         self.get_mut().guard(cx, |s, cx| s.poll_write(cx, buf))
     }
 
@@ -98,8 +91,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteTimeout<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.get_mut()
-            .guard(cx, |s, cx| s.poll_write_vectored(cx, bufs))
+        self.get_mut().guard(cx, |s, cx| s.poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {

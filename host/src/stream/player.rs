@@ -44,9 +44,7 @@ impl PlayerSlot {
 
 impl Drop for PlayerSlot {
     fn drop(&mut self) {
-        self.session
-            .players_count
-            .send_modify(|n| *n = n.saturating_sub(1));
+        self.session.players_count.send_modify(|n| *n = n.saturating_sub(1));
     }
 }
 
@@ -100,19 +98,9 @@ impl Player {
             skipped_bytes: AtomicU64::new(0),
         });
         session.players.lock().insert(stats.id, stats.clone());
-        session
-            .counters
-            .players_total
-            .fetch_add(1, Ordering::Relaxed);
+        session.counters.players_total.fetch_add(1, Ordering::Relaxed);
         debug!(player = stats.id, ?client, seq, "player attached");
-        Self {
-            slot,
-            stats,
-            seq,
-            head,
-            lag_policy,
-            write_timed_out,
-        }
+        Self { slot, stats, seq, head, lag_policy, write_timed_out }
     }
 
     /// The player's bytes, for an HTTP body. Ends when the stream ends or
@@ -145,9 +133,7 @@ impl Player {
                         let from = self.stats.offset.load(Ordering::Relaxed);
                         let to = session.ring.offset_of(live);
                         self.stats.skips.fetch_add(1, Ordering::Relaxed);
-                        self.stats
-                            .skipped_bytes
-                            .fetch_add(to.saturating_sub(from), Ordering::Relaxed);
+                        self.stats.skipped_bytes.fetch_add(to.saturating_sub(from), Ordering::Relaxed);
                         session.counters.skips.fetch_add(1, Ordering::Relaxed);
                         debug!(
                             player = self.stats.id,
@@ -157,10 +143,7 @@ impl Player {
                         self.seq = live;
                     }
                     LagPolicy::Disconnect => {
-                        session
-                            .counters
-                            .lag_disconnects
-                            .fetch_add(1, Ordering::Relaxed);
+                        session.counters.lag_disconnects.fetch_add(1, Ordering::Relaxed);
                         debug!(player = self.stats.id, "player lagged; disconnecting");
                         return None;
                     }
@@ -180,11 +163,7 @@ impl Drop for Player {
     fn drop(&mut self) {
         let session = &self.slot.session;
         session.players.lock().remove(&self.stats.id);
-        if self
-            .write_timed_out
-            .as_ref()
-            .is_some_and(|f| f.load(Ordering::Relaxed))
-        {
+        if self.write_timed_out.as_ref().is_some_and(|f| f.load(Ordering::Relaxed)) {
             session.counters.drops.fetch_add(1, Ordering::Relaxed);
         }
         debug!(

@@ -94,10 +94,7 @@ impl Registry {
             key.clone(),
             Ring::new(settings.ring_bytes, settings.buffer_ttl),
             self.shutdown.child_token(),
-            SelectRequest {
-                content: Some(key.clone()),
-                ..request
-            },
+            SelectRequest { content: Some(key.clone()), ..request },
         ));
         let slot = PlayerSlot::new(session.clone());
         sessions.insert(key, session.clone());
@@ -112,10 +109,7 @@ impl Registry {
         if session.player_count() > 0 {
             return false;
         }
-        if sessions
-            .get(&session.key)
-            .is_some_and(|s| s.id == session.id)
-        {
+        if sessions.get(&session.key).is_some_and(|s| s.id == session.id) {
             sessions.remove(&session.key);
         }
         true
@@ -150,11 +144,7 @@ impl Registry {
     /// Finds a session by content id (either key type).
     pub fn find(&self, id: &str) -> Option<Arc<Session>> {
         let id = id.to_ascii_lowercase();
-        self.sessions
-            .lock()
-            .values()
-            .find(|s| s.key.id == id)
-            .cloned()
+        self.sessions.lock().values().find(|s| s.key.id == id).cloned()
     }
 
     pub fn sessions(&self) -> Vec<Arc<Session>> {
@@ -168,8 +158,6 @@ impl Registry {
     pub async fn shutdown(&self, timeout: Duration) -> bool {
         self.shutdown.cancel();
         self.tasks.close();
-        tokio::time::timeout(timeout, self.tasks.wait())
-            .await
-            .is_ok()
+        tokio::time::timeout(timeout, self.tasks.wait()).await.is_ok()
     }
 }

@@ -110,11 +110,7 @@ impl Ring {
             let offset = inner.appended;
             inner.appended += data.len() as u64;
             inner.bytes += data.len();
-            inner.chunks.push_back(Chunk {
-                data,
-                offset,
-                appended_at: now,
-            });
+            inner.chunks.push_back(Chunk { data, offset, appended_at: now });
             while inner.chunks.len() > 1 {
                 let front = &inner.chunks[0];
                 let over_budget = inner.bytes > self.capacity_bytes;
@@ -149,15 +145,10 @@ impl Ring {
             return Read::Closed;
         }
         if seq < inner.first_seq {
-            return Read::Lagged {
-                oldest: inner.first_seq,
-            };
+            return Read::Lagged { oldest: inner.first_seq };
         }
         match inner.chunks.get((seq - inner.first_seq) as usize) {
-            Some(c) => Read::Chunk {
-                data: c.data.clone(),
-                offset: c.offset,
-            },
+            Some(c) => Read::Chunk { data: c.data.clone(), offset: c.offset },
             None => Read::Pending,
         }
     }
@@ -187,14 +178,9 @@ impl Ring {
     /// ring knows (for lag accounting).
     pub fn offset_of(&self, seq: u64) -> u64 {
         let inner = self.inner.read();
-        match seq
-            .checked_sub(inner.first_seq)
-            .and_then(|i| inner.chunks.get(i as usize))
-        {
+        match seq.checked_sub(inner.first_seq).and_then(|i| inner.chunks.get(i as usize)) {
             Some(c) => c.offset,
-            None if seq < inner.first_seq => {
-                inner.chunks.front().map_or(inner.appended, |c| c.offset)
-            }
+            None if seq < inner.first_seq => inner.chunks.front().map_or(inner.appended, |c| c.offset),
             None => inner.appended,
         }
     }
@@ -214,10 +200,7 @@ impl Ring {
             oldest_seq: inner.first_seq,
             next_seq: inner.next_seq(),
             appended_bytes: inner.appended,
-            span_seconds: inner
-                .chunks
-                .front()
-                .map_or(0.0, |c| c.appended_at.elapsed().as_secs_f64()),
+            span_seconds: inner.chunks.front().map_or(0.0, |c| c.appended_at.elapsed().as_secs_f64()),
         }
     }
 }
@@ -235,13 +218,9 @@ mod tests {
         let ring = Ring::new(300, Duration::from_secs(60));
         ring.append(chunk(1, 100));
         ring.append(chunk(2, 100));
-        let Read::Chunk { data: a, offset } = ring.read(0) else {
-            panic!()
-        };
+        let Read::Chunk { data: a, offset } = ring.read(0) else { panic!() };
         assert_eq!(offset, 0);
-        let Read::Chunk { data: b, .. } = ring.read(0) else {
-            panic!()
-        };
+        let Read::Chunk { data: b, .. } = ring.read(0) else { panic!() };
         // Same allocation: no copy per reader.
         assert_eq!(a.as_ptr(), b.as_ptr());
         ring.append(chunk(3, 100));

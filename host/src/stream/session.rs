@@ -204,11 +204,7 @@ impl Session {
     }
 
     fn end_error(&self) -> StreamError {
-        self.info
-            .lock()
-            .failure
-            .clone()
-            .unwrap_or(StreamError::Stopped)
+        self.info.lock().failure.clone().unwrap_or(StreamError::Stopped)
     }
 
     pub(super) fn set_state(&self, state: SessionState) {
@@ -291,31 +287,16 @@ impl Session {
         let mut excluded: Vec<String> = Vec::new();
         let mut delivered = false;
         loop {
-            let fail_reason = if delivered {
-                EndReason::Error
-            } else {
-                EndReason::FailedToStart
+            let fail_reason = if delivered { EndReason::Error } else { EndReason::FailedToStart };
+            let mut lease = match ctx.pool.reserve(ctx.selector.as_ref(), &self.select_request, &excluded) {
+                Ok(lease) => lease,
+                Err(e) if excluded.is_empty() => return (fail_reason, Some(e.into())),
+                // Failing over and no engine left: the last upstream error
+                // says more than "no engines".
+                Err(_) => {
+                    return (fail_reason, self.info.lock().error.clone().map(StreamError::UpstreamLost));
+                }
             };
-            let mut lease =
-                match ctx
-                    .pool
-                    .reserve(ctx.selector.as_ref(), &self.select_request, &excluded)
-                {
-                    Ok(lease) => lease,
-                    Err(e) if excluded.is_empty() => return (fail_reason, Some(e.into())),
-                    // Failing over and no engine left: the last upstream error
-                    // says more than "no engines".
-                    Err(_) => {
-                        return (
-                            fail_reason,
-                            self.info
-                                .lock()
-                                .error
-                                .clone()
-                                .map(StreamError::UpstreamLost),
-                        );
-                    }
-                };
             let engine = lease.engine().clone();
             tracing::Span::current().record("engine", engine.id.as_str());
             if !excluded.is_empty() {

@@ -109,28 +109,18 @@ impl<'a> Upstream<'a> {
             if !self.delivered && accepted_at.elapsed() >= settings.init_timeout {
                 return UpstreamEnd::InitTimeout(settings.init_timeout);
             }
-            self.session
-                .counters
-                .reconnects
-                .fetch_add(1, Ordering::Relaxed);
+            self.session.counters.reconnects.fetch_add(1, Ordering::Relaxed);
             if self.session.state() == SessionState::Live {
                 self.session.set_state(SessionState::Recovering);
             }
-            let wait = settings
-                .retry_wait
-                .saturating_mul(1 << (failures - 1).min(16))
-                .min(MAX_RETRY_WAIT);
+            let wait = settings.retry_wait.saturating_mul(1 << (failures - 1).min(16)).min(MAX_RETRY_WAIT);
             info!(error = %error, attempt = failures, ?wait, "upstream lost; reconnecting");
             self.idle(wait).await;
         }
     }
 
     /// Reads one connection's body until it ends, errs or stalls.
-    async fn read_body(
-        &mut self,
-        mut response: reqwest::Response,
-        accepted_at: Instant,
-    ) -> ReadEnd {
+    async fn read_body(&mut self, mut response: reqwest::Response, accepted_at: Instant) -> ReadEnd {
         let settings = &self.ctx.settings;
         let mut last_bytes = Instant::now();
         loop {
@@ -165,10 +155,7 @@ impl<'a> Upstream<'a> {
     }
 
     fn push(&mut self, bytes: &[u8]) {
-        self.session
-            .counters
-            .upstream_bytes
-            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        self.session.counters.upstream_bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
         let before = self.pending.len();
         self.aligner.push(bytes, &mut self.pending);
         if self.pending.len() > before && self.pending_since.is_none() {
@@ -213,10 +200,7 @@ impl<'a> Upstream<'a> {
     /// prebuffers or while reconnecting.
     fn keepalive(&mut self) {
         self.session.ring.append(KEEPALIVE.clone());
-        self.session
-            .counters
-            .keepalives
-            .fetch_add(1, Ordering::Relaxed);
+        self.session.counters.keepalives.fetch_add(1, Ordering::Relaxed);
         self.last_append = Instant::now();
     }
 
@@ -237,14 +221,8 @@ impl<'a> Upstream<'a> {
     fn record_aligner(&mut self) {
         let stats = self.aligner.stats();
         let c = &self.session.counters;
-        c.discarded_bytes.fetch_add(
-            stats.discarded_bytes - self.recorded.discarded_bytes,
-            Ordering::Relaxed,
-        );
-        c.sync_losses.fetch_add(
-            stats.sync_losses - self.recorded.sync_losses,
-            Ordering::Relaxed,
-        );
+        c.discarded_bytes.fetch_add(stats.discarded_bytes - self.recorded.discarded_bytes, Ordering::Relaxed);
+        c.sync_losses.fetch_add(stats.sync_losses - self.recorded.sync_losses, Ordering::Relaxed);
         self.recorded = stats;
     }
 }

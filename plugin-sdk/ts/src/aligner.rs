@@ -69,8 +69,8 @@ impl Aligner {
                 }
                 // Not even one packet confirmed: either we wait for the next
                 // packet's sync byte, or the stream is out of sync.
-                let waiting = self.pending.len() <= PACKET_SIZE
-                    && self.pending.first().is_none_or(|&b| b == SYNC_BYTE);
+                let waiting =
+                    self.pending.len() <= PACKET_SIZE && self.pending.first().is_none_or(|&b| b == SYNC_BYTE);
                 if waiting {
                     return;
                 }
@@ -105,8 +105,8 @@ impl Aligner {
             return false;
         }
         let candidates = buf.len() - SYNC_WINDOW + 1;
-        let found = (0..candidates)
-            .find(|&i| (0..SYNC_CONFIRMATIONS).all(|k| buf[i + k * PACKET_SIZE] == SYNC_BYTE));
+        let found =
+            (0..candidates).find(|&i| (0..SYNC_CONFIRMATIONS).all(|k| buf[i + k * PACKET_SIZE] == SYNC_BYTE));
         let discard = found.unwrap_or(candidates);
         self.stats.discarded_bytes += discard as u64;
         self.pending.advance(discard);
@@ -207,7 +207,7 @@ mod tests {
                     seed ^= seed << 13;
                     seed ^= seed >> 17;
                     seed ^= seed << 5;
-                    if seed % 5 == 0 { SYNC_BYTE } else { seed as u8 }
+                    if seed.is_multiple_of(5) { SYNC_BYTE } else { seed as u8 }
                 })
                 .collect();
             a.push(&noise, &mut out);

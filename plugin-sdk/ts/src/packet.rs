@@ -41,7 +41,7 @@ pub fn packets(batch: &[u8]) -> impl Iterator<Item = &[u8]> {
 /// True when `batch` is a non-negative number of whole packets, each starting
 /// with the sync byte.
 pub fn is_whole_packets(batch: &[u8]) -> bool {
-    batch.len() % PACKET_SIZE == 0 && packets(batch).all(|p| p[0] == SYNC_BYTE)
+    batch.len().is_multiple_of(PACKET_SIZE) && packets(batch).all(|p| p[0] == SYNC_BYTE)
 }
 
 #[cfg(test)]

@@ -41,10 +41,7 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
 }
 
 async fn start(State(state): Shared, Query(q): Params) -> Response {
-    let Some((key_type, key)) = KEY_TYPES
-        .iter()
-        .find_map(|k| q.get(*k).map(|v| (*k, v.clone())))
-    else {
+    let Some((key_type, key)) = KEY_TYPES.iter().find_map(|k| q.get(*k).map(|v| (*k, v.clone()))) else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "missing content key").into_response();
     };
     let config = state.config.lock().clone();
@@ -55,11 +52,7 @@ async fn start(State(state): Shared, Query(q): Params) -> Response {
         bump(&state.counters.failed_starts);
         return Json(json!({"response": null, "error": error})).into_response();
     }
-    let key_type = if key_type == "id" {
-        "content_id"
-    } else {
-        key_type
-    };
+    let key_type = if key_type == "id" { "content_id" } else { key_type };
     let infohash = infohash_of(key_type, &key);
     let token = format!("{:040x}", rand::random::<u128>());
     let playback = Playback {
@@ -121,10 +114,7 @@ async fn playback_redirected(
     };
     let config = state.config.lock().clone();
     bump(&state.counters.playback_connections);
-    state
-        .counters
-        .open_playbacks
-        .fetch_add(1, Ordering::Relaxed);
+    state.counters.open_playbacks.fetch_add(1, Ordering::Relaxed);
     let open = OpenPlayback(state.clone());
     let packets_per_sec = (config.bitrate_bps / 8 / 188).max(1);
     let live_packets = state.epoch.elapsed().as_secs_f64() * packets_per_sec as f64;
@@ -156,10 +146,7 @@ struct OpenPlayback(Arc<SimState>);
 
 impl Drop for OpenPlayback {
     fn drop(&mut self) {
-        self.0
-            .counters
-            .open_playbacks
-            .fetch_sub(1, Ordering::Relaxed);
+        self.0.counters.open_playbacks.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -182,26 +169,14 @@ impl Pacer {
     /// clean end.
     async fn next_batch(&mut self) -> Option<Result<Bytes, std::io::Error>> {
         let aborted = || Some(Err(std::io::Error::other("playback session ended")));
-        if self
-            .config
-            .drop_after_bytes
-            .is_some_and(|n| self.sent_bytes >= n)
-        {
+        if self.config.drop_after_bytes.is_some_and(|n| self.sent_bytes >= n) {
             return aborted();
         }
-        if self
-            .config
-            .stall_after_bytes
-            .is_some_and(|n| self.sent_bytes >= n)
-        {
+        if self.config.stall_after_bytes.is_some_and(|n| self.sent_bytes >= n) {
             self.cancel.cancelled().await;
             return aborted();
         }
-        let wait_until = if self.sent_packets == 0 {
-            self.first_byte_at
-        } else {
-            Instant::now() + TICK
-        };
+        let wait_until = if self.sent_packets == 0 { self.first_byte_at } else { Instant::now() + TICK };
         tokio::select! {
             _ = self.cancel.cancelled() => return aborted(),
             _ = tokio::time::sleep_until(wait_until.into()) => {}
@@ -209,11 +184,7 @@ impl Pacer {
         let elapsed = self.first_byte_at.elapsed().as_secs_f64() + TICK.as_secs_f64();
         let due = (elapsed * self.packets_per_sec as f64) as u64;
         let mut count = due.saturating_sub(self.sent_packets).max(1) as usize;
-        if let Some(limit) = self
-            .config
-            .drop_after_bytes
-            .or(self.config.stall_after_bytes)
-        {
+        if let Some(limit) = self.config.drop_after_bytes.or(self.config.stall_after_bytes) {
             let left = limit.saturating_sub(self.sent_bytes).div_ceil(188) as usize;
             count = count.min(left.max(1));
         }
@@ -221,31 +192,19 @@ impl Pacer {
         self.generator.write(count, &mut out);
         self.sent_packets += count as u64;
         self.sent_bytes += out.len() as u64;
-        self.state
-            .counters
-            .bytes_sent
-            .fetch_add(out.len() as u64, Ordering::Relaxed);
-        self.playback
-            .bytes_sent
-            .fetch_add(out.len() as u64, Ordering::Relaxed);
+        self.state.counters.bytes_sent.fetch_add(out.len() as u64, Ordering::Relaxed);
+        self.playback.bytes_sent.fetch_add(out.len() as u64, Ordering::Relaxed);
         Some(Ok(Bytes::from(out)))
     }
 }
 
-async fn stat(
-    State(state): Shared,
-    Path((infohash, token)): Path<(String, String)>,
-) -> Json<Value> {
+async fn stat(State(state): Shared, Path((infohash, token)): Path<(String, String)>) -> Json<Value> {
     bump(&state.counters.stat_calls);
     let Some(p) = state.playbacks.lock().get(&token).cloned() else {
         return Json(json!({"response": null, "error": "unknown playback session id"}));
     };
     let prebuffer = state.config.lock().prebuffer;
-    let status = if p.started_at.elapsed() < prebuffer {
-        "prebuf"
-    } else {
-        "dl"
-    };
+    let status = if p.started_at.elapsed() < prebuffer { "prebuf" } else { "dl" };
     Json(json!({
         "response": {
             "status": status, "peers": 7, "speed_down": 1000, "speed_up": 100,
@@ -275,10 +234,7 @@ async fn command(
 }
 
 async fn version(State(state): Shared) -> Response {
-    health(
-        &state,
-        json!({"code": 3017000, "platform": "linux", "version": "3.1.70"}),
-    )
+    health(&state, json!({"code": 3017000, "platform": "linux", "version": "3.1.70"}))
 }
 
 async fn status(State(state): Shared) -> Response {

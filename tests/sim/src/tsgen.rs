@@ -34,11 +34,7 @@ impl TsGenerator {
     /// Starts the video counter at `first_counter` (the content's live
     /// position, so a reconnect jumps forward like a live stream does).
     pub fn new(first_counter: u64) -> Self {
-        Self {
-            position: 0,
-            video_counter: first_counter,
-            continuity: [0; 3],
-        }
+        Self { position: 0, video_counter: first_counter, continuity: [0; 3] }
     }
 
     /// Appends `count` packets to `out`.
@@ -95,13 +91,7 @@ fn pat_section() -> Vec<u8> {
 fn pmt_section() -> Vec<u8> {
     let mut body = vec![0xE0 | (VIDEO_PID >> 8) as u8, VIDEO_PID as u8, 0xF0, 0x00];
     // stream_type H.264 on the video PID, no descriptors
-    body.extend_from_slice(&[
-        0x1B,
-        0xE0 | (VIDEO_PID >> 8) as u8,
-        VIDEO_PID as u8,
-        0xF0,
-        0x00,
-    ]);
+    body.extend_from_slice(&[0x1B, 0xE0 | (VIDEO_PID >> 8) as u8, VIDEO_PID as u8, 0xF0, 0x00]);
     section(0x02, 0x0001, &body)
 }
 
@@ -129,11 +119,7 @@ fn crc32_mpeg2(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= u32::from(b) << 24;
         for _ in 0..8 {
-            crc = if crc & 0x8000_0000 != 0 {
-                (crc << 1) ^ 0x04C1_1DB7
-            } else {
-                crc << 1
-            };
+            crc = if crc & 0x8000_0000 != 0 { (crc << 1) ^ 0x04C1_1DB7 } else { crc << 1 };
         }
     }
     crc

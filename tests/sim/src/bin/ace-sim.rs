@@ -35,9 +35,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
     let args = Args::parse();
     if !args.prebuffer.is_finite() || args.prebuffer < 0.0 {
         anyhow::bail!("--prebuffer must be a non-negative number of seconds");
