@@ -10,7 +10,10 @@
 pub mod config;
 pub mod content;
 pub mod engine;
+pub mod events;
 pub mod http;
+pub mod metrics;
+pub mod orchestrator;
 pub mod stream;
 
 use std::net::SocketAddr;
@@ -19,12 +22,14 @@ use std::time::Instant;
 
 use anyhow::Context;
 use tokio::net::{TcpListener, TcpSocket};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use config::Settings;
 use engine::{BuiltinSelector, EngineClient, EnginePool};
+use events::EventBus;
+use metrics::Metrics;
 use stream::{Registry, StreamContext};
 
 /// Binds the listening socket. Accepted sockets inherit its send buffer
@@ -40,12 +45,18 @@ fn listen(settings: &Settings) -> std::io::Result<TcpListener> {
     socket.listen(1024)
 }
 
+/// Orchestrator event queue length; events beyond it are dropped and counted.
+const ORCHESTRATOR_QUEUE: usize = 1024;
+
 /// A running acemux: listening, serving, until [`Acemux::shutdown`].
 pub struct Acemux {
     addr: SocketAddr,
     registry: Arc<Registry>,
     stop_accepting: CancellationToken,
     server: JoinHandle<()>,
+    /// Health probes, engine discovery, event delivery.
+    background: JoinSet<()>,
+    stop_background: CancellationToken,
     settings: Arc<Settings>,
 }
 
@@ -57,11 +68,48 @@ impl Acemux {
             .with_context(|| format!("cannot listen on {} (--listen / ACEMUX_LISTEN)", settings.listen))?;
         let addr = listener.local_addr()?;
         let pool = Arc::new(EnginePool::new(&settings.engines, settings.max_streams_per_engine));
+        let client = EngineClient::new(settings.connection_timeout)?;
+        let metrics = Arc::new(Metrics::default());
+        let mut events = EventBus::new();
+        let mut background = JoinSet::new();
+        let stop_background = CancellationToken::new();
+
+        background.spawn(engine::health::run(
+            pool.clone(),
+            client.clone(),
+            settings.health_interval,
+            settings.health_failures,
+            stop_background.clone(),
+        ));
+        if let Some(base) = settings.orchestrator_url.clone() {
+            let http = reqwest::Client::builder().connect_timeout(settings.connection_timeout).build()?;
+            let queue = events.subscribe("orchestrator", ORCHESTRATOR_QUEUE);
+            let reporter = orchestrator::reporter::Reporter::new(
+                http.clone(),
+                base.clone(),
+                settings.api_key.clone(),
+                settings.connection_timeout,
+                metrics.clone(),
+            );
+            background.spawn(reporter.run(queue, stop_background.clone()));
+            background.spawn(orchestrator::discovery::run(
+                http,
+                base,
+                settings.api_key.clone(),
+                settings.connection_timeout,
+                settings.orchestrator_refresh,
+                pool.clone(),
+                stop_background.clone(),
+            ));
+        }
+
         let registry = Registry::new(StreamContext {
             settings: settings.clone(),
             pool,
-            client: EngineClient::new(settings.connection_timeout)?,
+            client,
             selector: Arc::new(BuiltinSelector),
+            events: Arc::new(events),
+            metrics,
         });
         let state = http::AppState {
             registry: registry.clone(),
@@ -76,8 +124,8 @@ impl Acemux {
             stop_accepting.clone(),
             settings.shutdown_timeout,
         ));
-        info!(%addr, engines = settings.engines.len(), "acemux listening");
-        Ok(Self { addr, registry, stop_accepting, server, settings })
+        info!(%addr, engines = settings.engines.len(), orchestrator = settings.orchestrator_url.is_some(), "acemux listening");
+        Ok(Self { addr, registry, stop_accepting, server, background, stop_background, settings })
     }
 
     /// The address acemux listens on (useful with port 0).
@@ -90,12 +138,21 @@ impl Acemux {
     }
 
     /// Stops accepting, stops every stream (engine stop commands sent),
-    /// lets connections finish, and returns.
-    pub async fn shutdown(self) {
+    /// delivers the last orchestrator events, lets connections finish, and
+    /// returns.
+    pub async fn shutdown(mut self) {
         info!("shutting down");
         self.stop_accepting.cancel();
         if !self.registry.shutdown(self.settings.shutdown_timeout).await {
             tracing::warn!("some streams did not stop within the shutdown timeout");
+        }
+        self.stop_background.cancel();
+        let drained = tokio::time::timeout(self.settings.shutdown_timeout, async {
+            while self.background.join_next().await.is_some() {}
+        });
+        if drained.await.is_err() {
+            tracing::warn!("background tasks (orchestrator events) did not finish in time");
+            self.background.shutdown().await;
         }
         let _ = self.server.await;
         info!("shutdown complete");

@@ -47,8 +47,7 @@ async fn start_demo_engine(settings: &mut Settings) -> anyhow::Result<ace_sim::S
         .await
         .context("cannot start the simulated engine for --demo")?;
     eprintln!("demo: simulated AceStream engine on http://{}", engine.addr());
-    settings.engines =
-        vec![EngineSetting { host: engine.addr().ip().to_string(), port: engine.addr().port() }];
+    settings.engines = vec![EngineSetting::new(engine.addr().ip().to_string(), engine.addr().port())];
     Ok(engine)
 }
 

@@ -2,6 +2,8 @@
 //! acemux in-process on loopback, open players over real HTTP, and check
 //! what they received.
 
+pub mod orchestrator;
+
 use std::time::{Duration, Instant};
 
 use ace_sim::{SimConfig, SimEngine, video_counter};
@@ -55,6 +57,31 @@ impl Harness {
         &self.engines[0]
     }
 
+    /// Index of the one engine that got exactly this many starts, if unique.
+    pub fn engine_with_starts(&self, starts: u64) -> Option<usize> {
+        let hits: Vec<usize> =
+            (0..self.engines.len()).filter(|i| self.engines[*i].counters().starts == starts).collect();
+        (hits.len() == 1).then(|| hits[0])
+    }
+
+    /// `host:port` of engine `i`, as acemux names it.
+    pub fn engine_id(&self, i: usize) -> String {
+        self.engines[i].endpoint()
+    }
+
+    /// The `engines` entry of `/proxy/status` for engine `i`.
+    pub async fn engine_status(&self, i: usize) -> Value {
+        let id = self.engine_id(i);
+        let status = self.status().await;
+        status["engines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["id"] == id.as_str())
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -67,7 +94,7 @@ impl Harness {
     pub async fn player(&self, id: &str) -> PlayerClient {
         let response = self.http.get(self.stream_url(id)).send().await.expect("request sent");
         assert_eq!(response.status(), 200, "stream request failed: {:?}", response.text().await);
-        PlayerClient { response, received: Vec::new(), opened_at: Instant::now(), first_byte_at: None }
+        PlayerClient::new(response)
     }
 
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
@@ -118,6 +145,10 @@ pub struct PlayerClient {
 }
 
 impl PlayerClient {
+    pub fn new(response: reqwest::Response) -> Self {
+        Self { response, received: Vec::new(), opened_at: Instant::now(), first_byte_at: None }
+    }
+
     /// Reads until at least `bytes` arrived, the body ended, or `limit` passed.
     /// Returns false if the body ended.
     pub async fn read_at_least(&mut self, bytes: usize, limit: Duration) -> bool {

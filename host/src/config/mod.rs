@@ -26,11 +26,22 @@ pub enum LagPolicy {
     Disconnect,
 }
 
-/// One engine from the settings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One engine from the settings (or from the orchestrator).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct EngineSetting {
     pub host: String,
     pub port: u16,
+    /// Free-form labels; `acestream.forwarded = "true"` marks a
+    /// port-forwarded engine, which selection prefers.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// The engine's container, named in orchestrator events.
+    pub container_id: Option<String>,
+}
+
+impl EngineSetting {
+    pub fn new(host: impl Into<String>, port: u16) -> Self {
+        Self { host: host.into(), port, ..Self::default() }
+    }
 }
 
 /// Validated settings of one acemux process.
@@ -65,6 +76,20 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// SO_SNDBUF of player sockets; `None` leaves the kernel's auto-tuning.
     pub socket_send_buffer: Option<usize>,
+    #[serde(with = "secs")]
+    pub health_interval: Duration,
+    /// Consecutive failed probes that make an engine unhealthy.
+    pub health_failures: u32,
+    /// Where engines are listed and stream events go; `None` = no orchestrator.
+    pub orchestrator_url: Option<String>,
+    #[serde(with = "secs")]
+    pub orchestrator_refresh: Duration,
+    /// Bearer token for the orchestrator.
+    #[serde(skip)]
+    pub api_key: Option<String>,
+    /// Bearer token required by admin endpoints; `None` = open.
+    #[serde(skip)]
+    pub admin_token: Option<String>,
 }
 
 mod secs {
@@ -145,6 +170,25 @@ pub struct Cli {
     /// auto-tuning (up to 4 MiB on Linux) [default: 0].
     #[arg(long, env = "ACEMUX_SOCKET_SEND_BUFFER")]
     pub socket_send_buffer: Option<String>,
+    /// Engine health probe period [default: 10s].
+    #[arg(long, env = "ACEMUX_HEALTH_INTERVAL")]
+    pub health_interval: Option<String>,
+    /// Failed probes in a row that mark an engine unhealthy [default: 3].
+    #[arg(long, env = "ACEMUX_HEALTH_FAILURES")]
+    pub health_failures: Option<String>,
+    /// Orchestrator base URL: engines from `GET /engines`, stream events
+    /// to `POST /events/…` [default: none].
+    #[arg(long, env = "ORCHESTRATOR_URL")]
+    pub orchestrator_url: Option<String>,
+    /// Period of the orchestrator's engine list refresh [default: 30s].
+    #[arg(long, env = "ACEMUX_ORCHESTRATOR_REFRESH")]
+    pub orchestrator_refresh: Option<String>,
+    /// Bearer token sent to the orchestrator [default: none].
+    #[arg(long, env = "API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Bearer token required by admin endpoints (DELETE a session) [default: none].
+    #[arg(long, env = "ACEMUX_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
 }
 
 /// One setting's names, for error messages.
@@ -179,6 +223,12 @@ const FILE_KEYS: &[&str] = &[
     "max_streams_per_engine",
     "shutdown_timeout",
     "socket_send_buffer",
+    "health_interval",
+    "health_failures",
+    "orchestrator_url",
+    "orchestrator_refresh",
+    "api_key",
+    "admin_token",
 ];
 
 impl Settings {
@@ -313,7 +363,52 @@ impl Settings {
                     parse_size,
                 )
                 .map(|n| (n > 0).then_some(n))?,
+            health_interval: r.duration(
+                cli.health_interval.as_deref(),
+                names("health-interval", "ACEMUX_HEALTH_INTERVAL", "health_interval"),
+                "10",
+                true,
+            )?,
+            health_failures: r.get(
+                cli.health_failures.as_deref(),
+                names("health-failures", "ACEMUX_HEALTH_FAILURES", "health_failures"),
+                "3",
+                |s| match s.parse::<u32>() {
+                    Ok(0) => Err("must be at least 1".into()),
+                    Ok(n) => Ok(n),
+                    Err(_) => Err(format!("`{s}` is not a whole number")),
+                },
+            )?,
+            orchestrator_url: r.optional(
+                cli.orchestrator_url.as_deref(),
+                names("orchestrator-url", "ORCHESTRATOR_URL", "orchestrator_url"),
+                |s| {
+                    let url = s.trim_end_matches('/');
+                    if url.starts_with("http://") || url.starts_with("https://") {
+                        Ok(url.to_owned())
+                    } else {
+                        Err(format!("`{s}` is not an http:// or https:// URL"))
+                    }
+                },
+            )?,
+            orchestrator_refresh: r.duration(
+                cli.orchestrator_refresh.as_deref(),
+                names("orchestrator-refresh", "ACEMUX_ORCHESTRATOR_REFRESH", "orchestrator_refresh"),
+                "30",
+                true,
+            )?,
+            api_key: r.optional(cli.api_key.as_deref(), names("api-key", "API_KEY", "api_key"), token)?,
+            admin_token: r.optional(
+                cli.admin_token.as_deref(),
+                names("admin-token", "ACEMUX_ADMIN_TOKEN", "admin_token"),
+                token,
+            )?,
         };
+        let mut settings = settings;
+        if settings.orchestrator_url.is_some() && cli.engines.is_empty() && !file.contains_key("engines") {
+            // With an orchestrator, engines come from it unless listed.
+            settings.engines.clear();
+        }
         Ok(settings)
     }
 
@@ -368,6 +463,21 @@ impl Resolver<'_> {
         parse(raw.trim()).map_err(|why| anyhow::anyhow!("invalid setting {names}: {why}"))
     }
 
+    /// A setting without a default: unset (or empty) stays `None`.
+    fn optional<T>(
+        &self,
+        cli: Option<&str>,
+        names: Names,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> anyhow::Result<Option<T>> {
+        let given = cli.is_some_and(|v| !v.trim().is_empty())
+            || self.file.get(names.key).is_some_and(|v| v.as_str() != Some(""));
+        if !given {
+            return Ok(None);
+        }
+        self.get(cli.filter(|v| !v.trim().is_empty()), names, "", parse).map(Some)
+    }
+
     fn duration(
         &self,
         cli: Option<&str>,
@@ -384,24 +494,51 @@ impl Resolver<'_> {
         })
     }
 
+    /// Engines from `--engine`/`ACEMUX_ENGINES`, else the file's `engines`
+    /// (a list of `"host:port"` strings or of tables with `address`,
+    /// optional `labels` and `container_id`), else the default.
     fn engines(&self, cli: &[String]) -> anyhow::Result<Vec<EngineSetting>> {
         let n = names("engine", "ACEMUX_ENGINES", "engines");
-        let raw: Vec<String> = if !cli.is_empty() {
-            cli.to_vec()
-        } else if let Some(v) = self.file.get(n.key) {
-            let list = v
-                .as_array()
-                .with_context(|| format!("invalid setting {n}: expected a list of \"host:port\""))?;
-            list.iter()
-                .map(|e| e.as_str().map(str::to_owned))
-                .collect::<Option<_>>()
-                .with_context(|| format!("invalid setting {n}: expected a list of \"host:port\""))?
-        } else {
-            vec!["127.0.0.1:6878".into()]
+        let invalid = |why: String| anyhow::anyhow!("invalid setting {n}: {why}");
+        if !cli.is_empty() {
+            return cli.iter().map(|e| parse_engine(e.trim()).map_err(invalid)).collect();
+        }
+        let Some(value) = self.file.get(n.key) else {
+            return Ok(vec![EngineSetting::new("127.0.0.1", 6878)]);
         };
-        raw.iter()
-            .map(|e| parse_engine(e.trim()).map_err(|why| anyhow::anyhow!("invalid setting {n}: {why}")))
-            .collect()
+        let list = value.as_array().ok_or_else(|| invalid("expected a list of engines".into()))?;
+        list.iter().map(|entry| file_engine(entry).map_err(invalid)).collect()
+    }
+}
+
+fn file_engine(entry: &toml::Value) -> Result<EngineSetting, String> {
+    match entry {
+        toml::Value::String(s) => parse_engine(s.trim()),
+        toml::Value::Table(t) => {
+            if let Some(k) = t.keys().find(|k| !["address", "labels", "container_id"].contains(&k.as_str())) {
+                return Err(format!("unknown engine key `{k}` (known: address, labels, container_id)"));
+            }
+            let address =
+                t.get("address").and_then(|a| a.as_str()).ok_or("an engine table needs `address`")?;
+            let mut engine = parse_engine(address.trim())?;
+            if let Some(labels) = t.get("labels") {
+                let labels = labels.as_table().ok_or("`labels` must be a table of strings")?;
+                for (k, v) in labels {
+                    let v = match v {
+                        toml::Value::String(s) => s.clone(),
+                        toml::Value::Boolean(b) => b.to_string(),
+                        toml::Value::Integer(i) => i.to_string(),
+                        _ => return Err(format!("label `{k}` must be a string")),
+                    };
+                    engine.labels.insert(k.clone(), v);
+                }
+            }
+            if let Some(id) = t.get("container_id") {
+                engine.container_id = Some(id.as_str().ok_or("`container_id` must be a string")?.to_owned());
+            }
+            Ok(engine)
+        }
+        other => Err(format!("`{other}` is neither \"host:port\" nor an engine table")),
     }
 }
 
@@ -411,7 +548,14 @@ fn parse_engine(s: &str) -> Result<EngineSetting, String> {
     if host.is_empty() || port == 0 {
         return Err(format!("`{s}` is not host:port"));
     }
-    Ok(EngineSetting { host: host.trim_matches(['[', ']']).to_owned(), port })
+    Ok(EngineSetting::new(host.trim_matches(['[', ']']), port))
+}
+
+fn token(s: &str) -> Result<String, String> {
+    if s.chars().any(char::is_whitespace) {
+        return Err("a token must not contain white space".into());
+    }
+    Ok(s.to_owned())
 }
 
 fn parse_chunk_size(s: &str) -> Result<usize, String> {
@@ -439,7 +583,9 @@ mod tests {
     fn defaults_are_valid() {
         let s = Settings::from_cli(&Cli::default()).unwrap();
         assert_eq!(s.listen, "0.0.0.0:8000".parse().unwrap());
-        assert_eq!(s.engines, vec![EngineSetting { host: "127.0.0.1".into(), port: 6878 }]);
+        assert_eq!(s.engines, vec![EngineSetting::new("127.0.0.1", 6878)]);
+        assert_eq!(s.orchestrator_url, None);
+        assert_eq!(s.admin_token, None);
         assert_eq!(s.chunk_bytes % 188, 0);
         assert_eq!(s.grace_period, Duration::from_secs(5));
         assert_eq!(s.lag_policy, LagPolicy::Skip);
@@ -450,7 +596,7 @@ mod tests {
         let err = Settings::from_cli(&cli(&["--chunk-size", "1061472"])).unwrap_err().to_string();
         assert!(err.contains("PROXY_BUFFER_CHUNK_SIZE"), "{err}");
         assert!(err.contains("not a multiple of 188"), "{err}");
-        assert!(err.contains("1061272") && err.contains("1061460"), "{err}");
+        assert!(err.contains("1061448") && err.contains("1061636"), "{err}");
     }
 
     #[test]
@@ -465,6 +611,18 @@ mod tests {
         assert_eq!(s.grace_period, Duration::from_millis(1500));
         assert_eq!(s.retry_wait, Duration::from_millis(250));
         assert_eq!(s.engines.len(), 2);
+        std::fs::write(
+            &path,
+            "orchestrator_url = \"http://orch:8000/\"\n[[engines]]\naddress = \"e1:6878\"\ncontainer_id = \"c1\"\nlabels = { \"acestream.forwarded\" = \"true\", region = \"eu\" }\n",
+        )
+        .unwrap();
+        let s = Settings::from_cli(&cli(&["--config", p])).unwrap();
+        assert_eq!(s.orchestrator_url.as_deref(), Some("http://orch:8000"));
+        assert_eq!(s.engines[0].container_id.as_deref(), Some("c1"));
+        assert_eq!(s.engines[0].labels["acestream.forwarded"], "true");
+        std::fs::write(&path, "[[engines]]\naddres = \"e1:1\"\n").unwrap();
+        let err = Settings::from_cli(&cli(&["--config", p])).unwrap_err().to_string();
+        assert!(err.contains("unknown engine key `addres`"), "{err}");
         std::fs::write(&path, "grace_priod = 7\n").unwrap();
         let err = Settings::from_cli(&cli(&["--config", p])).unwrap_err().to_string();
         assert!(err.contains("unknown key `grace_priod`"), "{err}");
@@ -480,6 +638,8 @@ mod tests {
             (vec!["--ring-size", "100000", "--chunk-size", "65424"], "ACEMUX_RING_SIZE"),
             (vec!["--max-streams-per-engine", "0"], "MAX_STREAMS_PER_ENGINE"),
             (vec!["--client-timeout", "0"], "ACEMUX_CLIENT_TIMEOUT"),
+            (vec!["--orchestrator-url", "orch:8000"], "ORCHESTRATOR_URL"),
+            (vec!["--health-failures", "0"], "ACEMUX_HEALTH_FAILURES"),
         ] {
             let err = Settings::from_cli(&cli(&args)).unwrap_err().to_string();
             assert!(err.contains(needle), "{args:?}: {err}");

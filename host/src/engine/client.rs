@@ -136,6 +136,11 @@ impl EngineClient {
         }
     }
 
+    /// [`EngineClient::probe`] taking an owned base URL (for joined futures).
+    pub async fn probe_at(&self, base: String) -> Result<(), EngineError> {
+        self.probe(&base).await
+    }
+
     /// Health probe: the engine's status call must answer with a result.
     pub async fn probe(&self, base: &str) -> Result<(), EngineError> {
         let url = format!("{base}/server/api");

@@ -3,6 +3,7 @@
 //! new stream ([`select`]).
 
 pub mod client;
+pub mod health;
 pub mod pool;
 pub mod select;
 

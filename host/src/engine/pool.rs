@@ -27,14 +27,21 @@ pub struct Engine {
     pub container_id: Option<String>,
     /// Port-forwarded engines have more peers and are preferred.
     pub forwarded: bool,
+    /// Came from the orchestrator (and goes when it is no longer listed).
+    pub discovered: bool,
     /// Streams holding a lease here: starting plus running.
     load: AtomicUsize,
     /// Of those, streams whose engine start has not succeeded yet.
     pending: AtomicUsize,
     healthy: AtomicBool,
+    /// Failed probes in a row.
+    probe_failures: AtomicUsize,
     draining: AtomicBool,
     last_error: Mutex<Option<String>>,
 }
+
+/// The label that marks a port-forwarded engine.
+pub const FORWARDED_LABEL: &str = "acestream.forwarded";
 
 /// A read-only view of an engine for selectors and status.
 #[derive(Debug, Clone, Serialize)]
@@ -55,20 +62,50 @@ pub struct EngineView {
 }
 
 impl Engine {
-    fn new(setting: &EngineSetting) -> Self {
+    fn new(setting: &EngineSetting, discovered: bool) -> Self {
         Self {
             id: format!("{}:{}", setting.host, setting.port),
             host: setting.host.clone(),
             port: setting.port,
-            labels: BTreeMap::new(),
-            container_id: None,
-            forwarded: false,
+            labels: setting.labels.clone(),
+            container_id: setting.container_id.clone(),
+            forwarded: setting.labels.get(FORWARDED_LABEL).is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            discovered,
             load: AtomicUsize::new(0),
             pending: AtomicUsize::new(0),
             healthy: AtomicBool::new(true),
+            probe_failures: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
             last_error: Mutex::new(None),
         }
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    pub fn load(&self) -> usize {
+        self.load.load(Ordering::Relaxed)
+    }
+
+    /// Records a probe: healthy again at once on success, unhealthy after
+    /// `threshold` failures in a row. Returns true when health changed.
+    pub fn record_probe(&self, result: Result<(), String>, threshold: u32) -> bool {
+        let was = self.is_healthy();
+        match result {
+            Ok(()) => {
+                self.probe_failures.store(0, Ordering::Relaxed);
+                self.healthy.store(true, Ordering::Relaxed);
+            }
+            Err(e) => {
+                let failures = self.probe_failures.fetch_add(1, Ordering::Relaxed) + 1;
+                *self.last_error.lock() = Some(e);
+                if failures >= threshold as usize {
+                    self.healthy.store(false, Ordering::Relaxed);
+                }
+            }
+        }
+        was != self.is_healthy()
     }
 
     /// `http://host:port`, the base of every engine URL.
@@ -157,8 +194,41 @@ const SELECT_ATTEMPTS: usize = 8;
 
 impl EnginePool {
     pub fn new(settings: &[EngineSetting], capacity: usize) -> Self {
-        let engines = settings.iter().map(|s| Arc::new(Engine::new(s))).collect();
+        let engines = settings.iter().map(|s| Arc::new(Engine::new(s, false))).collect();
         Self { engines: RwLock::new(engines), capacity }
+    }
+
+    /// Brings the discovered engines in line with the orchestrator's list:
+    /// new ones are added, listed ones un-drained, unlisted ones drained (no
+    /// new streams; running ones finish) and removed once idle. Static
+    /// engines are left alone. Returns (added, drained).
+    pub fn sync_discovered(&self, listed: &[EngineSetting]) -> (usize, usize) {
+        let mut engines = self.engines.write();
+        let (mut added, mut drained) = (0, 0);
+        for setting in listed {
+            let id = format!("{}:{}", setting.host, setting.port);
+            match engines.iter().find(|e| e.id == id) {
+                Some(e) => {
+                    if e.draining.swap(false, Ordering::Relaxed) {
+                        tracing::info!(engine = %id, "engine listed again; no longer draining");
+                    }
+                }
+                None => {
+                    tracing::info!(engine = %id, "engine discovered");
+                    engines.push(Arc::new(Engine::new(setting, true)));
+                    added += 1;
+                }
+            }
+        }
+        for e in engines.iter().filter(|e| e.discovered) {
+            let listed = listed.iter().any(|s| s.host == e.host && s.port == e.port);
+            if !listed && !e.draining.swap(true, Ordering::Relaxed) {
+                tracing::info!(engine = %e.id, load = e.load(), "engine no longer listed; draining");
+                drained += 1;
+            }
+        }
+        engines.retain(|e| !(e.discovered && e.is_draining() && e.load() == 0));
+        (added, drained)
     }
 
     /// Streams one engine may carry.
@@ -186,7 +256,7 @@ impl EnginePool {
             let engines = self.engines();
             let usable: Vec<&Arc<Engine>> = engines
                 .iter()
-                .filter(|e| e.is_healthy() && !e.draining.load(Ordering::Relaxed))
+                .filter(|e| e.is_healthy() && !e.is_draining())
                 .filter(|e| !exclude.contains(&e.id))
                 .collect();
             if usable.is_empty() {
@@ -221,7 +291,7 @@ mod tests {
 
     fn pool(n: usize, capacity: usize) -> EnginePool {
         let settings: Vec<EngineSetting> =
-            (0..n).map(|i| EngineSetting { host: "127.0.0.1".into(), port: 7000 + i as u16 }).collect();
+            (0..n).map(|i| EngineSetting::new("127.0.0.1", 7000 + i as u16)).collect();
         EnginePool::new(&settings, capacity)
     }
 
@@ -263,5 +333,36 @@ mod tests {
         let leases: Vec<EngineLease> = threads.into_iter().filter_map(|t| t.join().unwrap()).collect();
         assert_eq!(leases.len(), 6);
         assert!(p.views().iter().all(|v| v.load == 2));
+    }
+
+    #[test]
+    fn probes_mark_unhealthy_after_threshold_and_recover_at_once() {
+        let p = pool(1, 3);
+        let e = &p.engines()[0];
+        assert!(!e.record_probe(Err("refused".into()), 2));
+        assert!(e.is_healthy());
+        assert!(e.record_probe(Err("refused".into()), 2));
+        assert!(!e.is_healthy());
+        assert!(e.record_probe(Ok(()), 2));
+        assert!(e.is_healthy());
+    }
+
+    #[test]
+    fn discovered_engines_drain_then_go() {
+        let p = pool(1, 3);
+        let listed = vec![EngineSetting::new("10.0.0.1", 6878), EngineSetting::new("10.0.0.2", 6878)];
+        assert_eq!(p.sync_discovered(&listed), (2, 0));
+        let lease = p.reserve(&BuiltinSelector, &request(), &["127.0.0.1:7000".into()]).unwrap();
+        let busy = lease.engine().id.clone();
+        let remaining: Vec<_> =
+            listed.iter().filter(|s| format!("{}:{}", s.host, s.port) != busy).cloned().collect();
+        assert_eq!(p.sync_discovered(&[]), (0, 2));
+        // The idle one is gone; the busy one drains; the static one stays.
+        let ids: Vec<String> = p.views().iter().map(|v| v.id.clone()).collect();
+        assert_eq!(ids, vec!["127.0.0.1:7000".to_string(), busy.clone()]);
+        assert!(p.views()[1].draining);
+        drop(lease);
+        p.sync_discovered(&remaining);
+        assert!(!p.views().iter().any(|v| v.id == busy));
     }
 }

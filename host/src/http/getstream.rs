@@ -9,6 +9,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 
 use crate::content::ContentKey;
 use crate::engine::select::SelectRequest;
@@ -38,6 +39,7 @@ pub async fn getstream(
     conn: Option<Extension<Connection>>,
     params: QueryParams,
 ) -> Result<Response, ApiError> {
+    let requested_at = std::time::Instant::now();
     let query = query(params)?;
     let key = ContentKey::from_query(&query)?;
     let client = conn.as_ref().map(|c| c.peer);
@@ -51,7 +53,14 @@ pub async fn getstream(
         app.settings.lag_policy,
         conn.map(|c| c.write_timed_out.clone()),
     );
-    Ok((stream_headers(), Body::from_stream(player.into_stream())).into_response())
+    let metrics = app.registry.context().metrics.clone();
+    let mut first = true;
+    let body = player.into_stream().inspect(move |_| {
+        if std::mem::take(&mut first) {
+            metrics.time_to_first_byte.observe(requested_at.elapsed());
+        }
+    });
+    Ok((stream_headers(), Body::from_stream(body)).into_response())
 }
 
 /// Probes get the stream's headers without starting anything.

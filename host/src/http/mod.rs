@@ -2,8 +2,10 @@
 //! Handlers translate between HTTP and the stream registry; they hold no
 //! business logic of their own.
 
+mod admin;
 mod error;
 mod getstream;
+mod metrics;
 mod server;
 mod status;
 mod write_timeout;
@@ -33,7 +35,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/ace/getstream", get(getstream::getstream).head(getstream::head))
         .route("/proxy/status", get(status::status))
-        .route("/proxy/sessions/{content}", get(status::session))
+        .route("/proxy/sessions/{content}", get(status::session).delete(admin::stop_session))
+        .route("/metrics", get(metrics::metrics))
         .route("/healthz", get(status::healthz))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .with_state(state)

@@ -25,8 +25,6 @@ pub fn session_json(s: &Session) -> Value {
     let info = s.info.lock();
     let engine = info.engine.clone();
     let es = info.engine_session.clone();
-    let c = &s.counters;
-    let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     let players: Vec<Value> = s
         .player_stats()
         .iter()
@@ -72,19 +70,7 @@ pub fn session_json(s: &Session) -> Value {
             "appended_bytes": ring.appended_bytes,
             "span_seconds": ring.span_seconds,
         },
-        "counters": {
-            "upstream_bytes": get(&c.upstream_bytes),
-            "bytes_out": get(&c.bytes_out),
-            "reconnects": get(&c.reconnects),
-            "failovers": get(&c.failovers),
-            "keepalives": get(&c.keepalives),
-            "discarded_bytes": get(&c.discarded_bytes),
-            "sync_losses": get(&c.sync_losses),
-            "players_total": get(&c.players_total),
-            "skips": get(&c.skips),
-            "lag_disconnects": get(&c.lag_disconnects),
-            "drops": get(&c.drops),
-        },
+        "counters": s.counters.snapshot(),
         "players": players,
     })
 }

@@ -8,12 +8,14 @@
 //! task that runs [`upstream`] and decides when the stream ends; [`ring`]
 //! holds the shared chunks; each [`player`] is only a cursor into it.
 
+pub mod counters;
 pub mod player;
 pub mod registry;
 pub mod ring;
 pub mod session;
 pub mod upstream;
 
+pub use counters::{CounterValues, SessionCounters};
 pub use player::{Player, PlayerSlot};
 pub use registry::{Registry, StreamContext};
 pub use ring::Ring;

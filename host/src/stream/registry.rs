@@ -21,6 +21,8 @@ use crate::config::Settings;
 use crate::content::ContentKey;
 use crate::engine::select::SelectRequest;
 use crate::engine::{EngineClient, EnginePool, EngineSelector, EngineSession};
+use crate::events::EventBus;
+use crate::metrics::Metrics;
 
 use super::player::PlayerSlot;
 use super::ring::Ring;
@@ -32,6 +34,8 @@ pub struct StreamContext {
     pub pool: Arc<EnginePool>,
     pub client: EngineClient,
     pub selector: Arc<dyn EngineSelector>,
+    pub events: Arc<EventBus>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl StreamContext {

@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::Mutex;
@@ -26,7 +26,9 @@ use tracing::{Instrument, info, warn};
 use crate::content::ContentKey;
 use crate::engine::select::SelectRequest;
 use crate::engine::{EngineError, EngineSession, SelectError};
+use crate::events::{StreamEvent, StreamRef};
 
+use super::counters::SessionCounters;
 use super::player::PlayerStats;
 use super::registry::Registry;
 use super::ring::Ring;
@@ -80,25 +82,6 @@ pub enum StreamError {
     ShuttingDown,
 }
 
-/// Counters of one session; all monotonic.
-#[derive(Debug, Default)]
-pub struct SessionCounters {
-    pub upstream_bytes: AtomicU64,
-    pub reconnects: AtomicU64,
-    pub failovers: AtomicU64,
-    pub keepalives: AtomicU64,
-    pub discarded_bytes: AtomicU64,
-    pub sync_losses: AtomicU64,
-    pub players_total: AtomicU64,
-    /// Players that skipped ahead after falling behind the ring.
-    pub skips: AtomicU64,
-    /// Players ended because they fell behind (lag policy `disconnect`).
-    pub lag_disconnects: AtomicU64,
-    /// Players dropped because their socket accepted nothing in time.
-    pub drops: AtomicU64,
-    pub bytes_out: AtomicU64,
-}
-
 /// The engine a session runs on, for status and events.
 #[derive(Debug, Clone, Serialize)]
 pub struct EngineRef {
@@ -120,6 +103,8 @@ pub struct SessionInfo {
     pub failure: Option<StreamError>,
     /// When the player count last dropped to zero.
     pub idle_since: Option<Instant>,
+    /// `Started` was emitted, so `Ended` is owed.
+    pub announced: bool,
 }
 
 /// One content's stream, shared by all its players. See the module docs.
@@ -162,6 +147,7 @@ impl Session {
                 error: None,
                 failure: None,
                 idle_since: None,
+                announced: false,
             }),
             players_count: watch::Sender::new(0),
             players: Mutex::new(HashMap::new()),
@@ -187,6 +173,10 @@ impl Session {
     /// Asks the session to end with reason `stopped`.
     pub fn stop(&self) {
         self.cancel.cancel();
+    }
+
+    pub fn stream_ref(&self) -> StreamRef {
+        StreamRef { session_id: self.id, key: self.key.clone() }
     }
 
     /// Waits until the engine accepted the start (or the session failed).
@@ -236,19 +226,24 @@ impl Session {
     /// Ends the stream: out of the registry, ring closed, engine stopped.
     async fn finish(&self, registry: &Registry, reason: EndReason, error: Option<StreamError>) {
         registry.remove(&self.key, self.id);
+        let ctx = registry.context();
         let error_text = error.as_ref().map(ToString::to_string);
-        let engine_session = {
+        let (engine_session, engine, announced) = {
             let mut info = self.info.lock();
             if error_text.is_some() {
                 info.error = error_text.clone();
                 info.failure = error.clone();
             }
-            info.engine_session.take()
+            (info.engine_session.take(), info.engine.clone(), info.announced)
         };
         self.set_state(SessionState::Ended(reason));
         self.ring.close();
+        ctx.metrics.session_ended(&self.counters.snapshot(), reason);
+        if announced {
+            ctx.events.emit(StreamEvent::Ended { stream: self.stream_ref(), engine, reason });
+        }
         if let Some(es) = engine_session {
-            registry.context().stop_engine_session(es).await;
+            ctx.stop_engine_session(es).await;
         }
         match error_text {
             Some(e) => warn!(?reason, error = %e, "stream session ended"),
@@ -333,7 +328,22 @@ impl Session {
             };
             lease.mark_started();
             info!(playback = %es.playback_url, "engine accepted the stream");
-            self.info.lock().engine_session = Some(es.clone());
+            let first_start = {
+                let mut info = self.info.lock();
+                info.engine_session = Some(es.clone());
+                !std::mem::replace(&mut info.announced, true)
+            };
+            if first_start {
+                ctx.metrics.streams_started.fetch_add(1, Ordering::Relaxed);
+                let engine = self.info.lock().engine.clone();
+                if let Some(engine) = engine {
+                    ctx.events.emit(StreamEvent::Started {
+                        stream: self.stream_ref(),
+                        engine,
+                        session: es.clone(),
+                    });
+                }
+            }
             if self.state() == SessionState::Starting {
                 self.set_state(SessionState::Prebuffering);
             }
@@ -352,6 +362,14 @@ impl Session {
                 }
                 UpstreamEnd::Failed(e) => {
                     warn!(error = %e, "upstream failed on this engine; failing over");
+                    let from = self.info.lock().engine.clone();
+                    if let Some(from) = from {
+                        ctx.events.emit(StreamEvent::Failover {
+                            stream: self.stream_ref(),
+                            from,
+                            error: e.clone(),
+                        });
+                    }
                     self.info.lock().error = Some(e);
                     excluded.push(engine.id.clone());
                     self.set_state(SessionState::Recovering);

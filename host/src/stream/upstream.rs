@@ -47,8 +47,8 @@ pub(crate) struct Upstream<'a> {
     last_append: Instant,
     /// Real data reached the ring from this engine.
     delivered: bool,
-    /// Chunks of real data appended (tells whether a connection delivered).
-    data_chunks: u64,
+    /// When real data first and last reached the ring on the current connection.
+    data_window: Option<(Instant, Instant)>,
     /// Aligner counters already added to the session's counters.
     recorded: AlignerStats,
 }
@@ -63,7 +63,7 @@ impl<'a> Upstream<'a> {
             pending_since: None,
             last_append: Instant::now(),
             delivered: false,
-            data_chunks: 0,
+            data_window: None,
             recorded: AlignerStats::default(),
         };
         // Players waiting since the engine accepted get bytes right away.
@@ -82,15 +82,20 @@ impl<'a> Upstream<'a> {
         let accepted_at = Instant::now();
         let mut failures = 0u32;
         loop {
-            let chunks_before = self.data_chunks;
+            let mut stable = false;
             let error = match self.ctx.client.open_playback(playback_url).await {
                 Ok(response) => {
                     // A new connection starts at an arbitrary byte.
                     self.aligner.reset();
-                    match self.read_body(response, accepted_at).await {
-                        ReadEnd::InitTimeout => {
-                            return UpstreamEnd::InitTimeout(settings.init_timeout);
-                        }
+                    let connected_at = Instant::now();
+                    let end = self.read_body(response, accepted_at).await;
+                    // Only a connection that carried data for longer than the
+                    // stall window earns a fresh set of retries; one that
+                    // keeps failing soon after connecting counts as failing,
+                    // so a flapping engine is left.
+                    stable = self.data_span_since(connected_at) >= settings.connection_timeout;
+                    match end {
+                        ReadEnd::InitTimeout => return UpstreamEnd::InitTimeout(settings.init_timeout),
                         ReadEnd::Lost(e) => e,
                     }
                 }
@@ -98,8 +103,7 @@ impl<'a> Upstream<'a> {
             };
             self.flush();
             self.record_aligner();
-            if self.data_chunks > chunks_before {
-                // This connection worked for a while: a fresh set of retries.
+            if stable {
                 failures = 0;
             }
             failures += 1;
@@ -154,6 +158,14 @@ impl<'a> Upstream<'a> {
         }
     }
 
+    /// How long data kept flowing on the connection opened at `connected_at`.
+    fn data_span_since(&mut self, connected_at: Instant) -> Duration {
+        match self.data_window.take() {
+            Some((first, last)) if first >= connected_at => last - first,
+            _ => Duration::ZERO,
+        }
+    }
+
     fn push(&mut self, bytes: &[u8]) {
         self.session.counters.upstream_bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
         let before = self.pending.len();
@@ -183,7 +195,8 @@ impl<'a> Upstream<'a> {
     fn append(&mut self, chunk: Bytes) {
         self.session.ring.append(chunk);
         self.last_append = Instant::now();
-        self.data_chunks += 1;
+        let now = self.last_append;
+        self.data_window = Some(self.data_window.map_or((now, now), |(first, _)| (first, now)));
         if !self.delivered {
             self.delivered = true;
             let mut info = self.session.info.lock();

@@ -1,0 +1,110 @@
+//! Things that happen to streams, delivered to whoever listens (the
+//! orchestrator client; plugin event hooks) off the stream path.
+//!
+//! Each consumer has its own bounded queue. Emitting never waits: when a
+//! consumer's queue is full the event is dropped for that consumer and
+//! counted, so a slow consumer can never delay a stream.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::content::ContentKey;
+use crate::engine::EngineSession;
+use crate::stream::EndReason;
+use crate::stream::session::EngineRef;
+
+/// Which stream an event is about.
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamRef {
+    /// acemux's id of the stream session (unique per process).
+    pub session_id: u64,
+    pub key: ContentKey,
+}
+
+/// See the module docs.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum StreamEvent {
+    /// The first engine accepted the stream (once per stream).
+    Started { stream: StreamRef, engine: EngineRef, session: EngineSession },
+    /// The stream moved off a failing engine.
+    Failover { stream: StreamRef, from: EngineRef, error: String },
+    /// The stream ended (once per stream that started).
+    Ended { stream: StreamRef, engine: Option<EngineRef>, reason: EndReason },
+}
+
+struct Sink {
+    name: &'static str,
+    tx: mpsc::Sender<Arc<StreamEvent>>,
+    dropped: AtomicU64,
+}
+
+/// Fans events out to the consumers' queues. See the module docs.
+#[derive(Default)]
+pub struct EventBus {
+    sinks: Vec<Sink>,
+}
+
+impl EventBus {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a consumer with a queue of `capacity` events.
+    pub fn subscribe(&mut self, name: &'static str, capacity: usize) -> mpsc::Receiver<Arc<StreamEvent>> {
+        let (tx, rx) = mpsc::channel(capacity);
+        self.sinks.push(Sink { name, tx, dropped: AtomicU64::new(0) });
+        rx
+    }
+
+    /// Queues `event` for every consumer; never waits.
+    pub fn emit(&self, event: StreamEvent) {
+        if self.sinks.is_empty() {
+            return;
+        }
+        let event = Arc::new(event);
+        for sink in &self.sinks {
+            if sink.tx.try_send(event.clone()).is_err() {
+                sink.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Events dropped per consumer because its queue was full or closed.
+    pub fn dropped(&self) -> Vec<(&'static str, u64)> {
+        self.sinks.iter().map(|s| (s.name, s.dropped.load(Ordering::Relaxed))).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::content::KeyType;
+
+    fn ended() -> StreamEvent {
+        StreamEvent::Ended {
+            stream: StreamRef {
+                session_id: 1,
+                key: ContentKey { key_type: KeyType::Infohash, id: "a".into() },
+            },
+            engine: None,
+            reason: EndReason::Normal,
+        }
+    }
+
+    #[tokio::test]
+    async fn full_queue_drops_and_counts_without_waiting() {
+        let mut bus = EventBus::new();
+        let mut rx = bus.subscribe("test", 2);
+        for _ in 0..5 {
+            bus.emit(ended());
+        }
+        assert_eq!(bus.dropped(), vec![("test", 3)]);
+        assert!(rx.recv().await.is_some());
+        assert!(rx.recv().await.is_some());
+        assert!(rx.try_recv().is_err());
+    }
+}

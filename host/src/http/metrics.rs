@@ -1,0 +1,102 @@
+//! `GET /metrics` in the Prometheus text format.
+
+use std::fmt::Write;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+
+use crate::stream::{CounterValues, SessionState};
+
+use super::AppState;
+
+/// Writes one metric family.
+struct Family<'a> {
+    out: &'a mut String,
+}
+
+impl Family<'_> {
+    fn head(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    fn one(&mut self, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+        self.head(name, kind, help);
+        let _ = writeln!(self.out, "{name} {value}");
+    }
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
+    let ctx = app.registry.context();
+    let sessions = app.registry.sessions();
+    let mut totals: CounterValues = ctx.metrics.ended_totals();
+    let mut ring_bytes = 0usize;
+    let mut players = 0usize;
+    let mut live = 0usize;
+    for s in &sessions {
+        totals.add(&s.counters.snapshot());
+        ring_bytes += s.ring.stats().bytes;
+        players += s.player_count();
+        live += usize::from(s.state() == SessionState::Live);
+    }
+    let mut out = String::with_capacity(4096);
+    let mut f = Family { out: &mut out };
+    f.one("acemux_streams", "gauge", "Stream sessions held now.", sessions.len());
+    f.one("acemux_streams_live", "gauge", "Stream sessions with data flowing.", live);
+    f.one("acemux_players", "gauge", "Players attached now.", players);
+    f.one("acemux_ring_bytes", "gauge", "Bytes held in all stream buffers.", ring_bytes);
+    f.one(
+        "acemux_streams_started_total",
+        "counter",
+        "Streams an engine accepted.",
+        ctx.metrics.streams_started.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    f.head("acemux_streams_ended_total", "counter", "Streams ended, by reason.");
+    for (reason, n) in ctx.metrics.ends() {
+        let reason = serde_json::to_value(reason).ok().and_then(|v| v.as_str().map(str::to_owned));
+        let _ =
+            writeln!(f.out, "acemux_streams_ended_total{{reason=\"{}\"}} {n}", reason.unwrap_or_default());
+    }
+    for (name, value) in totals.fields() {
+        let metric = format!("acemux_{name}_total");
+        f.one(&metric, "counter", &format!("Sum over all streams of `{name}`."), value);
+    }
+
+    let (buckets, count, sum) = ctx.metrics.time_to_first_byte.snapshot();
+    let name = "acemux_time_to_first_byte_seconds";
+    f.head(name, "histogram", "From a player's request to its first stream byte.");
+    for (bound, n) in buckets {
+        let _ = writeln!(f.out, "{name}_bucket{{le=\"{bound}\"}} {n}");
+    }
+    let _ = writeln!(f.out, "{name}_bucket{{le=\"+Inf\"}} {count}\n{name}_sum {sum}\n{name}_count {count}");
+
+    let engines = ctx.pool.views();
+    f.head("acemux_engine_healthy", "gauge", "1 when the engine passes its health probes.");
+    for e in &engines {
+        let _ =
+            writeln!(f.out, "acemux_engine_healthy{{engine=\"{}\"}} {}", escape(&e.id), u8::from(e.healthy));
+    }
+    f.head("acemux_engine_load", "gauge", "Streams on the engine, pending included.");
+    for e in &engines {
+        let _ = writeln!(f.out, "acemux_engine_load{{engine=\"{}\"}} {}", escape(&e.id), e.load);
+    }
+    f.head("acemux_engine_pending", "gauge", "Streams whose start on the engine is under way.");
+    for e in &engines {
+        let _ = writeln!(f.out, "acemux_engine_pending{{engine=\"{}\"}} {}", escape(&e.id), e.pending);
+    }
+    f.one("acemux_engine_capacity", "gauge", "Streams one engine may carry.", ctx.pool.capacity());
+
+    let sent = ctx.metrics.orchestrator_events_sent.load(std::sync::atomic::Ordering::Relaxed);
+    let failed = ctx.metrics.orchestrator_events_failed.load(std::sync::atomic::Ordering::Relaxed);
+    f.one("acemux_orchestrator_events_sent_total", "counter", "Events the orchestrator accepted.", sent);
+    f.one("acemux_orchestrator_events_failed_total", "counter", "Events given up after retries.", failed);
+    f.head("acemux_events_dropped_total", "counter", "Events dropped because a consumer's queue was full.");
+    for (consumer, n) in ctx.events.dropped() {
+        let _ = writeln!(f.out, "acemux_events_dropped_total{{consumer=\"{consumer}\"}} {n}");
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out)
+}
