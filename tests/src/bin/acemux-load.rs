@@ -1,0 +1,262 @@
+//! `acemux-load`: load and churn acemux in front of the simulated engine,
+//! and report what players saw and what acemux spent.
+//!
+//! By default it starts a simulated engine in this process and the
+//! `acemux` binary (built beside this one) as a child, so acemux's CPU time
+//! and peak memory can be read from /proc. `--target` points it at an
+//! acemux that is already running instead.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ace_sim::{SimConfig, SimEngine};
+use acemux_tests::content_id;
+use acemux_tests::load::{LoadPlan, LoadReport, run};
+use clap::Parser;
+
+#[derive(Parser, Debug)]
+#[command(about = "Load-test acemux with simulated players and a simulated engine")]
+struct Args {
+    /// Players in all.
+    #[arg(long, default_value_t = 100)]
+    players: usize,
+    /// Contents the players spread over.
+    #[arg(long, default_value_t = 1)]
+    contents: usize,
+    /// Of the players, how many read slowly.
+    #[arg(long, default_value_t = 0)]
+    slow: usize,
+    /// Bytes per second a slow player reads.
+    #[arg(long, default_value_t = 50_000)]
+    slow_rate: usize,
+    /// Seconds over which players connect.
+    #[arg(long, default_value_t = 2.0)]
+    ramp: f64,
+    /// Seconds every player reads after the ramp.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Stream bitrate of the simulated engine, bits per second.
+    #[arg(long, default_value_t = 8_000_000)]
+    bitrate: u64,
+    /// Seconds the simulated engine prebuffers before the first byte.
+    #[arg(long, default_value_t = 0.0)]
+    prebuffer: f64,
+    /// Instead of a load run: this many rapid connect/disconnect cycles,
+    /// then check that every session and engine session is gone.
+    #[arg(long)]
+    churn: Option<usize>,
+    /// An acemux already running (no child, no CPU/RSS figures).
+    #[arg(long)]
+    target: Option<SocketAddr>,
+    /// The acemux binary to start [default: `acemux` beside this binary].
+    #[arg(long)]
+    acemux_bin: Option<std::path::PathBuf>,
+    /// Extra arguments for the acemux child (repeat; e.g. `--acemux-arg=--chunk-size=37600`).
+    #[arg(long = "acemux-arg", allow_hyphen_values = true)]
+    acemux_args: Vec<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The acemux child process and its resource use.
+struct Child_ {
+    child: Child,
+}
+
+impl Child_ {
+    fn cpu_seconds(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
+        let after = stat.rsplit_once(')')?.1;
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let utime: f64 = fields.get(11)?.parse().ok()?;
+        let stime: f64 = fields.get(12)?.parse().ok()?;
+        Some((utime + stime) / clock_ticks())
+    }
+
+    fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    fn stop(mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+async fn start_acemux(args: &Args, engine: &SimEngine) -> anyhow::Result<(SocketAddr, Child_)> {
+    let bin = match &args.acemux_bin {
+        Some(b) => b.clone(),
+        None => std::env::current_exe()?.with_file_name("acemux"),
+    };
+    anyhow::ensure!(bin.exists(), "no acemux binary at {} (build it, or pass --acemux-bin)", bin.display());
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
+    let child = Command::new(&bin)
+        .args(["--listen", &addr.to_string(), "--engine", &engine.endpoint()])
+        .args(["--max-streams-per-engine", "10000", "--grace-period", "1"])
+        .args(&args.acemux_args)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .spawn()?;
+    let child = Child_ { child };
+    let http = reqwest::Client::new();
+    let until = Instant::now() + Duration::from_secs(10);
+    while http.get(format!("http://{addr}/healthz")).send().await.is_err() {
+        anyhow::ensure!(Instant::now() < until, "acemux did not come up on {addr}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok((addr, child))
+}
+
+/// Rapid connect/disconnect; then every session must be gone.
+async fn churn(target: SocketAddr, cycles: usize, contents: usize, engine: Option<&SimEngine>) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let concurrency = 20;
+    let mut next = 0;
+    let mut tasks = tokio::task::JoinSet::new();
+    while next < cycles || !tasks.is_empty() {
+        while next < cycles && tasks.len() < concurrency {
+            let url = format!("http://{target}/ace/getstream?id={}", content_id(5000 + (next % contents) as u32));
+            let http = http.clone();
+            let read_some = next % 2 == 0;
+            tasks.spawn(async move {
+                let mut r = http.get(url).send().await?;
+                anyhow::ensure!(r.status() == 200, "status {}", r.status());
+                if read_some {
+                    let _ = tokio::time::timeout(Duration::from_secs(2), r.chunk()).await;
+                }
+                Ok(())
+            });
+            next += 1;
+        }
+        if let Some(done) = tasks.join_next().await {
+            done??;
+        }
+    }
+    println!("churn: {cycles} cycles in {:.1} s", started.elapsed().as_secs_f64());
+    let until = Instant::now() + Duration::from_secs(15);
+    loop {
+        let status: serde_json::Value = http.get(format!("http://{target}/proxy/status")).send().await?.json().await?;
+        let sessions = status["sessions"].as_array().map_or(0, Vec::len);
+        let engine_sessions = engine.map_or(0, SimEngine::live_sessions);
+        if sessions == 0 && engine_sessions == 0 {
+            let c = engine.map(SimEngine::counters);
+            println!("churn: 0 sessions left, every engine session stopped ({c:?})");
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < until,
+            "leak after churn: {sessions} acemux sessions, {engine_sessions} engine sessions"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn print_report(report: &LoadReport, cpu: Option<f64>, rss_kib: Option<u64>, base_rss_kib: Option<u64>) {
+    let t = |s: &acemux_tests::load::Spread| {
+        format!("n={} min {:.1} / median {:.1} / p99 {:.1} / max {:.1} ms", s.count, s.min_ms, s.median_ms, s.p99_ms, s.max_ms)
+    };
+    println!("players {} on {} contents, {:.1} s", report.players, report.contents, report.seconds);
+    println!("ttfb first player : {}", t(&report.ttfb_first_player));
+    println!("ttfb late joiners : {}", t(&report.ttfb_late_joiners));
+    println!(
+        "bytes: total {:.1} MB, per player min {:.2} MB median {:.2} MB, aggregate {:.1} MB/s",
+        report.bytes_total as f64 / 1e6,
+        report.bytes_per_player_min as f64 / 1e6,
+        report.bytes_per_player_median as f64 / 1e6,
+        report.aggregate_mb_per_s
+    );
+    println!(
+        "stalls {} | misaligned bytes {} | counter gaps {} | errors {}",
+        report.stalls,
+        report.misaligned_bytes,
+        report.counter_gaps,
+        report.errors.len()
+    );
+    for e in report.errors.iter().take(5) {
+        println!("  error: {e}");
+    }
+    if let Some(cpu) = cpu {
+        println!("acemux CPU: {cpu:.2} s, {:.3} CPU-s per GB delivered", cpu / (report.bytes_total as f64 / 1e9));
+    }
+    if let (Some(peak), Some(base)) = (rss_kib, base_rss_kib) {
+        let per_player = (peak.saturating_sub(base) * 1024) as f64 / report.players.max(1) as f64;
+        println!("acemux peak RSS: {:.1} MiB (idle {:.1} MiB; {:.1} KiB per player above idle, ring included)", peak as f64 / 1024.0, base as f64 / 1024.0, per_player / 1024.0);
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let engine = match args.target {
+        Some(_) => None,
+        None => {
+            let config = SimConfig {
+                bitrate_bps: args.bitrate,
+                prebuffer: Duration::from_secs_f64(args.prebuffer.max(0.0)),
+                ..SimConfig::default()
+            };
+            Some(SimEngine::start(config).await?)
+        }
+    };
+    let (target, child) = match (args.target, &engine) {
+        (Some(t), _) => (t, None),
+        (None, Some(e)) => {
+            let (addr, child) = start_acemux(&args, e).await?;
+            (addr, Some(child))
+        }
+        (None, None) => unreachable!("an engine is started without --target"),
+    };
+    if let Some(cycles) = args.churn {
+        let result = churn(target, cycles, args.contents.max(1), engine.as_ref()).await;
+        if let Some(c) = child {
+            c.stop();
+        }
+        return result;
+    }
+    let base_rss = child.as_ref().and_then(Child_::peak_rss_kib);
+    let cpu_before = child.as_ref().and_then(Child_::cpu_seconds);
+    let plan = LoadPlan {
+        target,
+        players: args.players,
+        contents: args.contents.max(1),
+        slow_players: args.slow,
+        slow_rate: args.slow_rate,
+        ramp: Duration::from_secs_f64(args.ramp),
+        duration: Duration::from_secs_f64(args.duration),
+        stall_after: Duration::from_secs(2),
+        content_base: 1000,
+    };
+    let report = run(&plan).await;
+    let cpu = child.as_ref().and_then(Child_::cpu_seconds).zip(cpu_before).map(|(a, b)| a - b);
+    let rss = child.as_ref().and_then(Child_::peak_rss_kib);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    print_report(&report, cpu, rss, base_rss);
+    if let Some(c) = child {
+        c.stop();
+    }
+    if !report.clean() {
+        anyhow::bail!("the run saw stalls, TS errors or failed players");
+    }
+    Ok(())
+}
