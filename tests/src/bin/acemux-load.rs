@@ -110,7 +110,9 @@ async fn start_acemux(args: &Args, engine: &SimEngine) -> anyhow::Result<(Socket
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
     let child = Command::new(&bin)
         .args(["--listen", &addr.to_string(), "--engine", &engine.endpoint()])
-        .args(["--max-streams-per-engine", "10000", "--grace-period", "1"])
+        // Defaults through the environment, so `--acemux-arg` flags win.
+        .env("MAX_STREAMS_PER_ENGINE", "10000")
+        .env("PROXY_GRACE_PERIOD", "1")
         .args(&args.acemux_args)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
