@@ -5,8 +5,10 @@
 //! consumer's queue is full the event is dropped for that consumer and
 //! counted, so a slow consumer can never delay a stream.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -29,11 +31,46 @@ pub struct StreamRef {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum StreamEvent {
     /// The first engine accepted the stream (once per stream).
-    Started { stream: StreamRef, engine: EngineRef, session: EngineSession },
+    Started {
+        stream: StreamRef,
+        engine: EngineRef,
+        session: EngineSession,
+    },
     /// The stream moved off a failing engine.
-    Failover { stream: StreamRef, from: EngineRef, error: String },
+    Failover {
+        stream: StreamRef,
+        from: EngineRef,
+        error: String,
+    },
     /// The stream ended (once per stream that started).
-    Ended { stream: StreamRef, engine: Option<EngineRef>, reason: EndReason },
+    Ended {
+        stream: StreamRef,
+        engine: Option<EngineRef>,
+        reason: EndReason,
+    },
+    /// An engine was chosen for the stream (first start or failover).
+    EngineSelected {
+        stream: StreamRef,
+        engine: EngineRef,
+    },
+    /// Starting on an engine failed.
+    EngineFailed {
+        stream: StreamRef,
+        engine: EngineRef,
+        error: String,
+    },
+    PlayerConnected {
+        stream: StreamRef,
+        engine: Option<EngineRef>,
+        client: Option<SocketAddr>,
+    },
+    PlayerDisconnected {
+        stream: StreamRef,
+        engine: Option<EngineRef>,
+        client: Option<SocketAddr>,
+        bytes: u64,
+        duration: Duration,
+    },
 }
 
 struct Sink {

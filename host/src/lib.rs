@@ -14,6 +14,7 @@ pub mod events;
 pub mod http;
 pub mod metrics;
 pub mod orchestrator;
+pub mod plugins;
 pub mod stream;
 
 use std::net::SocketAddr;
@@ -45,6 +46,31 @@ fn listen(settings: &Settings) -> std::io::Result<TcpListener> {
     socket.listen(1024)
 }
 
+/// Loads the plugin directory (creating it if missing), then keeps it
+/// watched and feeds stream events to event plugins.
+async fn start_plugins(
+    dir: &std::path::Path,
+    events: &mut EventBus,
+    background: &mut JoinSet<()>,
+    stop: &CancellationToken,
+) -> anyhow::Result<Arc<plugins::PluginHost>> {
+    let owned = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || std::fs::create_dir_all(&owned)).await?.with_context(|| {
+        format!("cannot create the plugin directory {} (--plugins / ACEMUX_PLUGINS_DIR)", dir.display())
+    })?;
+    let host = plugins::PluginHost::new(dir.to_path_buf())?;
+    host.scan().await;
+    let loaded = host.current().plugins.len();
+    info!(dir = %dir.display(), loaded, failed = host.failures().len(), "plugins loaded");
+    background.spawn(plugins::watch::run(host.clone(), stop.clone()));
+    let queue = events.subscribe("plugins", PLUGIN_EVENT_QUEUE);
+    background.spawn(plugins::events::forward(host.clone(), queue, stop.clone()));
+    Ok(host)
+}
+
+/// Events waiting to be handed to event plugins' own queues.
+const PLUGIN_EVENT_QUEUE: usize = 4096;
+
 /// Orchestrator event queue length; events beyond it are dropped and counted.
 const ORCHESTRATOR_QUEUE: usize = 1024;
 
@@ -58,6 +84,7 @@ pub struct Acemux {
     background: JoinSet<()>,
     stop_background: CancellationToken,
     settings: Arc<Settings>,
+    plugins: Option<Arc<plugins::PluginHost>>,
 }
 
 impl Acemux {
@@ -103,18 +130,28 @@ impl Acemux {
             ));
         }
 
+        let plugins = match &settings.plugins_dir {
+            Some(dir) => Some(start_plugins(dir, &mut events, &mut background, &stop_background).await?),
+            None => None,
+        };
+        let selector: Arc<dyn engine::EngineSelector> = match &plugins {
+            Some(host) => Arc::new(plugins::PluginSelector { host: host.clone() }),
+            None => Arc::new(BuiltinSelector),
+        };
         let registry = Registry::new(StreamContext {
             settings: settings.clone(),
             pool,
             client,
-            selector: Arc::new(BuiltinSelector),
+            selector,
             events: Arc::new(events),
             metrics,
+            plugins: plugins.clone(),
         });
         let state = http::AppState {
             registry: registry.clone(),
             settings: settings.clone(),
             started_at: Instant::now(),
+            plugins: plugins.clone(),
         };
         let stop_accepting = CancellationToken::new();
         let server = tokio::spawn(http::serve(
@@ -125,7 +162,12 @@ impl Acemux {
             settings.shutdown_timeout,
         ));
         info!(%addr, engines = settings.engines.len(), orchestrator = settings.orchestrator_url.is_some(), "acemux listening");
-        Ok(Self { addr, registry, stop_accepting, server, background, stop_background, settings })
+        Ok(Self { addr, registry, stop_accepting, server, background, stop_background, settings, plugins })
+    }
+
+    /// The plugin host, when plugins are on.
+    pub fn plugins(&self) -> Option<&Arc<plugins::PluginHost>> {
+        self.plugins.as_ref()
     }
 
     /// The address acemux listens on (useful with port 0).
@@ -153,6 +195,9 @@ impl Acemux {
         if drained.await.is_err() {
             tracing::warn!("background tasks (orchestrator events) did not finish in time");
             self.background.shutdown().await;
+        }
+        if let Some(p) = &self.plugins {
+            let _ = tokio::time::timeout(self.settings.shutdown_timeout, p.shutdown()).await;
         }
         let _ = self.server.await;
         info!("shutdown complete");

@@ -1,7 +1,206 @@
-//! SDK for acemux plugins.
+//! Write acemux plugins in Rust.
 //!
-//! For now it re-exports the MPEG-TS helpers the host itself uses
-//! ([`ts`]), so a plugin and the host agree on what a whole packet is. The
-//! plugin traits and the export macro arrive with the plugin runtime.
+//! A plugin implements one trait per phase it takes part in — [`Selector`]
+//! (choose an engine for a new stream), [`Filter`] (process each stream's
+//! TS packets) or [`EventHook`] (hear what happened) — and exports itself
+//! with one macro:
+//!
+//! ```ignore
+//! use acemux_plugin_sdk::{Engine, Request, Selection, Selector};
+//!
+//! struct FirstForwarded;
+//!
+//! impl Selector for FirstForwarded {
+//!     fn select(_request: &Request, candidates: &[Engine]) -> Selection {
+//!         match candidates.iter().find(|e| e.forwarded) {
+//!             Some(e) => Selection::Engine(e.id.clone()),
+//!             None => Selection::NoOpinion,
+//!         }
+//!     }
+//! }
+//!
+//! acemux_plugin_sdk::export!(FirstForwarded: selector);
+//! ```
+//!
+//! Build with `cargo build --release --target wasm32-wasip2` and drop the
+//! `.wasm` into acemux's plugin directory. Trait impls are plain Rust, so
+//! `cargo test` on the host target tests them (see [`testing`]).
+
+mod batch;
+#[doc(hidden)]
+pub mod bindings;
+mod event;
+mod host;
+pub mod testing;
 
 pub use acemux_ts as ts;
+pub use batch::{Batch, Packet};
+pub use bindings::selector_only::acemux::plugin::types::{Engine, KeyType, Request, Stream};
+pub use event::Event;
+pub use host::{Level, config, config_json, log};
+
+/// A selector's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    /// Use the engine with this id (from the candidates).
+    Engine(String),
+    /// Let the next selector, then acemux's built-in rule, decide.
+    NoOpinion,
+    /// Refuse the stream; the player gets 403 with this reason.
+    Refuse(String),
+}
+
+/// Engine selection: runs when a player asks for a content that has no
+/// stream yet, before acemux's built-in rule.
+pub trait Selector {
+    /// `candidates` are healthy, not draining and below capacity; never
+    /// empty. The default has no opinion.
+    fn select(request: &Request, candidates: &[Engine]) -> Selection {
+        let _ = (request, candidates);
+        Selection::NoOpinion
+    }
+}
+
+/// TS processing with state per stream: acemux makes one value per stream
+/// with [`Filter::new`] and passes it every batch of whole packets.
+pub trait Filter: Sized + 'static {
+    /// A stream starts (or the plugin was reloaded under a running stream).
+    fn new(stream: &Stream) -> Self;
+
+    /// Changes the batch in place: drop, change or add packets. The default
+    /// passes everything through.
+    fn process(&mut self, batch: &mut Batch) {
+        let _ = batch;
+    }
+}
+
+/// Hears what happens, in order and off the stream path.
+pub trait EventHook {
+    /// The default ignores every event.
+    fn on_event(event: &Event) {
+        let _ = event;
+    }
+}
+
+impl Engine {
+    /// The value of a label.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// Streams on the engine, starting ones included.
+    pub fn load(&self) -> u32 {
+        self.active_streams + self.pending_streams
+    }
+}
+
+/// Exports a type as an acemux plugin. Name the phase it implements:
+/// `selector`, `filter` or `events`. (One phase per `.wasm`; a plugin that
+/// needs two phases ships two files.)
+#[macro_export]
+macro_rules! export {
+    ($ty:ident: selector) => {
+        $crate::__impl_selector!($ty, $crate::bindings::selector_only::exports::acemux::plugin::selector);
+        // Component exports exist only on wasm; natively the trait impl is
+        // what a plugin's unit tests call.
+        #[cfg(target_arch = "wasm32")]
+        $crate::bindings::selector_only::export_selector!($ty with_types_in $crate::bindings::selector_only);
+    };
+    ($ty:ident: filter) => {
+        $crate::__impl_filter!($ty, $crate::bindings::filter_only::exports::acemux::plugin::filter);
+        // Component exports exist only on wasm; natively the trait impl is
+        // what a plugin's unit tests call.
+        #[cfg(target_arch = "wasm32")]
+        $crate::bindings::filter_only::export_filter!($ty with_types_in $crate::bindings::filter_only);
+    };
+    ($ty:ident: events) => {
+        $crate::__impl_events!($ty, $crate::bindings::events_only::exports::acemux::plugin::events);
+        // Component exports exist only on wasm; natively the trait impl is
+        // what a plugin's unit tests call.
+        #[cfg(target_arch = "wasm32")]
+        $crate::bindings::events_only::export_events!($ty with_types_in $crate::bindings::events_only);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __impl_selector {
+    ($ty:ty, $iface:path) => {
+        const _: () = {
+            use $iface as iface;
+            impl iface::Guest for $ty {
+                fn select(
+                    request: $crate::Request,
+                    candidates: ::std::vec::Vec<$crate::Engine>,
+                ) -> iface::Selection {
+                    $crate::__private::install_panic_hook();
+                    match <$ty as $crate::Selector>::select(&request, &candidates) {
+                        $crate::Selection::Engine(id) => iface::Selection::Engine(id),
+                        $crate::Selection::NoOpinion => iface::Selection::NoOpinion,
+                        $crate::Selection::Refuse(reason) => iface::Selection::Refuse(reason),
+                    }
+                }
+            }
+        };
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __impl_filter {
+    ($ty:ty, $iface:path) => {
+        const _: () = {
+            use $iface as iface;
+            impl iface::Guest for $ty {
+                type StreamFilter = $crate::__private::FilterCell<$ty>;
+            }
+        };
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __impl_events {
+    ($ty:ty, $iface:path) => {
+        const _: () = {
+            use $iface as iface;
+            impl iface::Guest for $ty {
+                fn on_event(event: iface::Event) {
+                    $crate::__private::install_panic_hook();
+                    <$ty as $crate::EventHook>::on_event(&$crate::__private::convert_event!(iface, event));
+                }
+            }
+        };
+    };
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::event::convert_event;
+    pub use crate::host::install_panic_hook;
+
+    /// Per-stream filter state, as the WIT resource (which acemux calls
+    /// through `&self`).
+    pub struct FilterCell<F>(std::cell::RefCell<F>);
+
+    impl<F: crate::Filter> FilterCell<F> {
+        pub fn new(filter: F) -> Self {
+            Self(std::cell::RefCell::new(filter))
+        }
+    }
+
+    impl<F: crate::Filter> crate::bindings::filter_only::exports::acemux::plugin::filter::GuestStreamFilter
+        for FilterCell<F>
+    {
+        fn new(stream: crate::Stream) -> Self {
+            install_panic_hook();
+            Self::new(F::new(&stream))
+        }
+
+        fn process(&self, packets: Vec<u8>) -> Vec<u8> {
+            let mut batch = crate::Batch::from_bytes(packets);
+            self.0.borrow_mut().process(&mut batch);
+            batch.into_bytes()
+        }
+    }
+}

@@ -67,7 +67,13 @@ impl Spread {
         v.sort();
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         let at = |q: f64| ms(v[((v.len() - 1) as f64 * q).round() as usize]);
-        Self { count: v.len(), min_ms: ms(v[0]), median_ms: at(0.5), p99_ms: at(0.99), max_ms: ms(v[v.len() - 1]) }
+        Self {
+            count: v.len(),
+            min_ms: ms(v[0]),
+            median_ms: at(0.5),
+            p99_ms: at(0.99),
+            max_ms: ms(v[v.len() - 1]),
+        }
     }
 }
 
@@ -122,7 +128,9 @@ pub async fn run(plan: &LoadPlan) -> LoadReport {
     }
     let mut results = Vec::with_capacity(tasks.len());
     for t in tasks {
-        results.push(t.await.unwrap_or_else(|e| PlayerResult { error: Some(e.to_string()), ..Default::default() }));
+        results.push(
+            t.await.unwrap_or_else(|e| PlayerResult { error: Some(e.to_string()), ..Default::default() }),
+        );
     }
     summarize(plan, &results, started.elapsed())
 }
@@ -136,8 +144,12 @@ fn summarize(plan: &LoadPlan, results: &[PlayerResult], elapsed: Duration) -> Lo
         players: plan.players,
         contents: plan.contents,
         seconds: elapsed.as_secs_f64(),
-        ttfb_first_player: Spread::of(results.iter().filter(|r| r.first_of_content).filter_map(|r| r.ttfb).collect()),
-        ttfb_late_joiners: Spread::of(results.iter().filter(|r| !r.first_of_content).filter_map(|r| r.ttfb).collect()),
+        ttfb_first_player: Spread::of(
+            results.iter().filter(|r| r.first_of_content).filter_map(|r| r.ttfb).collect(),
+        ),
+        ttfb_late_joiners: Spread::of(
+            results.iter().filter(|r| !r.first_of_content).filter_map(|r| r.ttfb).collect(),
+        ),
         bytes_total,
         bytes_per_player_min: per_player.first().copied().unwrap_or(0),
         bytes_per_player_median: per_player.get(per_player.len() / 2).copied().unwrap_or(0),

@@ -90,6 +90,8 @@ pub struct Settings {
     /// Bearer token required by admin endpoints; `None` = open.
     #[serde(skip)]
     pub admin_token: Option<String>,
+    /// Directory of `.wasm` plugins (watched); `None` = no plugins.
+    pub plugins_dir: Option<PathBuf>,
 }
 
 mod secs {
@@ -189,6 +191,10 @@ pub struct Cli {
     /// Bearer token required by admin endpoints (DELETE a session) [default: none].
     #[arg(long, env = "ACEMUX_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// Plugin directory (`*.wasm` + optional `<name>.toml`), hot-reloaded;
+    /// `none` turns plugins off [default: plugins.d].
+    #[arg(long = "plugins", env = "ACEMUX_PLUGINS_DIR")]
+    pub plugins_dir: Option<String>,
 }
 
 /// One setting's names, for error messages.
@@ -229,6 +235,7 @@ const FILE_KEYS: &[&str] = &[
     "orchestrator_refresh",
     "api_key",
     "admin_token",
+    "plugins_dir",
 ];
 
 impl Settings {
@@ -402,6 +409,12 @@ impl Settings {
                 cli.admin_token.as_deref(),
                 names("admin-token", "ACEMUX_ADMIN_TOKEN", "admin_token"),
                 token,
+            )?,
+            plugins_dir: r.get(
+                cli.plugins_dir.as_deref(),
+                names("plugins", "ACEMUX_PLUGINS_DIR", "plugins_dir"),
+                "plugins.d",
+                |s| Ok(if s == "none" || s.is_empty() { None } else { Some(PathBuf::from(s)) }),
             )?,
         };
         let mut settings = settings;

@@ -6,6 +6,7 @@ mod admin;
 mod error;
 mod getstream;
 mod metrics;
+mod plugins;
 mod server;
 mod status;
 mod write_timeout;
@@ -20,6 +21,7 @@ pub use error::ApiError;
 pub use server::{Connection, serve};
 
 use crate::config::Settings;
+use crate::plugins::PluginHost;
 use crate::stream::Registry;
 
 /// Shared by every handler.
@@ -28,6 +30,7 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     pub settings: Arc<Settings>,
     pub started_at: Instant,
+    pub plugins: Option<Arc<PluginHost>>,
 }
 
 /// Every route acemux serves.
@@ -37,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .route("/proxy/status", get(status::status))
         .route("/proxy/sessions/{content}", get(status::session).delete(admin::stop_session))
         .route("/metrics", get(metrics::metrics))
+        .route("/plugins", get(plugins::list))
         .route("/healthz", get(status::healthz))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .with_state(state)

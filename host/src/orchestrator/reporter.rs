@@ -98,7 +98,7 @@ impl Reporter {
                 });
                 self.post("stream_ended", &body).await;
             }
-            StreamEvent::Failover { .. } => {}
+            _ => {}
         }
     }
 

@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use tracing::debug;
 
 use crate::config::LagPolicy;
+use crate::events::StreamEvent;
 
 use super::ring::Read;
 use super::session::Session;
@@ -99,6 +100,11 @@ impl Player {
         });
         session.players.lock().insert(stats.id, stats.clone());
         session.counters.players_total.fetch_add(1, Ordering::Relaxed);
+        session.events.emit(StreamEvent::PlayerConnected {
+            stream: session.stream_ref(),
+            engine: session.engine(),
+            client,
+        });
         debug!(player = stats.id, ?client, seq, "player attached");
         Self { slot, stats, seq, head, lag_policy, write_timed_out }
     }
@@ -166,6 +172,13 @@ impl Drop for Player {
         if self.write_timed_out.as_ref().is_some_and(|f| f.load(Ordering::Relaxed)) {
             session.counters.drops.fetch_add(1, Ordering::Relaxed);
         }
+        session.events.emit(StreamEvent::PlayerDisconnected {
+            stream: session.stream_ref(),
+            engine: session.engine(),
+            client: self.stats.client,
+            bytes: self.stats.bytes_sent.load(Ordering::Relaxed),
+            duration: self.stats.connected_at.elapsed(),
+        });
         debug!(
             player = self.stats.id,
             bytes = self.stats.bytes_sent.load(Ordering::Relaxed),

@@ -23,6 +23,7 @@ use crate::engine::select::SelectRequest;
 use crate::engine::{EngineClient, EnginePool, EngineSelector, EngineSession};
 use crate::events::EventBus;
 use crate::metrics::Metrics;
+use crate::plugins::PluginHost;
 
 use super::player::PlayerSlot;
 use super::ring::Ring;
@@ -36,6 +37,8 @@ pub struct StreamContext {
     pub selector: Arc<dyn EngineSelector>,
     pub events: Arc<EventBus>,
     pub metrics: Arc<Metrics>,
+    /// Filter plugins run on every stream's packets when present.
+    pub plugins: Option<Arc<PluginHost>>,
 }
 
 impl StreamContext {
@@ -99,6 +102,7 @@ impl Registry {
             Ring::new(settings.ring_bytes, settings.buffer_ttl),
             self.shutdown.child_token(),
             SelectRequest { content: Some(key.clone()), ..request },
+            self.ctx.events.clone(),
         ));
         let slot = PlayerSlot::new(session.clone());
         sessions.insert(key, session.clone());

@@ -26,7 +26,7 @@ use tracing::{Instrument, info, warn};
 use crate::content::ContentKey;
 use crate::engine::select::SelectRequest;
 use crate::engine::{EngineError, EngineSession, SelectError};
-use crate::events::{StreamEvent, StreamRef};
+use crate::events::{EventBus, StreamEvent, StreamRef};
 
 use super::counters::SessionCounters;
 use super::player::PlayerStats;
@@ -124,6 +124,8 @@ pub struct Session {
     cancel: CancellationToken,
     /// What the first player asked with; given to engine selectors.
     select_request: SelectRequest,
+    /// Where this stream's events go.
+    pub(super) events: Arc<EventBus>,
 }
 
 impl Session {
@@ -133,6 +135,7 @@ impl Session {
         ring: Ring,
         cancel: CancellationToken,
         select_request: SelectRequest,
+        events: Arc<EventBus>,
     ) -> Self {
         Self {
             id,
@@ -154,7 +157,13 @@ impl Session {
             state: watch::Sender::new(SessionState::Starting),
             cancel,
             select_request,
+            events,
         }
+    }
+
+    /// The engine the stream runs on now.
+    pub fn engine(&self) -> Option<EngineRef> {
+        self.info.lock().engine.clone()
     }
 
     pub fn state(&self) -> SessionState {
@@ -307,6 +316,9 @@ impl Session {
                 });
                 info.engine_session = None;
             }
+            if let Some(engine) = self.engine() {
+                ctx.events.emit(StreamEvent::EngineSelected { stream: self.stream_ref(), engine });
+            }
             let started = ctx.client.start(&engine.base_url(), &self.key).await;
             let es = match started {
                 Ok(es) => es,
@@ -317,6 +329,14 @@ impl Session {
                 }
                 Err(e) => {
                     warn!(error = %e, "engine start failed");
+                    if let Some(engine) = self.engine() {
+                        let error = e.to_string();
+                        ctx.events.emit(StreamEvent::EngineFailed {
+                            stream: self.stream_ref(),
+                            engine,
+                            error,
+                        });
+                    }
                     engine.set_health(false, Some(e.to_string()));
                     excluded.push(engine.id.clone());
                     self.info.lock().error = Some(e.to_string());

@@ -19,6 +19,7 @@ use tracing::{debug, info};
 
 use super::registry::StreamContext;
 use super::session::{Session, SessionState};
+use crate::plugins::FilterChain;
 
 /// Null packets per keepalive batch (one 1316-byte batch, as UDP TS uses).
 const KEEPALIVE_PACKETS: usize = 7;
@@ -51,6 +52,8 @@ pub(crate) struct Upstream<'a> {
     data_window: Option<(Instant, Instant)>,
     /// Aligner counters already added to the session's counters.
     recorded: AlignerStats,
+    /// Filter plugins, run on each chunk before the ring.
+    filters: Option<FilterChain>,
 }
 
 impl<'a> Upstream<'a> {
@@ -65,6 +68,10 @@ impl<'a> Upstream<'a> {
             delivered: false,
             data_window: None,
             recorded: AlignerStats::default(),
+            filters: ctx.plugins.as_ref().map(|host| {
+                let engine_id = session.engine().map(|e| e.id);
+                FilterChain::new(host.clone(), wit_stream(session, engine_id))
+            }),
         };
         // Players waiting since the engine accepted get bytes right away.
         upstream.keepalive();
@@ -193,6 +200,15 @@ impl<'a> Upstream<'a> {
     }
 
     fn append(&mut self, chunk: Bytes) {
+        // Filters run once per stream, before the ring: every player shares
+        // the result. A batch a filter empties is simply not appended.
+        let chunk = match self.filters.as_mut() {
+            Some(chain) => match chain.process(chunk) {
+                Some(c) => c,
+                None => return,
+            },
+            None => chunk,
+        };
         self.session.ring.append(chunk);
         self.last_append = Instant::now();
         let now = self.last_append;
@@ -237,6 +253,15 @@ impl<'a> Upstream<'a> {
         c.discarded_bytes.fetch_add(stats.discarded_bytes - self.recorded.discarded_bytes, Ordering::Relaxed);
         c.sync_losses.fetch_add(stats.sync_losses - self.recorded.sync_losses, Ordering::Relaxed);
         self.recorded = stats;
+    }
+}
+
+/// The stream as filter plugins see it.
+fn wit_stream(session: &Session, engine_id: Option<String>) -> crate::plugins::bindings::Stream {
+    crate::plugins::bindings::Stream {
+        content_key: session.key.id.clone(),
+        key_type: crate::plugins::select::key_type(session.key.key_type),
+        engine_id,
     }
 }
 

@@ -9,8 +9,10 @@
 
 mod aligner;
 mod packet;
+pub mod psi;
 
 pub use aligner::{Aligner, AlignerStats};
 pub use packet::{
-    NULL_PACKET, NULL_PID, PACKET_SIZE, SYNC_BYTE, is_whole_packets, null_packets, packets, pid,
+    NULL_PACKET, NULL_PID, PACKET_SIZE, Packet, SYNC_BYTE, is_whole_packets, null_packets, packets, pid,
+    set_continuity_counter,
 };

@@ -128,7 +128,12 @@ async fn start_acemux(args: &Args, engine: &SimEngine) -> anyhow::Result<(Socket
 }
 
 /// Rapid connect/disconnect; then every session must be gone.
-async fn churn(target: SocketAddr, cycles: usize, contents: usize, engine: Option<&SimEngine>) -> anyhow::Result<()> {
+async fn churn(
+    target: SocketAddr,
+    cycles: usize,
+    contents: usize,
+    engine: Option<&SimEngine>,
+) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let started = Instant::now();
     let concurrency = 20;
@@ -136,7 +141,8 @@ async fn churn(target: SocketAddr, cycles: usize, contents: usize, engine: Optio
     let mut tasks = tokio::task::JoinSet::new();
     while next < cycles || !tasks.is_empty() {
         while next < cycles && tasks.len() < concurrency {
-            let url = format!("http://{target}/ace/getstream?id={}", content_id(5000 + (next % contents) as u32));
+            let url =
+                format!("http://{target}/ace/getstream?id={}", content_id(5000 + (next % contents) as u32));
             let http = http.clone();
             let read_some = next % 2 == 0;
             tasks.spawn(async move {
@@ -156,7 +162,8 @@ async fn churn(target: SocketAddr, cycles: usize, contents: usize, engine: Optio
     println!("churn: {cycles} cycles in {:.1} s", started.elapsed().as_secs_f64());
     let until = Instant::now() + Duration::from_secs(15);
     loop {
-        let status: serde_json::Value = http.get(format!("http://{target}/proxy/status")).send().await?.json().await?;
+        let status: serde_json::Value =
+            http.get(format!("http://{target}/proxy/status")).send().await?.json().await?;
         let sessions = status["sessions"].as_array().map_or(0, Vec::len);
         let engine_sessions = engine.map_or(0, SimEngine::live_sessions);
         if sessions == 0 && engine_sessions == 0 {
@@ -174,7 +181,10 @@ async fn churn(target: SocketAddr, cycles: usize, contents: usize, engine: Optio
 
 fn print_report(report: &LoadReport, cpu: Option<f64>, rss_kib: Option<u64>, base_rss_kib: Option<u64>) {
     let t = |s: &acemux_tests::load::Spread| {
-        format!("n={} min {:.1} / median {:.1} / p99 {:.1} / max {:.1} ms", s.count, s.min_ms, s.median_ms, s.p99_ms, s.max_ms)
+        format!(
+            "n={} min {:.1} / median {:.1} / p99 {:.1} / max {:.1} ms",
+            s.count, s.min_ms, s.median_ms, s.p99_ms, s.max_ms
+        )
     };
     println!("players {} on {} contents, {:.1} s", report.players, report.contents, report.seconds);
     println!("ttfb first player : {}", t(&report.ttfb_first_player));
@@ -197,11 +207,19 @@ fn print_report(report: &LoadReport, cpu: Option<f64>, rss_kib: Option<u64>, bas
         println!("  error: {e}");
     }
     if let Some(cpu) = cpu {
-        println!("acemux CPU: {cpu:.2} s, {:.3} CPU-s per GB delivered", cpu / (report.bytes_total as f64 / 1e9));
+        println!(
+            "acemux CPU: {cpu:.2} s, {:.3} CPU-s per GB delivered",
+            cpu / (report.bytes_total as f64 / 1e9)
+        );
     }
     if let (Some(peak), Some(base)) = (rss_kib, base_rss_kib) {
         let per_player = (peak.saturating_sub(base) * 1024) as f64 / report.players.max(1) as f64;
-        println!("acemux peak RSS: {:.1} MiB (idle {:.1} MiB; {:.1} KiB per player above idle, ring included)", peak as f64 / 1024.0, base as f64 / 1024.0, per_player / 1024.0);
+        println!(
+            "acemux peak RSS: {:.1} MiB (idle {:.1} MiB; {:.1} KiB per player above idle, ring included)",
+            peak as f64 / 1024.0,
+            base as f64 / 1024.0,
+            per_player / 1024.0
+        );
     }
 }
 

@@ -1,0 +1,58 @@
+//! `GET /plugins`: every plugin file, what it does, and how it fares.
+
+use std::time::UNIX_EPOCH;
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use super::AppState;
+
+pub async fn list(State(app): State<AppState>) -> Json<Value> {
+    let Some(host) = &app.plugins else {
+        return Json(json!({"enabled": false, "plugins": []}));
+    };
+    let secs = |t: std::time::SystemTime| t.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+    let failures = host.failures();
+    let mut plugins: Vec<Value> = host
+        .current()
+        .plugins
+        .iter()
+        .map(|p| {
+            let status = if !p.settings.enabled {
+                "disabled"
+            } else if p.is_disabled() {
+                "disabled"
+            } else {
+                "active"
+            };
+            json!({
+                "file": p.file.display().to_string(),
+                "name": &*p.name,
+                "version": p.version,
+                "capabilities": p.capabilities,
+                "status": status,
+                "disabled_reason": if p.is_disabled() { p.last_error() } else if !p.settings.enabled { Some("enabled = false".into()) } else { None },
+                "last_error": p.last_error(),
+                "reload_error": failures.get(&p.file).map(|f| f.error.clone()),
+                "loaded_at": secs(p.loaded_at),
+                "order": p.settings.order,
+                "settings": p.settings,
+                "stats": p.stats.view(),
+            })
+        })
+        .collect();
+    // Files that never loaded.
+    for (file, f) in
+        failures.iter().filter(|(file, _)| !host.current().plugins.iter().any(|p| &p.file == *file))
+    {
+        plugins.push(json!({
+            "file": file.display().to_string(),
+            "name": file.file_stem().and_then(|s| s.to_str()),
+            "status": "failed",
+            "error": f.error,
+            "failed_at": secs(f.at),
+        }));
+    }
+    Json(json!({"enabled": true, "dir": host.dir.display().to_string(), "plugins": plugins}))
+}

@@ -1,0 +1,79 @@
+//! Carries acemux's stream events to event plugins, in WIT form.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::events::{StreamEvent, StreamRef};
+use crate::stream::EndReason;
+use crate::stream::session::EngineRef;
+
+use super::bindings::{EngineFailure, Event, Player, PlayerLeft, Stream, StreamEnded};
+use super::host::PluginHost;
+use super::select::key_type;
+
+fn stream(s: &StreamRef, engine: Option<&EngineRef>) -> Stream {
+    Stream {
+        content_key: s.key.id.clone(),
+        key_type: key_type(s.key.key_type),
+        engine_id: engine.map(|e| e.id.clone()),
+    }
+}
+
+/// The WIT event for one of acemux's.
+pub fn to_wit(event: &StreamEvent) -> Event {
+    match event {
+        StreamEvent::Started { stream: s, engine, .. } => Event::StreamStarted(stream(s, Some(engine))),
+        StreamEvent::Ended { stream: s, engine, reason } => Event::StreamEnded(StreamEnded {
+            stream: stream(s, engine.as_ref()),
+            reason: match reason {
+                EndReason::Normal => "normal",
+                EndReason::Error => "error",
+                EndReason::FailedToStart => "failed-to-start",
+                EndReason::Stopped => "stopped",
+            }
+            .into(),
+        }),
+        StreamEvent::EngineSelected { stream: s, engine } => Event::EngineSelected(stream(s, Some(engine))),
+        StreamEvent::EngineFailed { stream: s, engine, error } => Event::EngineFailed(EngineFailure {
+            stream: stream(s, Some(engine)),
+            engine_id: engine.id.clone(),
+            error: error.clone(),
+        }),
+        StreamEvent::Failover { stream: s, from, error } => Event::Failover(EngineFailure {
+            stream: stream(s, Some(from)),
+            engine_id: from.id.clone(),
+            error: error.clone(),
+        }),
+        StreamEvent::PlayerConnected { stream: s, engine, client } => Event::PlayerConnected(Player {
+            stream: stream(s, engine.as_ref()),
+            client_address: client.map(|a| a.to_string()),
+        }),
+        StreamEvent::PlayerDisconnected { stream: s, engine, client, bytes, duration } => {
+            Event::PlayerDisconnected(PlayerLeft {
+                stream: stream(s, engine.as_ref()),
+                client_address: client.map(|a| a.to_string()),
+                bytes: *bytes,
+                duration_ms: duration.as_millis() as u64,
+            })
+        }
+    }
+}
+
+/// Forwards events from acemux's bus to the plugins' queues until `stop`.
+pub async fn forward(
+    host: Arc<PluginHost>,
+    mut rx: mpsc::Receiver<Arc<StreamEvent>>,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            e = rx.recv() => match e {
+                Some(e) => host.dispatch(to_wit(&e)),
+                None => return,
+            },
+            _ = stop.cancelled() => return,
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! One stream's filter chain: its own state in every active filter plugin,
+//! rebuilt at a batch boundary whenever the plugin set changes.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::bindings::Stream;
+use super::host::PluginHost;
+use super::plugin::StreamFilter;
+use super::settings::FailMode;
+
+/// See the module docs.
+pub struct FilterChain {
+    host: Arc<PluginHost>,
+    stream: Stream,
+    generation: u64,
+    filters: Vec<StreamFilter>,
+}
+
+impl FilterChain {
+    pub fn new(host: Arc<PluginHost>, stream: Stream) -> Self {
+        let mut chain = Self { host, stream, generation: u64::MAX, filters: Vec::new() };
+        chain.refresh();
+        chain
+    }
+
+    /// Rebuilds the chain if the plugin set changed since it was built.
+    fn refresh(&mut self) {
+        let generation = self.host.generation();
+        if generation == self.generation {
+            return;
+        }
+        let set = self.host.current();
+        self.filters = set
+            .plugins
+            .iter()
+            .filter(|p| p.capabilities.filter && p.is_active())
+            .filter_map(|p| p.stream_filter(&self.stream).ok())
+            .collect();
+        self.generation = generation;
+    }
+
+    /// The engine carrying the stream changed (failover): new filter state.
+    pub fn set_engine(&mut self, engine_id: Option<String>) {
+        if self.stream.engine_id != engine_id {
+            self.stream.engine_id = engine_id;
+            self.generation = u64::MAX;
+        }
+    }
+
+    /// Runs a chunk of whole packets through every filter in order. A
+    /// failing filter passes the packets on unchanged (fail-open) or drops
+    /// the batch (fail-closed). `None`: nothing left to send.
+    pub fn process(&mut self, chunk: Bytes) -> Option<Bytes> {
+        self.refresh();
+        let mut data = chunk;
+        for filter in &mut self.filters {
+            if !filter.plugin.is_active() {
+                continue;
+            }
+            match filter.process(&data) {
+                Ok(out) => data = Bytes::from(out),
+                Err(_) if filter.plugin.settings.fail_mode == FailMode::Open => {}
+                Err(_) => return None,
+            }
+            if data.is_empty() {
+                return None;
+            }
+        }
+        Some(data)
+    }
+
+    pub fn is_empty(&mut self) -> bool {
+        self.refresh();
+        self.filters.is_empty()
+    }
+}

@@ -1,0 +1,295 @@
+//! The live plugin set and everything that changes it.
+//!
+//! A scan of the plugin directory compiles new and changed `.wasm` files
+//! (off the async threads), keeps the previous version of any file that
+//! fails to load, drops removed files, and swaps the new set in atomically.
+//! Streams notice the swap through [`PluginHost::generation`] and rebuild
+//! their filter chain at the next batch.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+use parking_lot::Mutex;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use super::bindings::Event;
+use super::plugin::Plugin;
+use super::runtime::Runtime;
+use super::settings::PluginSettings;
+
+/// The plugins in effect, in call order (`order`, then name).
+#[derive(Default)]
+pub struct PluginSet {
+    pub plugins: Vec<Arc<Plugin>>,
+}
+
+/// A file that could not be loaded (the previous version, if any, runs on).
+#[derive(Debug, Clone)]
+pub struct LoadFailure {
+    pub error: String,
+    pub at: SystemTime,
+    pub fingerprint: [u8; 32],
+}
+
+/// An event plugin's queue and worker.
+struct EventWorker {
+    plugin: Arc<Plugin>,
+    queue: mpsc::Sender<Arc<Event>>,
+    stop: CancellationToken,
+}
+
+/// See the module docs.
+pub struct PluginHost {
+    pub runtime: Arc<Runtime>,
+    pub dir: PathBuf,
+    set: ArcSwap<PluginSet>,
+    generation: AtomicU64,
+    failures: Mutex<BTreeMap<PathBuf, LoadFailure>>,
+    workers: Mutex<HashMap<PathBuf, EventWorker>>,
+    /// Owns the event workers.
+    tasks: TaskTracker,
+    /// Serialises scans (the watcher and an explicit reload may overlap).
+    scanning: tokio::sync::Mutex<()>,
+}
+
+impl PluginHost {
+    pub fn new(dir: PathBuf) -> anyhow::Result<Arc<Self>> {
+        Ok(Arc::new(Self {
+            runtime: Runtime::new()?,
+            dir,
+            set: ArcSwap::from_pointee(PluginSet::default()),
+            generation: AtomicU64::new(0),
+            failures: Mutex::new(BTreeMap::new()),
+            workers: Mutex::new(HashMap::new()),
+            tasks: TaskTracker::new(),
+            scanning: tokio::sync::Mutex::new(()),
+        }))
+    }
+
+    /// The set in effect.
+    pub fn current(&self) -> Arc<PluginSet> {
+        self.set.load_full()
+    }
+
+    /// Bumped on every swap.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    pub fn failures(&self) -> BTreeMap<PathBuf, LoadFailure> {
+        self.failures.lock().clone()
+    }
+
+    /// Brings the set in line with the directory. Returns true if it changed.
+    pub async fn scan(self: &Arc<Self>) -> bool {
+        let _one_at_a_time = self.scanning.lock().await;
+        let dir = self.dir.clone();
+        // File reads are blocking I/O: off the async threads.
+        let read = tokio::task::spawn_blocking(move || {
+            wasm_files(&dir).map(|files| {
+                files
+                    .into_iter()
+                    .map(|f| {
+                        let r = read_pair(&f);
+                        (f, r)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .await
+        .expect("plugin directory read");
+        let entries = match read {
+            Ok(entries) => entries,
+            Err(e) => {
+                warn!(dir = %self.dir.display(), error = %e, "cannot read the plugin directory");
+                return false;
+            }
+        };
+        let files: Vec<PathBuf> = entries.iter().map(|(f, _)| f.clone()).collect();
+        let current = self.current();
+        let mut next: Vec<Arc<Plugin>> = Vec::new();
+        let mut changed = false;
+        for (file, read) in entries {
+            let file = &file;
+            let old = current.plugins.iter().find(|p| &p.file == file).cloned();
+            let (bytes, settings_text) = match read {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Half-written or vanished mid-scan: keep what runs.
+                    warn!(file = %file.display(), error = %e, "cannot read plugin file");
+                    next.extend(old);
+                    continue;
+                }
+            };
+            let fingerprint = fingerprint(&bytes, settings_text.as_deref());
+            if old.as_ref().is_some_and(|p| p.fingerprint == fingerprint) {
+                next.extend(old);
+                continue;
+            }
+            if self.failures.lock().get(file).is_some_and(|f| f.fingerprint == fingerprint) {
+                next.extend(old);
+                continue;
+            }
+            match self.load(file.clone(), bytes, settings_text, fingerprint).await {
+                Ok(plugin) => {
+                    info!(
+                        plugin = &*plugin.name,
+                        version = %plugin.version,
+                        capabilities = ?plugin.capabilities,
+                        replaced = old.is_some(),
+                        "plugin loaded"
+                    );
+                    self.failures.lock().remove(file);
+                    next.push(Arc::new(plugin));
+                    changed = true;
+                }
+                Err(e) => {
+                    let error = format!("{e:#}");
+                    warn!(file = %file.display(), error = %error, kept_previous = old.is_some(), "plugin refused");
+                    self.failures
+                        .lock()
+                        .insert(file.clone(), LoadFailure { error, at: SystemTime::now(), fingerprint });
+                    next.extend(old);
+                }
+            }
+        }
+        for gone in current.plugins.iter().filter(|p| !files.contains(&p.file)) {
+            info!(plugin = &*gone.name, "plugin removed");
+            changed = true;
+        }
+        self.failures.lock().retain(|f, _| files.contains(f));
+        if changed {
+            next.sort_by(|a, b| a.settings.order.cmp(&b.settings.order).then_with(|| a.name.cmp(&b.name)));
+            self.set.store(Arc::new(PluginSet { plugins: next }));
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            self.sync_workers();
+        }
+        changed
+    }
+
+    async fn load(
+        &self,
+        file: PathBuf,
+        bytes: Vec<u8>,
+        settings_text: Option<String>,
+        fingerprint: [u8; 32],
+    ) -> anyhow::Result<Plugin> {
+        let settings = match &settings_text {
+            Some(text) => PluginSettings::parse(text)
+                .map_err(|e| anyhow::anyhow!("{}: {e:#}", file.with_extension("toml").display()))?,
+            None => PluginSettings::default(),
+        };
+        let name = file.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin").to_owned();
+        let runtime = self.runtime.clone();
+        // Compilation is CPU-heavy: never on the async threads.
+        tokio::task::spawn_blocking(move || {
+            Plugin::load(&runtime, &name, file, &bytes, settings, fingerprint)
+        })
+        .await?
+    }
+
+    /// Starts a worker for every event plugin in the set, stops the others.
+    fn sync_workers(&self) {
+        let set = self.current();
+        let mut workers = self.workers.lock();
+        workers.retain(|file, w| {
+            let keep = set.plugins.iter().any(|p| &p.file == file && Arc::ptr_eq(p, &w.plugin));
+            if !keep {
+                w.stop.cancel();
+            }
+            keep
+        });
+        for plugin in set.plugins.iter().filter(|p| p.capabilities.events) {
+            if workers.contains_key(&plugin.file) {
+                continue;
+            }
+            let (queue, rx) = mpsc::channel(plugin.settings.event_queue);
+            let stop = CancellationToken::new();
+            self.tasks.spawn(event_worker(plugin.clone(), rx, stop.clone()));
+            workers.insert(plugin.file.clone(), EventWorker { plugin: plugin.clone(), queue, stop });
+        }
+    }
+
+    /// Queues an event for every active event plugin; a full queue drops
+    /// it for that plugin (counted).
+    pub fn dispatch(&self, event: Event) {
+        let event = Arc::new(event);
+        for w in self.workers.lock().values() {
+            if w.plugin.is_active() && w.queue.try_send(event.clone()).is_err() {
+                w.plugin.stats.events_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Stops the event workers (after they drain what is queued).
+    pub async fn shutdown(&self) {
+        for w in self.workers.lock().drain().map(|(_, w)| w) {
+            drop(w.queue);
+            w.stop.cancel();
+        }
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+}
+
+/// Delivers one plugin's events in order, off the stream path. Calls are
+/// short and budgeted, so they run on a blocking thread one at a time.
+async fn event_worker(plugin: Arc<Plugin>, mut rx: mpsc::Receiver<Arc<Event>>, stop: CancellationToken) {
+    let mut sink = match plugin.event_sink() {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(plugin = &*plugin.name, error = %e, "cannot start event delivery");
+            return;
+        }
+    };
+    loop {
+        let event = tokio::select! {
+            e = rx.recv() => match e { Some(e) => e, None => return },
+            _ = stop.cancelled() => return,
+        };
+        let (back, result) = tokio::task::spawn_blocking(move || {
+            let r = sink.deliver(&event);
+            (sink, r)
+        })
+        .await
+        .expect("event delivery thread");
+        sink = back;
+        drop(result);
+    }
+}
+
+fn wasm_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm") && p.is_file())
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn read_pair(file: &Path) -> std::io::Result<(Vec<u8>, Option<String>)> {
+    let bytes = std::fs::read(file)?;
+    let settings = match std::fs::read_to_string(file.with_extension("toml")) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    Ok((bytes, settings))
+}
+
+fn fingerprint(bytes: &[u8], settings: Option<&str>) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(bytes);
+    h.update([0xFF]);
+    h.update(settings.unwrap_or("").as_bytes());
+    h.finalize().into()
+}

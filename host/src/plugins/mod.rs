@@ -1,0 +1,17 @@
+//! WebAssembly component plugins: engine selectors, TS filters and event
+//! hooks that operators drop into a directory, hot-reloaded, sandboxed.
+
+pub mod bindings;
+pub mod filter;
+pub mod host;
+pub mod plugin;
+pub mod runtime;
+pub mod select;
+pub mod settings;
+pub mod stats;
+pub mod watch;
+
+pub use filter::FilterChain;
+pub use host::PluginHost;
+pub use select::PluginSelector;
+pub mod events;

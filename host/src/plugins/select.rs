@@ -1,0 +1,78 @@
+//! Plugin selectors in front of the built-in rule: the engine-selection
+//! seam's second implementation.
+
+use std::sync::Arc;
+
+use crate::engine::pool::EngineView;
+use crate::engine::select::{BuiltinSelector, EngineSelector, SelectRequest, Selection};
+
+use super::bindings::{self, KeyType};
+use super::host::PluginHost;
+
+/// Asks each active selector plugin in order; the first engine or refusal
+/// wins; no opinion, a failure or an unknown engine id falls through; the
+/// built-in rule decides last.
+pub struct PluginSelector {
+    pub host: Arc<PluginHost>,
+}
+
+impl EngineSelector for PluginSelector {
+    fn select(&self, request: &SelectRequest, candidates: &[EngineView]) -> Selection {
+        let set = self.host.current();
+        let mut selectors =
+            set.plugins.iter().filter(|p| p.capabilities.selector && p.is_active()).peekable();
+        if selectors.peek().is_some() {
+            let wit_request = to_wit_request(request);
+            let engines: Vec<bindings::Engine> = candidates.iter().map(to_wit_engine).collect();
+            for plugin in selectors {
+                match plugin.select(&wit_request, &engines) {
+                    Ok(bindings::Selection::Engine(id)) if candidates.iter().any(|c| c.id == id) => {
+                        tracing::debug!(plugin = &*plugin.name, engine = %id, "plugin chose the engine");
+                        return Selection::Engine(id);
+                    }
+                    Ok(bindings::Selection::Engine(id)) => {
+                        let why = format!("chose `{id}`, which is not a candidate");
+                        let _ = plugin.account::<()>(Err(super::plugin::CallError::BadOutput(why)));
+                    }
+                    Ok(bindings::Selection::Refuse(reason)) => return Selection::Refuse(reason),
+                    Ok(bindings::Selection::NoOpinion) | Err(_) => {}
+                }
+            }
+        }
+        BuiltinSelector.select(request, candidates)
+    }
+}
+
+fn to_wit_request(r: &SelectRequest) -> bindings::Request {
+    let (content_key, key_type) = match &r.content {
+        Some(k) => (k.id.clone(), key_type(k.key_type)),
+        None => (String::new(), KeyType::ContentId),
+    };
+    bindings::Request {
+        content_key,
+        key_type,
+        client_address: r.client.map(|a| a.to_string()),
+        query: r.query.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+    }
+}
+
+pub fn key_type(k: crate::content::KeyType) -> KeyType {
+    match k {
+        crate::content::KeyType::ContentId => KeyType::ContentId,
+        crate::content::KeyType::Infohash => KeyType::Infohash,
+    }
+}
+
+fn to_wit_engine(e: &EngineView) -> bindings::Engine {
+    bindings::Engine {
+        id: e.id.clone(),
+        host: e.host.clone(),
+        port: e.port,
+        labels: e.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        forwarded: e.forwarded,
+        healthy: e.healthy,
+        active_streams: (e.load - e.pending) as u32,
+        pending_streams: e.pending as u32,
+        capacity: e.capacity as u32,
+    }
+}

@@ -1,0 +1,94 @@
+//! Events as plugin authors see them.
+
+use crate::Stream;
+
+/// Something that happened to a stream.
+#[derive(Debug, Clone)]
+pub enum Event {
+    StreamStarted(Stream),
+    /// `reason`: `normal`, `error`, `failed-to-start` or `stopped`.
+    StreamEnded {
+        stream: Stream,
+        reason: String,
+    },
+    PlayerConnected {
+        stream: Stream,
+        client_address: Option<String>,
+    },
+    PlayerDisconnected {
+        stream: Stream,
+        client_address: Option<String>,
+        bytes: u64,
+        duration_ms: u64,
+    },
+    EngineSelected(Stream),
+    EngineFailed {
+        stream: Stream,
+        engine_id: String,
+        error: String,
+    },
+    Failover {
+        stream: Stream,
+        engine_id: String,
+        error: String,
+    },
+}
+
+impl Event {
+    /// The stream the event is about.
+    pub fn stream(&self) -> &Stream {
+        match self {
+            Event::StreamStarted(s) | Event::EngineSelected(s) => s,
+            Event::StreamEnded { stream, .. }
+            | Event::PlayerConnected { stream, .. }
+            | Event::PlayerDisconnected { stream, .. }
+            | Event::EngineFailed { stream, .. }
+            | Event::Failover { stream, .. } => stream,
+        }
+    }
+
+    /// The event's name, as in the WIT (`stream-started`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::StreamStarted(_) => "stream-started",
+            Event::StreamEnded { .. } => "stream-ended",
+            Event::PlayerConnected { .. } => "player-connected",
+            Event::PlayerDisconnected { .. } => "player-disconnected",
+            Event::EngineSelected(_) => "engine-selected",
+            Event::EngineFailed { .. } => "engine-failed",
+            Event::Failover { .. } => "failover",
+        }
+    }
+}
+
+/// Converts the generated event of one world's `events` interface.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __convert_event {
+    ($iface:ident, $event:expr) => {
+        match $event {
+            $iface::Event::StreamStarted(s) => $crate::Event::StreamStarted(s),
+            $iface::Event::StreamEnded(e) => {
+                $crate::Event::StreamEnded { stream: e.stream, reason: e.reason }
+            }
+            $iface::Event::PlayerConnected(p) => {
+                $crate::Event::PlayerConnected { stream: p.stream, client_address: p.client_address }
+            }
+            $iface::Event::PlayerDisconnected(p) => $crate::Event::PlayerDisconnected {
+                stream: p.stream,
+                client_address: p.client_address,
+                bytes: p.bytes,
+                duration_ms: p.duration_ms,
+            },
+            $iface::Event::EngineSelected(s) => $crate::Event::EngineSelected(s),
+            $iface::Event::EngineFailed(f) => {
+                $crate::Event::EngineFailed { stream: f.stream, engine_id: f.engine_id, error: f.error }
+            }
+            $iface::Event::Failover(f) => {
+                $crate::Event::Failover { stream: f.stream, engine_id: f.engine_id, error: f.error }
+            }
+        }
+    };
+}
+
+pub use crate::__convert_event as convert_event;

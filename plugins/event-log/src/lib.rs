@@ -1,0 +1,54 @@
+//! One structured log line per event, with durations and bytes.
+
+use acemux_plugin_sdk::{Event, EventHook, info};
+
+pub struct EventLog;
+
+/// The log line for an event.
+pub fn line(event: &Event) -> String {
+    let s = event.stream();
+    let engine = s.engine_id.as_deref().unwrap_or("-");
+    let head = format!("event={} content={} engine={engine}", event.name(), s.content_key);
+    match event {
+        Event::StreamEnded { reason, .. } => format!("{head} reason={reason}"),
+        Event::PlayerConnected { client_address, .. } => {
+            format!("{head} client={}", client_address.as_deref().unwrap_or("-"))
+        }
+        Event::PlayerDisconnected { client_address, bytes, duration_ms, .. } => format!(
+            "{head} client={} bytes={bytes} duration_ms={duration_ms}",
+            client_address.as_deref().unwrap_or("-")
+        ),
+        Event::EngineFailed { engine_id, error, .. } | Event::Failover { engine_id, error, .. } => {
+            format!("{head} failed_engine={engine_id} error={error:?}")
+        }
+        Event::StreamStarted(_) | Event::EngineSelected(_) => head,
+    }
+}
+
+impl EventHook for EventLog {
+    fn on_event(event: &Event) {
+        info!("{}", line(event));
+    }
+}
+
+acemux_plugin_sdk::export!(EventLog: events);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use acemux_plugin_sdk::testing::stream;
+
+    #[test]
+    fn lines_carry_bytes_and_durations() {
+        let e = Event::PlayerDisconnected {
+            stream: stream("ab"),
+            client_address: Some("1.2.3.4:5".into()),
+            bytes: 1000,
+            duration_ms: 42,
+        };
+        assert_eq!(
+            line(&e),
+            "event=player-disconnected content=ab engine=- client=1.2.3.4:5 bytes=1000 duration_ms=42"
+        );
+    }
+}
