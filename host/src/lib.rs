@@ -59,10 +59,11 @@ async fn start_plugins(
         format!("cannot create the plugin directory {} (--plugins / ACEMUX_PLUGINS_DIR)", dir.display())
     })?;
     let host = plugins::PluginHost::new(dir.to_path_buf())?;
+    let watch = plugins::watch::DirWatch::new(&host);
     host.scan().await;
     let loaded = host.current().plugins.len();
     info!(dir = %dir.display(), loaded, failed = host.failures().len(), "plugins loaded");
-    background.spawn(plugins::watch::run(host.clone(), stop.clone()));
+    background.spawn(watch.run(host.clone(), stop.clone()));
     let queue = events.subscribe("plugins", PLUGIN_EVENT_QUEUE);
     background.spawn(plugins::events::forward(host.clone(), queue, stop.clone()));
     Ok(host)

@@ -56,7 +56,7 @@ async fn sigterm_stops_every_upstream_then_exits() {
     };
     let listen = format!("127.0.0.1:{port}");
     let mut child = Command::new(BIN)
-        .args(["--listen", &listen, "--engine", &engine.endpoint()])
+        .args(["--listen", &listen, "--engine", &engine.endpoint(), "--plugins", "none"])
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -20,6 +20,30 @@ pub fn content_id(n: u32) -> String {
     format!("{n:08x}{}", "a".repeat(32))
 }
 
+/// A fresh, empty directory for one test (removed on drop).
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("acemux-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("temp dir");
+        Self(path)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Simulated engines and an acemux in front of them.
 pub struct Harness {
     pub engines: Vec<SimEngine>,
@@ -48,6 +72,7 @@ impl Harness {
         settings.connection_timeout = Duration::from_secs(3);
         settings.init_timeout = Duration::from_secs(10);
         settings.shutdown_timeout = Duration::from_secs(3);
+        settings.plugins_dir = None;
         tweak(&mut settings);
         let acemux = Acemux::start(settings).await.expect("acemux starts");
         let base = format!("http://{}", acemux.addr());

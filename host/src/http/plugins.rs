@@ -19,13 +19,7 @@ pub async fn list(State(app): State<AppState>) -> Json<Value> {
         .plugins
         .iter()
         .map(|p| {
-            let status = if !p.settings.enabled {
-                "disabled"
-            } else if p.is_disabled() {
-                "disabled"
-            } else {
-                "active"
-            };
+            let status = if p.is_active() { "active" } else { "disabled" };
             json!({
                 "file": p.file.display().to_string(),
                 "name": &*p.name,

@@ -7,7 +7,7 @@ wasmtime::component::bindgen!({
     world: "plugin",
 });
 
-pub use acemux::plugin::host::Level;
-pub use acemux::plugin::types::{Engine, KeyType, Request, Stream};
-pub use exports::acemux::plugin::events::{EngineFailure, Event, Player, PlayerLeft, StreamEnded};
-pub use exports::acemux::plugin::selector::Selection;
+pub use self::acemux::plugin::host::Level;
+pub use self::acemux::plugin::types::{Engine, KeyType, Request, Stream};
+pub use self::exports::acemux::plugin::events::{EngineFailure, Event, Player, PlayerLeft, StreamEnded};
+pub use self::exports::acemux::plugin::selector::Selection;

@@ -140,20 +140,31 @@ impl Plugin {
         let started = Instant::now();
         let result = call(store);
         self.stats.record(started.elapsed());
-        result.map_err(|e| {
-            if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-                CallError::Timeout
-            } else {
-                CallError::Trap(format!("{e:#}"))
-            }
+        result.map_err(|e| match e.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => CallError::Timeout,
+            // The trap's reason; the wasm backtrace says nothing to an operator.
+            Some(trap) => CallError::Trap(trap.to_string()),
+            None => CallError::Trap(e.to_string()),
         })
     }
 
     /// Counts a call's outcome; disables the plugin after too many
     /// failures in a row.
     pub fn account<R>(&self, result: Result<R, CallError>) -> Result<R, CallError> {
+        self.account_as(result, true)
+    }
+
+    /// Like [`Plugin::account`] for setting up an instance: a success
+    /// there proves nothing about the plugin's calls, so it does not end a
+    /// streak of failures.
+    fn account_setup<R>(&self, result: Result<R, CallError>) -> Result<R, CallError> {
+        self.account_as(result, false)
+    }
+
+    fn account_as<R>(&self, result: Result<R, CallError>, success_resets: bool) -> Result<R, CallError> {
         match &result {
-            Ok(_) => self.failures_in_a_row.store(0, Ordering::Relaxed),
+            Ok(_) if success_resets => self.failures_in_a_row.store(0, Ordering::Relaxed),
+            Ok(_) => {}
             Err(CallError::Disabled) => {}
             Err(e) => {
                 self.stats.errors.fetch_add(1, Ordering::Relaxed);
@@ -180,7 +191,7 @@ impl Plugin {
         let mut slot = self.selector_instance.lock();
         if slot.is_none() {
             let made = self.instantiate(|store, instance| indices.load(store, instance));
-            *slot = Some(self.account(made)?);
+            *slot = Some(self.account_setup(made)?);
         }
         let (store, guest) = slot.as_mut().expect("instance just made");
         let result = self.guarded(store, |s| guest.call_select(s, request, candidates));
@@ -212,9 +223,9 @@ impl Plugin {
             let guest = indices.load(&mut *store, instance)?;
             Ok(guest)
         });
-        let (mut store, guest) = self.account(made)?;
+        let (mut store, guest) = self.account_setup(made)?;
         let resource = self.guarded(&mut store, |s| guest.stream_filter().call_constructor(s, stream));
-        let resource = self.account(resource)?;
+        let resource = self.account_setup(resource)?;
         Ok(StreamFilter { plugin: self.clone(), store, guest, resource, stream: stream.clone() })
     }
 
@@ -222,7 +233,7 @@ impl Plugin {
     pub fn event_sink(self: &Arc<Self>) -> Result<EventSink, CallError> {
         let Some(indices) = &self.events else { return Err(CallError::Disabled) };
         let made = self.instantiate(|store, instance| indices.load(store, instance));
-        let (store, guest) = self.account(made)?;
+        let (store, guest) = self.account_setup(made)?;
         Ok(EventSink { plugin: self.clone(), instance: Some((store, guest)) })
     }
 }
@@ -273,7 +284,7 @@ impl EventSink {
         if self.instance.is_none() {
             let indices = self.plugin.events.as_ref().ok_or(CallError::Disabled)?;
             let made = self.plugin.instantiate(|store, instance| indices.load(store, instance));
-            self.instance = Some(self.plugin.account(made)?);
+            self.instance = Some(self.plugin.account_setup(made)?);
         }
         let (store, guest) = self.instance.as_mut().expect("instance just made");
         let result = self.plugin.guarded(store, |s| guest.call_on_event(s, event));

@@ -35,31 +35,31 @@ impl PidFilter {
         for p in batch.packets() {
             if let Some(programs) = parse_pat(&p) {
                 self.pmt_pids = programs.into_iter().map(|(_, pid)| pid).collect();
-            } else if self.pmt_pids.contains(&p.pid()) {
-                if let Some(map) = parse_pmt(&p) {
-                    self.protected.insert(map.pcr_pid);
-                    let mut audio = 0;
-                    self.dropped = map
-                        .streams
-                        .iter()
-                        .filter(|s| {
-                            let kind = match s.kind {
-                                StreamKind::Video => "video",
-                                StreamKind::Audio => "audio",
-                                StreamKind::Subtitles => "subtitles",
-                                StreamKind::Other => "other",
-                            };
-                            if s.kind == StreamKind::Audio {
-                                audio += 1;
-                                if self.config.keep_audio > 0 && audio > self.config.keep_audio {
-                                    return true;
-                                }
+            } else if self.pmt_pids.contains(&p.pid())
+                && let Some(map) = parse_pmt(&p)
+            {
+                self.protected.insert(map.pcr_pid);
+                let mut audio = 0;
+                self.dropped = map
+                    .streams
+                    .iter()
+                    .filter(|s| {
+                        let kind = match s.kind {
+                            StreamKind::Video => "video",
+                            StreamKind::Audio => "audio",
+                            StreamKind::Subtitles => "subtitles",
+                            StreamKind::Other => "other",
+                        };
+                        if s.kind == StreamKind::Audio {
+                            audio += 1;
+                            if self.config.keep_audio > 0 && audio > self.config.keep_audio {
+                                return true;
                             }
-                            self.config.drop_kinds.iter().any(|k| k == kind)
-                        })
-                        .map(|s| s.pid)
-                        .collect();
-                }
+                        }
+                        self.config.drop_kinds.iter().any(|k| k == kind)
+                    })
+                    .map(|s| s.pid)
+                    .collect();
             }
         }
     }

@@ -1,0 +1,9 @@
+//! Panics on every selection.
+use acemux_plugin_sdk::{Engine, Request, Selection, Selector};
+pub struct PanicSelector;
+impl Selector for PanicSelector {
+    fn select(_: &Request, candidates: &[Engine]) -> Selection {
+        panic!("panic-selector saw {} engines", candidates.len());
+    }
+}
+acemux_plugin_sdk::export!(PanicSelector: selector);

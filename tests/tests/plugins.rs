@@ -1,0 +1,221 @@
+//! WebAssembly plugins end to end: real components built by the test build
+//! (`acemux-test-artifacts`), loaded from a directory into a running acemux.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use ace_sim::SimConfig;
+use acemux_test_artifacts as wasm;
+use acemux_tests::{Harness, PlayerClient, TempDir, TsReport, content_id};
+use serde_json::Value;
+
+fn sim() -> SimConfig {
+    SimConfig { bitrate_bps: 4_000_000, ..SimConfig::default() }
+}
+
+/// Copies a built plugin into the directory as `<name>.wasm`, atomically
+/// (write to a temporary name, then rename), with optional settings.
+fn install(dir: &Path, name: &str, wasm_path: &str, settings: Option<&str>) {
+    if let Some(s) = settings {
+        std::fs::write(dir.join(format!("{name}.toml")), s).unwrap();
+    }
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::copy(wasm_path, &tmp).unwrap();
+    std::fs::rename(&tmp, dir.join(format!("{name}.wasm"))).unwrap();
+}
+
+async fn plugins(h: &Harness) -> Vec<Value> {
+    h.get_json("/plugins").await.1["plugins"].as_array().cloned().unwrap_or_default()
+}
+
+async fn plugin(h: &Harness, name: &str) -> Value {
+    plugins(h).await.into_iter().find(|p| p["name"] == name).unwrap_or(Value::Null)
+}
+
+/// Null packets after the first video packet (keepalive before data is
+/// not the filter's business).
+fn nulls_after_video(bytes: &[u8]) -> usize {
+    let start = bytes
+        .chunks_exact(188)
+        .position(|p| ace_sim::video_counter(p).is_some())
+        .unwrap_or(bytes.len() / 188);
+    TsReport::of(&bytes[start * 188..]).null_packets
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn selector_plugins_choose_the_engine_and_failures_fall_through() {
+    let dir = TempDir::new("sel");
+    let mut ids = Vec::new();
+    let engines = vec![sim(), sim()];
+    let h = Harness::start_many(engines, |s| {
+        ids = s.engines.iter().map(|e| format!("{}:{}", e.host, e.port)).collect();
+        // The built-in rule would pick the smaller id; label the other one.
+        let other = if ids[0] > ids[1] { 0 } else { 1 };
+        s.engines[other].labels.insert("region".into(), "b".into());
+        s.plugins_dir = Some(dir.path().to_path_buf());
+    })
+    .await;
+    let labelled = if ids[0] > ids[1] { 0 } else { 1 };
+    install(dir.path(), "panic-selector", wasm::PANIC_SELECTOR, Some("order = 1\nmax_failures = 100\n"));
+    install(
+        dir.path(),
+        "label-affinity",
+        wasm::LABEL_AFFINITY,
+        Some("order = 2\n[config]\nlabels = { region = \"b\" }\n"),
+    );
+    let loaded = h.wait_for(Duration::from_secs(5), || async { plugins(&h).await.len() == 2 }).await;
+    assert!(loaded, "{:#?}", plugins(&h).await);
+    let mut p = h.player(&content_id(1)).await;
+    assert!(p.read_at_least(10_000, Duration::from_secs(5)).await);
+    assert_eq!(h.engines[labelled].counters().starts, 1, "label-affinity chose the engine");
+    let panicky = plugin(&h, "panic-selector").await;
+    assert!(panicky["stats"]["errors"].as_u64().unwrap() >= 1, "{panicky}");
+    assert_eq!(panicky["capabilities"]["selector"], true);
+    let affinity = plugin(&h, "label-affinity").await;
+    assert_eq!(affinity["status"], "active");
+    assert!(affinity["stats"]["calls"].as_u64().unwrap() >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn null_strip_removes_null_packets_for_every_player() {
+    let dir = TempDir::new("null");
+    install(dir.path(), "null-strip", wasm::NULL_STRIP, None);
+    let d = dir.path().to_path_buf();
+    let h = Harness::start(sim(), |s| s.plugins_dir = Some(d)).await;
+    assert_eq!(plugin(&h, "null-strip").await["status"], "active");
+    let id = content_id(2);
+    let mut players = Vec::new();
+    for _ in 0..3 {
+        players.push(h.player(&id).await);
+    }
+    for (i, p) in players.iter_mut().enumerate() {
+        assert!(p.read_at_least(300_000, Duration::from_secs(10)).await);
+        let r = p.report();
+        assert!(r.aligned && r.gaps == 0 && r.video_packets > 1000, "player {i}: {r:?}");
+        assert_eq!(nulls_after_video(&p.received), 0, "player {i} still gets null packets");
+    }
+    let stats = &plugin(&h, "null-strip").await["stats"];
+    assert!(stats["calls"].as_u64().unwrap() > 0 && stats["errors"] == 0, "{stats}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_plugin_hears_a_stream_lifecycle() {
+    let dir = TempDir::new("ev");
+    install(dir.path(), "event-log", wasm::EVENT_LOG, None);
+    let d = dir.path().to_path_buf();
+    let h = Harness::start(sim(), |s| {
+        s.plugins_dir = Some(d);
+        s.grace_period = Duration::from_millis(100);
+    })
+    .await;
+    let mut p = h.player(&content_id(3)).await;
+    assert!(p.read_at_least(10_000, Duration::from_secs(5)).await);
+    drop(p);
+    assert!(h.wait_for(Duration::from_secs(5), || async { h.session_count().await == 0 }).await);
+    // engine-selected, stream-started, player-connected, player-disconnected,
+    // stream-ended; `calls` also counts the instantiation.
+    let delivered = h
+        .wait_for(Duration::from_secs(5), || async {
+            plugin(&h, "event-log").await["stats"]["calls"].as_u64().unwrap_or(0) >= 6
+        })
+        .await;
+    let ev = plugin(&h, "event-log").await;
+    assert!(delivered, "events not delivered: {ev}");
+    assert_eq!(ev["stats"]["errors"], 0, "{ev}");
+    assert_eq!(ev["capabilities"]["events"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn misbehaving_plugins_fail_alone_while_players_get_valid_ts() {
+    let dir = TempDir::new("bad");
+    install(dir.path(), "trap-filter", wasm::TRAP_FILTER, Some("order = 1\n"));
+    install(dir.path(), "spin-filter", wasm::SPIN_FILTER, Some("order = 2\ntime_budget = \"20ms\"\n"));
+    install(dir.path(), "hog-filter", wasm::HOG_FILTER, Some("order = 3\nmemory_limit = \"8MiB\"\n"));
+    install(dir.path(), "broken-filter", wasm::BROKEN_FILTER, Some("order = 4\n"));
+    let d = dir.path().to_path_buf();
+    let h = Harness::start(sim(), |s| s.plugins_dir = Some(d)).await;
+    assert_eq!(plugins(&h).await.len(), 4);
+    let id = content_id(4);
+    let mut players = Vec::new();
+    for _ in 0..10 {
+        players.push(h.player(&id).await);
+    }
+    for (i, p) in players.iter_mut().enumerate() {
+        assert!(p.read_at_least(300_000, Duration::from_secs(15)).await, "player {i} starved");
+        let r = p.report();
+        assert!(r.aligned && r.gaps == 0 && r.video_packets > 1000, "player {i}: {r:?}");
+    }
+    for (name, kind) in [
+        ("trap-filter", "errors"),
+        ("spin-filter", "timeouts"),
+        ("hog-filter", "errors"),
+        ("broken-filter", "errors"),
+    ] {
+        let p = plugin(&h, name).await;
+        assert!(p["stats"][kind].as_u64().unwrap() >= 1, "{name} did not fail as expected: {p}");
+        assert_eq!(p["status"], "disabled", "{name} not disabled after repeated failures: {p}");
+    }
+    assert!(!plugin(&h, "hog-filter").await["last_error"].as_str().unwrap().is_empty());
+    // The host is fine and keeps serving.
+    let (code, _) = h.get_json("/healthz").await;
+    assert_eq!(code, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_reload_swaps_filters_under_players_without_gaps() {
+    let dir = TempDir::new("reload");
+    install(dir.path(), "filter", wasm::NULL_STRIP, None);
+    let d = dir.path().to_path_buf();
+    let h = Harness::start(sim(), |s| s.plugins_dir = Some(d)).await;
+    let id = content_id(5);
+    let mut players: Vec<PlayerClient> = Vec::new();
+    for _ in 0..10 {
+        players.push(h.player(&id).await);
+    }
+    for p in players.iter_mut() {
+        assert!(p.read_at_least(100_000, Duration::from_secs(10)).await);
+        assert_eq!(nulls_after_video(&p.received), 0);
+    }
+    let marks: Vec<usize> = players.iter().map(|p| p.received.len()).collect();
+
+    // Replace (write + rename) the null stripper with a pass-through filter.
+    let renamed = Instant::now();
+    install(dir.path(), "filter", wasm::PASS_FILTER, None);
+    let mut first = players.remove(0);
+    let mut seen_after = None;
+    while renamed.elapsed() < Duration::from_secs(5) {
+        assert!(first.read_at_least(first.received.len() + 1, Duration::from_secs(2)).await);
+        if nulls_after_video(&first.received[marks[0] - marks[0] % 188..]) > 0 {
+            seen_after = Some(renamed.elapsed());
+            break;
+        }
+    }
+    let latency = seen_after.expect("the new filter never took effect");
+    eprintln!("reload latency (rename to first packet through the new filter): {latency:?}");
+    assert!(latency < Duration::from_secs(3), "reload took {latency:?}");
+    players.insert(0, first);
+    for (i, p) in players.iter_mut().enumerate() {
+        assert!(p.read_at_least(p.received.len() + 100_000, Duration::from_secs(10)).await);
+        let r = p.report();
+        assert!(r.aligned && r.gaps == 0, "player {i} lost bytes or alignment in the reload: {r:?}");
+    }
+
+    // A truncated file keeps the running version and reports the error.
+    let bytes = std::fs::read(wasm::NULL_STRIP).unwrap();
+    let tmp = dir.path().join(".trunc");
+    std::fs::write(&tmp, &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::rename(&tmp, dir.path().join("filter.wasm")).unwrap();
+    let reported = h
+        .wait_for(Duration::from_secs(5), || async { plugin(&h, "filter").await["reload_error"].is_string() })
+        .await;
+    let p = plugin(&h, "filter").await;
+    assert!(reported, "truncated file not reported: {p}");
+    assert_eq!(p["status"], "active", "previous version should keep running: {p}");
+
+    // Removing the file unloads it.
+    std::fs::remove_file(dir.path().join("filter.wasm")).unwrap();
+    assert!(
+        h.wait_for(Duration::from_secs(5), || async { plugins(&h).await.is_empty() }).await,
+        "not unloaded"
+    );
+}
