@@ -219,3 +219,88 @@ async fn hot_reload_swaps_filters_under_players_without_gaps() {
         "not unloaded"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_see_nothing_unless_granted() {
+    let dir = TempDir::new("sandbox");
+    install(dir.path(), "probe", wasm::SANDBOX_PROBE, None);
+    let d = dir.path().to_path_buf();
+    let h = Harness::start(sim(), |s| s.plugins_dir = Some(d)).await;
+    let (code, body) = h.get_json(&format!("/ace/getstream?id={}", content_id(6))).await;
+    assert_eq!(code, 403, "{body}");
+    assert_eq!(body["error"], "stream refused: env=0 fs=denied net=denied");
+    assert_eq!(h.engine().counters().starts, 0);
+
+    // Granted by the operator: environment and one read-only directory.
+    let granted = TempDir::new("granted");
+    let settings = format!(
+        "[grants]\nenv = true\ndirs = {{ {:?} = \"/probe\" }}\n",
+        granted.path().display().to_string()
+    );
+    std::fs::write(dir.path().join("probe.toml"), settings).unwrap();
+    let reloaded = h
+        .wait_for(Duration::from_secs(5), || async {
+            let (_, body) = h.get_json(&format!("/ace/getstream?id={}", content_id(7))).await;
+            body["error"].as_str().is_some_and(|e| e.contains("fs=allowed"))
+        })
+        .await;
+    let (_, body) = h.get_json(&format!("/ace/getstream?id={}", content_id(8))).await;
+    assert!(reloaded, "grants not applied: {body}");
+    let e = body["error"].as_str().unwrap();
+    assert!(!e.contains("env=0") && e.ends_with("net=denied"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sticky_engine_returns_a_content_to_its_engine() {
+    let dir = TempDir::new("sticky");
+    install(dir.path(), "sticky-engine", wasm::STICKY_ENGINE, None);
+    let d = dir.path().to_path_buf();
+    let h = Harness::start_many(vec![sim(), sim(), sim()], |s| {
+        s.plugins_dir = Some(d);
+        s.grace_period = Duration::from_millis(100);
+        s.max_streams_per_engine = 10;
+    })
+    .await;
+    let engine_of = |h: &Harness| -> Vec<u64> { h.engines.iter().map(|e| e.counters().starts).collect() };
+    let mut homes = Vec::new();
+    for n in 0..6u32 {
+        let before = engine_of(&h);
+        let mut p = h.player(&content_id(100 + n)).await;
+        assert!(p.read_at_least(1000, Duration::from_secs(5)).await);
+        let after = engine_of(&h);
+        homes.push((0..3).find(|i| after[*i] > before[*i]).unwrap());
+    }
+    assert!(h.wait_for(Duration::from_secs(5), || async { h.session_count().await == 0 }).await);
+    // Same contents again, one at a time: each returns to its engine even
+    // though the built-in rule would fill engines in id order.
+    for n in 0..6u32 {
+        let before = engine_of(&h);
+        let mut p = h.player(&content_id(100 + n)).await;
+        assert!(p.read_at_least(1000, Duration::from_secs(5)).await);
+        let after = engine_of(&h);
+        let home = (0..3).find(|i| after[*i] > before[*i]).unwrap();
+        assert_eq!(home, homes[n as usize], "content {n} moved");
+        drop(p);
+        assert!(h.wait_for(Duration::from_secs(5), || async { h.session_count().await == 0 }).await);
+    }
+    let distinct: std::collections::BTreeSet<usize> = homes.iter().copied().collect();
+    assert!(distinct.len() > 1, "six contents all on one engine: {homes:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pid_filter_drops_configured_pids_but_keeps_the_tables() {
+    let dir = TempDir::new("pid");
+    install(dir.path(), "pid-filter", wasm::PID_FILTER, Some("[config]\ndrop_pids = [8191]\n"));
+    let d = dir.path().to_path_buf();
+    let h = Harness::start(sim(), |s| s.plugins_dir = Some(d)).await;
+    let mut p = h.player(&content_id(9)).await;
+    assert!(p.read_at_least(300_000, Duration::from_secs(10)).await);
+    let r = p.report();
+    assert!(r.aligned && r.gaps == 0, "{r:?}");
+    assert_eq!(nulls_after_video(&p.received), 0);
+    let pids: std::collections::BTreeSet<u16> = p.received.chunks_exact(188).map(acemux_ts::pid).collect();
+    assert!(
+        pids.contains(&0) && pids.contains(&ace_sim::PMT_PID) && pids.contains(&ace_sim::VIDEO_PID),
+        "{pids:?}"
+    );
+}

@@ -53,6 +53,14 @@ impl FilterChain {
     /// failing filter passes the packets on unchanged (fail-open) or drops
     /// the batch (fail-closed). `None`: nothing left to send.
     pub fn process(&mut self, chunk: Bytes) -> Option<Bytes> {
+        if self.filters.is_empty() && self.generation == self.host.generation() {
+            // No filter plugins: no call, no thread hand-off.
+            return Some(chunk);
+        }
+        super::runtime::off_async(|| self.process_here(chunk))
+    }
+
+    fn process_here(&mut self, chunk: Bytes) -> Option<Bytes> {
         self.refresh();
         let mut data = chunk;
         for filter in &mut self.filters {

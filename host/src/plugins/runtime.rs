@@ -120,6 +120,19 @@ impl Runtime {
     }
 }
 
+/// Runs a plugin call from async code. WASI's synchronous bindings block
+/// on a tokio runtime internally, which an async worker thread must not do;
+/// `block_in_place` hands this worker's other tasks to another thread for
+/// the (budgeted, usually microsecond) length of the call.
+pub fn off_async<R>(call: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(call)
+        }
+        _ => call(),
+    }
+}
+
 /// wasmtime's error as anyhow's, so `.context()` applies.
 pub fn any<T>(r: wasmtime::Result<T>) -> anyhow::Result<T> {
     r.map_err(anyhow::Error::from)

@@ -25,7 +25,7 @@ impl EngineSelector for PluginSelector {
             let wit_request = to_wit_request(request);
             let engines: Vec<bindings::Engine> = candidates.iter().map(to_wit_engine).collect();
             for plugin in selectors {
-                match plugin.select(&wit_request, &engines) {
+                match super::runtime::off_async(|| plugin.select(&wit_request, &engines)) {
                     Ok(bindings::Selection::Engine(id)) if candidates.iter().any(|c| c.id == id) => {
                         tracing::debug!(plugin = &*plugin.name, engine = %id, "plugin chose the engine");
                         return Selection::Engine(id);

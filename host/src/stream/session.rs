@@ -13,10 +13,12 @@
 //! [`PlayerSlot`]: super::player::PlayerSlot
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
+use futures_util::FutureExt;
 use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::sync::watch;
@@ -222,9 +224,20 @@ impl Session {
         let span = tracing::info_span!("stream", key = %self.key, engine = tracing::field::Empty);
         async move {
             info!("stream session created");
-            let (reason, error) = tokio::select! {
-                ended = self.pump(&registry) => ended,
-                reason = self.lifecycle(&registry) => (reason, None),
+            let run = async {
+                tokio::select! {
+                    ended = self.pump(&registry) => ended,
+                    reason = self.lifecycle(&registry) => (reason, None),
+                }
+            };
+            // A bug anywhere below must still end the stream properly:
+            // players told, engine stopped, registry cleaned.
+            let (reason, error) = match AssertUnwindSafe(run).catch_unwind().await {
+                Ok(ended) => ended,
+                Err(_) => {
+                    tracing::error!("stream session task panicked; ending the stream");
+                    (EndReason::Error, Some(StreamError::UpstreamLost("internal error".into())))
+                }
             };
             self.finish(&registry, reason, error).await;
         }
