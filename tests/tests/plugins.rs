@@ -304,3 +304,21 @@ async fn pid_filter_drops_configured_pids_but_keeps_the_tables() {
         "{pids:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_closed_filter_drops_batches_until_disabled() {
+    let dir = TempDir::new("closed");
+    install(dir.path(), "broken", wasm::BROKEN_FILTER, Some("fail_mode = \"closed\"\nmax_failures = 3\n"));
+    let d = dir.path().to_path_buf();
+    let h = Harness::start(sim(), |s| s.plugins_dir = Some(d)).await;
+    let mut p = h.player(&content_id(10)).await;
+    assert!(p.read_at_least(300_000, Duration::from_secs(10)).await);
+    let r = p.report();
+    // Three batches were dropped, then the plugin was disabled and the
+    // stream flows unfiltered: still whole packets.
+    assert!(r.aligned && r.video_packets > 1000, "{r:?}");
+    let b = plugin(&h, "broken").await;
+    assert_eq!(b["status"], "disabled", "{b}");
+    assert_eq!(b["stats"]["errors"], 3, "{b}");
+    assert!(b["last_error"].as_str().unwrap().contains("not whole TS packets"), "{b}");
+}

@@ -338,3 +338,17 @@ fn compatible(version: &str) -> bool {
     let mut theirs = version.split('.');
     ours.next() == theirs.next() && ours.next() == theirs.next()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::compatible;
+
+    #[test]
+    fn only_the_same_minor_version_is_compatible() {
+        assert!(compatible("0.1.0"));
+        assert!(compatible("0.1.7"));
+        assert!(!compatible("0.2.0"));
+        assert!(!compatible("1.1.0"));
+        assert!(!compatible(""));
+    }
+}
