@@ -14,6 +14,7 @@ pub mod events;
 pub mod http;
 pub mod metrics;
 pub mod orchestrator;
+mod periodic;
 pub mod plugins;
 pub mod stream;
 

@@ -37,13 +37,5 @@ pub async fn run(
     failures: u32,
     cancel: CancellationToken,
 ) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = cancel.cancelled() => return,
-        }
-        probe_all(&pool, &client, failures).await;
-    }
+    crate::periodic::every(every, cancel, || probe_all(&pool, &client, failures)).await;
 }

@@ -75,13 +75,7 @@ pub async fn run(
     pool: Arc<EnginePool>,
     cancel: CancellationToken,
 ) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = cancel.cancelled() => return,
-        }
+    crate::periodic::every(every, cancel, || async {
         match fetch_engines(&http, &base, api_key.as_deref(), timeout).await {
             Ok(listed) => {
                 let (added, drained) = pool.sync_discovered(&listed);
@@ -92,5 +86,6 @@ pub async fn run(
             // Keep the engines we know; the orchestrator may be restarting.
             Err(e) => warn!(error = %e, "cannot read the orchestrator's engine list"),
         }
-    }
+    })
+    .await;
 }

@@ -44,9 +44,13 @@ pub struct StreamContext {
 impl StreamContext {
     /// Sends the engine's stop command; failures are logged, never fatal.
     pub async fn stop_engine_session(&self, session: EngineSession) {
-        if let Err(e) = self.client.stop(&session).await {
-            warn!(error = %e, "engine stop command failed");
-        }
+        stop_logged(&self.client, &session).await;
+    }
+}
+
+async fn stop_logged(client: &EngineClient, session: &EngineSession) {
+    if let Err(e) = client.stop(session).await {
+        warn!(error = %e, "engine stop command failed");
     }
 }
 
@@ -134,15 +138,8 @@ impl Registry {
     /// Stops an engine session in the background (owned by the registry's
     /// task tracker, so shutdown waits for it).
     pub(super) fn spawn_engine_stop(self: &Registry, session: EngineSession) {
-        let this = self.ctx.client.clone();
-        self.tasks.spawn(
-            async move {
-                if let Err(e) = this.stop(&session).await {
-                    warn!(error = %e, "engine stop command failed");
-                }
-            }
-            .in_current_span(),
-        );
+        let client = self.ctx.client.clone();
+        self.tasks.spawn(async move { stop_logged(&client, &session).await }.in_current_span());
     }
 
     pub fn get(&self, key: &ContentKey) -> Option<Arc<Session>> {
