@@ -19,10 +19,10 @@ pub struct FilterChain {
 }
 
 impl FilterChain {
+    /// The filters are made at the first batch (guest constructors run
+    /// off the async threads, like every plugin call).
     pub fn new(host: Arc<PluginHost>, stream: Stream) -> Self {
-        let mut chain = Self { host, stream, generation: u64::MAX, filters: Vec::new() };
-        chain.refresh();
-        chain
+        Self { host, stream, generation: u64::MAX, filters: Vec::new() }
     }
 
     /// Rebuilds the chain if the plugin set changed since it was built.
@@ -39,14 +39,6 @@ impl FilterChain {
             .filter_map(|p| p.stream_filter(&self.stream).ok())
             .collect();
         self.generation = generation;
-    }
-
-    /// The engine carrying the stream changed (failover): new filter state.
-    pub fn set_engine(&mut self, engine_id: Option<String>) {
-        if self.stream.engine_id != engine_id {
-            self.stream.engine_id = engine_id;
-            self.generation = u64::MAX;
-        }
     }
 
     /// Runs a chunk of whole packets through every filter in order. A
@@ -77,10 +69,5 @@ impl FilterChain {
             }
         }
         Some(data)
-    }
-
-    pub fn is_empty(&mut self) -> bool {
-        self.refresh();
-        self.filters.is_empty()
     }
 }
