@@ -26,6 +26,7 @@ async fn fifty_players_for_a_few_seconds_stay_clean() {
         duration: Duration::from_secs(3),
         stall_after: Duration::from_secs(2),
         content_base: 7000,
+        allowed_gaps: 0,
     };
     let report = run(&plan).await;
     assert!(report.clean(), "{report:#?}");

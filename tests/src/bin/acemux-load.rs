@@ -42,6 +42,15 @@ struct Args {
     /// Seconds the simulated engine prebuffers before the first byte.
     #[arg(long, default_value_t = 0.0)]
     prebuffer: f64,
+    /// Failover under load: run two engines and kill the one carrying the
+    /// streams this many seconds into the run.
+    #[arg(long)]
+    kill_engine_after: Option<f64>,
+    /// Plugin reload under load: start acemux with the `null-strip` filter
+    /// and replace it (write + rename) with a pass-through filter this many
+    /// seconds into the run.
+    #[arg(long)]
+    reload_plugin_after: Option<f64>,
     /// Instead of a load run: this many rapid connect/disconnect cycles,
     /// then check that every session and engine session is gone.
     #[arg(long)]
@@ -101,15 +110,29 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-async fn start_acemux(args: &Args, engine: &SimEngine) -> anyhow::Result<(SocketAddr, Child_)> {
+async fn start_acemux(
+    args: &Args,
+    engine: &SimEngine,
+    spare: Option<&SimEngine>,
+    plugins: Option<&std::path::Path>,
+) -> anyhow::Result<(SocketAddr, Child_)> {
     let bin = match &args.acemux_bin {
         Some(b) => b.clone(),
         None => std::env::current_exe()?.with_file_name("acemux"),
     };
     anyhow::ensure!(bin.exists(), "no acemux binary at {} (build it, or pass --acemux-bin)", bin.display());
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
+    let mut engines = engine.endpoint();
+    if let Some(spare) = spare {
+        engines = format!("{engines},{}", spare.endpoint());
+    }
+    let plugins = plugins.map_or_else(|| "none".to_owned(), |p| p.display().to_string());
     let child = Command::new(&bin)
-        .args(["--listen", &addr.to_string(), "--engine", &engine.endpoint()])
+        .args(["--listen", &addr.to_string(), "--engine", &engines, "--plugins", &plugins])
+        // Fail over fast: one retry, short waits.
+        .env("PROXY_MAX_RETRIES", "1")
+        .env("PROXY_RETRY_WAIT_INTERVAL", "0.1")
+        .env("PROXY_CONNECTION_TIMEOUT", "1")
         // Defaults through the environment, so `--acemux-arg` flags win.
         .env("MAX_STREAMS_PER_ENGINE", "10000")
         .env("PROXY_GRACE_PERIOD", "1")
@@ -226,21 +249,32 @@ fn print_report(report: &LoadReport, cpu: Option<f64>, rss_kib: Option<u64>, bas
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let config = SimConfig {
+        bitrate_bps: args.bitrate,
+        prebuffer: Duration::from_secs_f64(args.prebuffer.max(0.0)),
+        ..SimConfig::default()
+    };
     let engine = match args.target {
         Some(_) => None,
-        None => {
-            let config = SimConfig {
-                bitrate_bps: args.bitrate,
-                prebuffer: Duration::from_secs_f64(args.prebuffer.max(0.0)),
-                ..SimConfig::default()
-            };
-            Some(SimEngine::start(config).await?)
-        }
+        None => Some(SimEngine::start(config.clone()).await?),
     };
+    // The spare engine takes the streams when the first one is killed.
+    let spare = match (args.target, args.kill_engine_after) {
+        (None, Some(_)) => Some(SimEngine::start(config).await?),
+        _ => None,
+    };
+    let plugin_dir = args.reload_plugin_after.map(|_| {
+        let dir = std::env::temp_dir().join(format!("acemux-load-plugins-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("plugin directory");
+        std::fs::copy(acemux_test_artifacts::NULL_STRIP, dir.join("filter.wasm"))
+            .expect("install null-strip");
+        dir
+    });
     let (target, child) = match (args.target, &engine) {
         (Some(t), _) => (t, None),
         (None, Some(e)) => {
-            let (addr, child) = start_acemux(&args, e).await?;
+            let (addr, child) = start_acemux(&args, e, spare.as_ref(), plugin_dir.as_deref()).await?;
             (addr, Some(child))
         }
         (None, None) => unreachable!("an engine is started without --target"),
@@ -264,8 +298,38 @@ async fn main() -> anyhow::Result<()> {
         duration: Duration::from_secs_f64(args.duration),
         stall_after: Duration::from_secs(2),
         content_base: 1000,
+        allowed_gaps: u64::from(args.kill_engine_after.is_some()),
     };
-    let report = run(&plan).await;
+    let disruption = async {
+        if let (Some(after), Some(first), Some(spare)) = (args.kill_engine_after, &engine, &spare) {
+            tokio::time::sleep(Duration::from_secs_f64(args.ramp + after)).await;
+            let carrying = if first.counters().starts > 0 { first } else { spare };
+            carrying.kill();
+            println!(
+                "killed the engine carrying the streams ({}) at {:.1} s",
+                carrying.endpoint(),
+                args.ramp + after
+            );
+        }
+        if let (Some(after), Some(dir)) = (args.reload_plugin_after, &plugin_dir) {
+            tokio::time::sleep(Duration::from_secs_f64(args.ramp + after)).await;
+            let tmp = dir.join(".filter.tmp");
+            std::fs::copy(acemux_test_artifacts::PASS_FILTER, &tmp).expect("copy pass-filter");
+            std::fs::rename(&tmp, dir.join("filter.wasm")).expect("rename into place");
+            println!("replaced the filter plugin at {:.1} s", args.ramp + after);
+        }
+    };
+    let (report, ()) = tokio::join!(run(&plan), disruption);
+    if let Some(dir) = &plugin_dir {
+        let status: serde_json::Value =
+            reqwest::get(format!("http://{target}/plugins")).await?.json().await?;
+        let plugin = &status["plugins"][0];
+        println!(
+            "plugin after the run: status {} calls {} errors {} reload_error {}",
+            plugin["status"], plugin["stats"]["calls"], plugin["stats"]["errors"], plugin["reload_error"]
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
     let cpu = child.as_ref().and_then(Child_::cpu_seconds).zip(cpu_before).map(|(a, b)| a - b);
     let rss = child.as_ref().and_then(Child_::peak_rss_kib);
     if args.json {
