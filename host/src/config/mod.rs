@@ -350,11 +350,7 @@ impl Settings {
                 cli.max_streams_per_engine.as_deref(),
                 names("max-streams-per-engine", "MAX_STREAMS_PER_ENGINE", "max_streams_per_engine"),
                 "3",
-                |s| match s.parse::<usize>() {
-                    Ok(0) => Err("must be at least 1".into()),
-                    Ok(n) => Ok(n),
-                    Err(_) => Err(format!("`{s}` is not a whole number")),
-                },
+                at_least_one::<usize>,
             )?,
             shutdown_timeout: r.duration(
                 cli.shutdown_timeout.as_deref(),
@@ -380,11 +376,7 @@ impl Settings {
                 cli.health_failures.as_deref(),
                 names("health-failures", "ACEMUX_HEALTH_FAILURES", "health_failures"),
                 "3",
-                |s| match s.parse::<u32>() {
-                    Ok(0) => Err("must be at least 1".into()),
-                    Ok(n) => Ok(n),
-                    Err(_) => Err(format!("`{s}` is not a whole number")),
-                },
+                at_least_one::<u32>,
             )?,
             orchestrator_url: r.optional(
                 cli.orchestrator_url.as_deref(),
@@ -562,6 +554,15 @@ fn parse_engine(s: &str) -> Result<EngineSetting, String> {
         return Err(format!("`{s}` is not host:port"));
     }
     Ok(EngineSetting::new(host.trim_matches(['[', ']']), port))
+}
+
+/// A whole number of at least 1.
+fn at_least_one<T: std::str::FromStr + PartialOrd + From<u8>>(s: &str) -> Result<T, String> {
+    match s.parse::<T>() {
+        Ok(n) if n >= T::from(1) => Ok(n),
+        Ok(_) => Err("must be at least 1".into()),
+        Err(_) => Err(format!("`{s}` is not a whole number")),
+    }
 }
 
 fn token(s: &str) -> Result<String, String> {
