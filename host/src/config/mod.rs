@@ -92,6 +92,10 @@ pub struct Settings {
     pub admin_token: Option<String>,
     /// Directory of `.wasm` plugins (watched); `None` = no plugins.
     pub plugins_dir: Option<PathBuf>,
+    /// Concurrent contents; a request for a new one beyond it gets 503.
+    pub max_streams: Option<usize>,
+    /// Concurrent players across all contents.
+    pub max_players: Option<usize>,
 }
 
 mod secs {
@@ -195,6 +199,12 @@ pub struct Cli {
     /// `none` turns plugins off [default: plugins.d].
     #[arg(long = "plugins", env = "ACEMUX_PLUGINS_DIR")]
     pub plugins_dir: Option<String>,
+    /// Concurrent contents; `0` = no limit [default: 0].
+    #[arg(long, env = "ACEMUX_MAX_STREAMS")]
+    pub max_streams: Option<String>,
+    /// Concurrent players over all contents; `0` = no limit [default: 0].
+    #[arg(long, env = "ACEMUX_MAX_PLAYERS")]
+    pub max_players: Option<String>,
 }
 
 /// One setting's names, for error messages.
@@ -236,6 +246,8 @@ const FILE_KEYS: &[&str] = &[
     "api_key",
     "admin_token",
     "plugins_dir",
+    "max_streams",
+    "max_players",
 ];
 
 impl Settings {
@@ -408,6 +420,18 @@ impl Settings {
                 "plugins.d",
                 |s| Ok(if s == "none" || s.is_empty() { None } else { Some(PathBuf::from(s)) }),
             )?,
+            max_streams: r.get(
+                cli.max_streams.as_deref(),
+                names("max-streams", "ACEMUX_MAX_STREAMS", "max_streams"),
+                "0",
+                limit,
+            )?,
+            max_players: r.get(
+                cli.max_players.as_deref(),
+                names("max-players", "ACEMUX_MAX_PLAYERS", "max_players"),
+                "0",
+                limit,
+            )?,
         };
         let mut settings = settings;
         if settings.orchestrator_url.is_some() && cli.engines.is_empty() && !file.contains_key("engines") {
@@ -554,6 +578,12 @@ fn parse_engine(s: &str) -> Result<EngineSetting, String> {
         return Err(format!("`{s}` is not host:port"));
     }
     Ok(EngineSetting::new(host.trim_matches(['[', ']']), port))
+}
+
+/// A limit: a whole number, `0` meaning none.
+fn limit(s: &str) -> Result<Option<usize>, String> {
+    let n: usize = s.parse().map_err(|_| format!("`{s}` is not a whole number"))?;
+    Ok((n > 0).then_some(n))
 }
 
 /// A whole number of at least 1.

@@ -56,6 +56,7 @@ impl From<StreamError> for ApiError {
             StreamError::UpstreamLost(_) => (StatusCode::BAD_GATEWAY, "upstream_lost"),
             StreamError::Stopped => (StatusCode::SERVICE_UNAVAILABLE, "stopped"),
             StreamError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
+            StreamError::Limit(_) => (StatusCode::SERVICE_UNAVAILABLE, "limit"),
         };
         Self::new(status, code, e.to_string())
     }

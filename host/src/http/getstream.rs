@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use axum::Extension;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
@@ -39,8 +39,43 @@ pub async fn getstream(
     conn: Option<Extension<Connection>>,
     params: QueryParams,
 ) -> Result<Response, ApiError> {
+    stream(app, conn, query(params)?).await
+}
+
+/// The URL forms other proxies' playlists carry: `/pid/<id>/<name>.ts`,
+/// `/content_id/<id>/<name>.ts`, `/infohash/<infohash>/<name>.ts`. They reach
+/// the same sessions as the query forms.
+pub async fn path_form(
+    State(app): State<AppState>,
+    conn: Option<Extension<Connection>>,
+    Path((form, id, _name)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    stream(app, conn, path_query(&form, id)?).await
+}
+
+/// `HEAD` on a path form: headers only, no engine session.
+pub async fn path_form_head(
+    Path((form, id, _name)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    ContentKey::from_query(&path_query(&form, id)?)?;
+    Ok((stream_headers(), Body::empty()).into_response())
+}
+
+fn path_query(form: &str, id: String) -> Result<HashMap<String, String>, ApiError> {
+    let param = match form {
+        "pid" | "content_id" => "content_id",
+        "infohash" => "infohash",
+        _ => return Err(ApiError::not_found("no such endpoint")),
+    };
+    Ok(HashMap::from([(param.to_owned(), id)]))
+}
+
+async fn stream(
+    app: AppState,
+    conn: Option<Extension<Connection>>,
+    query: HashMap<String, String>,
+) -> Result<Response, ApiError> {
     let requested_at = std::time::Instant::now();
-    let query = query(params)?;
     let key = ContentKey::from_query(&query)?;
     let client = conn.as_ref().map(|c| c.peer);
     let request = SelectRequest { content: Some(key.clone()), client, query };

@@ -37,6 +37,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/ace/getstream", get(getstream::getstream).head(getstream::head))
+        .route("/{form}/{id}/{name}", get(getstream::path_form).head(getstream::path_form_head))
         .route("/proxy/status", get(status::status))
         .route("/proxy/sessions/{content}", get(status::session).delete(admin::stop_session))
         .route("/metrics", get(metrics::metrics))

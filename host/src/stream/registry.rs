@@ -96,10 +96,23 @@ impl Registry {
         if self.shutdown.is_cancelled() {
             return Err(StreamError::ShuttingDown);
         }
+        let settings = &self.ctx.settings;
+        if let Some(max) = settings.max_players {
+            let players: usize = sessions.values().map(|s| s.player_count()).sum();
+            if players >= max {
+                return Err(StreamError::Limit(format!("maximum players reached ({max})")));
+            }
+        }
         if let Some(session) = sessions.get(&key) {
             return Ok(PlayerSlot::new(session.clone()));
         }
-        let settings = &self.ctx.settings;
+        if let Some(max) = settings.max_streams
+            && sessions.len() >= max
+        {
+            return Err(StreamError::Limit(format!(
+                "maximum concurrent streams reached ({max}); running streams can still be joined"
+            )));
+        }
         let session = Arc::new(Session::new(
             self.next_id.fetch_add(1, Ordering::Relaxed),
             key.clone(),

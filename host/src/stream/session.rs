@@ -82,6 +82,9 @@ pub enum StreamError {
     Stopped,
     #[error("acemux is shutting down")]
     ShuttingDown,
+    /// A configured limit (streams or players) is reached.
+    #[error("{0}")]
+    Limit(String),
 }
 
 /// The engine a session runs on, for status and events.
