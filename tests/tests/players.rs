@@ -75,3 +75,100 @@ async fn limits_refuse_new_contents_but_let_players_join_running_ones() {
     assert!(body["error"].as_str().unwrap().contains("maximum players reached (3)"), "{body}");
     assert_eq!(h.engine().counters().starts, 1);
 }
+
+fn channels() -> Vec<acemux::config::Channel> {
+    use acemux::content::{ContentKey, KeyType};
+    vec![
+        acemux::config::Channel {
+            name: "News One".into(),
+            key: ContentKey { key_type: KeyType::ContentId, id: content_id(10) },
+            group: Some("News".into()),
+            logo: Some("http://logos/n1.png".into()),
+            tvg_id: Some("news1.tv".into()),
+        },
+        acemux::config::Channel {
+            name: "Sport".into(),
+            key: ContentKey { key_type: KeyType::Infohash, id: content_id(11) },
+            group: Some("Sports".into()),
+            logo: None,
+            tvg_id: None,
+        },
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn playlist_lists_channels_with_urls_that_stream() {
+    let h = Harness::start(sim(), |s| {
+        s.channels = channels();
+        s.epg_url = Some("http://epg.example/guide.xml".into());
+    })
+    .await;
+    let r = h.http.get(h.url("/playlist.m3u")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let etag = r.headers()["etag"].to_str().unwrap().to_owned();
+    let text = r.text().await.unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "#EXTM3U url-tvg=\"http://epg.example/guide.xml\"");
+    assert_eq!(
+        lines[1],
+        "#EXTINF:-1 tvg-id=\"news1.tv\" tvg-name=\"News One\" tvg-logo=\"http://logos/n1.png\" group-title=\"News\",News One"
+    );
+    let host = h.base.trim_start_matches("http://");
+    assert_eq!(lines[2], format!("http://{host}/pid/{}/News_One.ts", content_id(10)));
+    assert!(lines[3].starts_with("#EXTINF:-1 tvg-name=\"Sport\" group-title=\"Sports\",Sport"));
+    assert_eq!(lines[4], format!("http://{host}/infohash/{}/Sport.ts", content_id(11)));
+    // The URLs work.
+    let mut p = PlayerClient::new(h.http.get(lines[2]).send().await.unwrap());
+    assert!(p.read_at_least(20_000, Duration::from_secs(5)).await);
+    p.report().assert_clean("playlist player");
+
+    let only_sports =
+        h.http.get(h.url("/playlist.m3u?group=Sports")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(only_sports.lines().count(), 3, "{only_sports}");
+    let r = h.http.get(h.url("/playlist.m3u")).header("If-None-Match", &etag).send().await.unwrap();
+    assert_eq!(r.status(), 304);
+    let proxied = h
+        .http
+        .get(h.url("/playlist.m3u"))
+        .header("X-Forwarded-Proto", "https")
+        .header("X-Forwarded-Host", "tv.example.org")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        proxied.contains(&format!("https://tv.example.org/pid/{}/News_One.ts", content_id(10))),
+        "{proxied}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hdhomerun_documents_carry_what_media_servers_read() {
+    let h = Harness::start(sim(), |s| {
+        s.channels = channels();
+        s.max_streams_per_engine = 4;
+        s.public_url = Some("http://acemux.lan:8000".into());
+    })
+    .await;
+    let (code, d) = h.get_json("/discover.json").await;
+    assert_eq!(code, 200);
+    assert_eq!(d["BaseURL"], "http://acemux.lan:8000");
+    assert_eq!(d["LineupURL"], "http://acemux.lan:8000/lineup.json");
+    assert_eq!(d["TunerCount"], 4, "one engine x 4 streams");
+    assert_eq!(d["DeviceID"].as_str().unwrap().len(), 8);
+    let (_, lineup) = h.get_json("/lineup.json").await;
+    let lineup = lineup.as_array().unwrap();
+    assert_eq!(lineup.len(), 2);
+    assert_eq!(lineup[0]["GuideNumber"], "1");
+    assert_eq!(lineup[0]["GuideName"], "News One");
+    assert_eq!(lineup[0]["URL"], format!("http://acemux.lan:8000/pid/{}/News_One.ts", content_id(10)));
+    let (_, status) = h.get_json("/lineup_status.json").await;
+    assert_eq!(status["ScanInProgress"], 0);
+    let xml = h.http.get(h.url("/device.xml")).send().await.unwrap().text().await.unwrap();
+    assert!(
+        xml.contains("<URLBase>http://acemux.lan:8000</URLBase>") && xml.contains("<UDN>uuid:acemux-"),
+        "{xml}"
+    );
+}

@@ -44,6 +44,16 @@ impl EngineSetting {
     }
 }
 
+/// A channel the operator lists for playlists and tuner lineups.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Channel {
+    pub name: String,
+    pub key: crate::content::ContentKey,
+    pub group: Option<String>,
+    pub logo: Option<String>,
+    pub tvg_id: Option<String>,
+}
+
 /// Validated settings of one acemux process.
 #[derive(Debug, Clone, Serialize)]
 pub struct Settings {
@@ -96,6 +106,12 @@ pub struct Settings {
     pub max_streams: Option<usize>,
     /// Concurrent players across all contents.
     pub max_players: Option<usize>,
+    /// Channels for `/playlist.m3u` and the HDHomeRun lineup (file only).
+    pub channels: Vec<Channel>,
+    /// EPG (XMLTV) URL announced in the playlist header.
+    pub epg_url: Option<String>,
+    /// Base URL players reach acemux at (else taken from the request).
+    pub public_url: Option<String>,
 }
 
 mod secs {
@@ -205,6 +221,13 @@ pub struct Cli {
     /// Concurrent players over all contents; `0` = no limit [default: 0].
     #[arg(long, env = "ACEMUX_MAX_PLAYERS")]
     pub max_players: Option<String>,
+    /// EPG (XMLTV) URL for the playlist's `url-tvg` [default: none].
+    #[arg(long, env = "ACEMUX_EPG_URL")]
+    pub epg_url: Option<String>,
+    /// Public base URL of acemux for playlist and tuner URLs, e.g.
+    /// `https://tv.example.org` [default: from the request].
+    #[arg(long, env = "ACEMUX_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 /// One setting's names, for error messages.
@@ -248,6 +271,9 @@ const FILE_KEYS: &[&str] = &[
     "plugins_dir",
     "max_streams",
     "max_players",
+    "channels",
+    "epg_url",
+    "public_url",
 ];
 
 impl Settings {
@@ -393,14 +419,7 @@ impl Settings {
             orchestrator_url: r.optional(
                 cli.orchestrator_url.as_deref(),
                 names("orchestrator-url", "ORCHESTRATOR_URL", "orchestrator_url"),
-                |s| {
-                    let url = s.trim_end_matches('/');
-                    if url.starts_with("http://") || url.starts_with("https://") {
-                        Ok(url.to_owned())
-                    } else {
-                        Err(format!("`{s}` is not an http:// or https:// URL"))
-                    }
-                },
+                http_url,
             )?,
             orchestrator_refresh: r.duration(
                 cli.orchestrator_refresh.as_deref(),
@@ -431,6 +450,17 @@ impl Settings {
                 names("max-players", "ACEMUX_MAX_PLAYERS", "max_players"),
                 "0",
                 limit,
+            )?,
+            channels: channels(&file)?,
+            epg_url: r.optional(
+                cli.epg_url.as_deref(),
+                names("epg-url", "ACEMUX_EPG_URL", "epg_url"),
+                http_url,
+            )?,
+            public_url: r.optional(
+                cli.public_url.as_deref(),
+                names("public-url", "ACEMUX_PUBLIC_URL", "public_url"),
+                http_url,
             )?,
         };
         let mut settings = settings;
@@ -580,6 +610,44 @@ fn parse_engine(s: &str) -> Result<EngineSetting, String> {
     Ok(EngineSetting::new(host.trim_matches(['[', ']']), port))
 }
 
+/// An http(s) URL without a trailing slash.
+fn http_url(s: &str) -> Result<String, String> {
+    let url = s.trim_end_matches('/');
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(url.to_owned())
+    } else {
+        Err(format!("`{s}` is not an http:// or https:// URL"))
+    }
+}
+
+/// The file's `[[channels]]`: `name`, one of `id`/`content_id`/`infohash`,
+/// optional `group`, `logo`, `tvg_id`.
+fn channels(file: &toml::Table) -> anyhow::Result<Vec<Channel>> {
+    let Some(list) = file.get("channels") else { return Ok(Vec::new()) };
+    let list = list.as_array().context("invalid setting `channels`: expected [[channels]] tables")?;
+    list.iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let bad = |why: String| anyhow::anyhow!("invalid setting `channels` entry {}: {why}", i + 1);
+            let t = c.as_table().ok_or_else(|| bad("not a table".into()))?;
+            let text = |k: &str| t.get(k).and_then(toml::Value::as_str).map(str::to_owned);
+            if let Some(k) = t.keys().find(|k| {
+                !["name", "id", "content_id", "infohash", "group", "logo", "tvg_id"].contains(&k.as_str())
+            }) {
+                return Err(bad(format!("unknown key `{k}`")));
+            }
+            let name = text("name").ok_or_else(|| bad("`name` is required".into()))?;
+            let query: std::collections::HashMap<String, String> = ["id", "content_id", "infohash"]
+                .iter()
+                .filter_map(|k| text(k).map(|v| ((*k).to_owned(), v)))
+                .collect();
+            let key =
+                crate::content::ContentKey::from_query(&query).map_err(|e| bad(format!("{name}: {e}")))?;
+            Ok(Channel { name, key, group: text("group"), logo: text("logo"), tvg_id: text("tvg_id") })
+        })
+        .collect()
+}
+
 /// A limit: a whole number, `0` meaning none.
 fn limit(s: &str) -> Result<Option<usize>, String> {
     let n: usize = s.parse().map_err(|_| format!("`{s}` is not a whole number"))?;
@@ -667,6 +735,17 @@ mod tests {
         std::fs::write(&path, "[[engines]]\naddres = \"e1:1\"\n").unwrap();
         let err = Settings::from_cli(&cli(&["--config", p])).unwrap_err().to_string();
         assert!(err.contains("unknown engine key `addres`"), "{err}");
+        std::fs::write(
+            &path,
+            "[[channels]]\nname = \"A\"\nid = \"0123456789abcdef0123456789abcdef01234567\"\ngroup = \"G\"\n",
+        )
+        .unwrap();
+        let s = Settings::from_cli(&cli(&["--config", p])).unwrap();
+        assert_eq!(s.channels[0].name, "A");
+        assert_eq!(s.channels[0].group.as_deref(), Some("G"));
+        std::fs::write(&path, "[[channels]]\nname = \"A\"\nid = \"abc\"\n").unwrap();
+        let err = Settings::from_cli(&cli(&["--config", p])).unwrap_err().to_string();
+        assert!(err.contains("`channels` entry 1") && err.contains("40 hexadecimal"), "{err}");
         std::fs::write(&path, "grace_priod = 7\n").unwrap();
         let err = Settings::from_cli(&cli(&["--config", p])).unwrap_err().to_string();
         assert!(err.contains("unknown key `grace_priod`"), "{err}");

@@ -5,7 +5,9 @@
 mod admin;
 mod error;
 mod getstream;
+mod hdhomerun;
 mod metrics;
+mod playlist;
 mod plugins;
 mod server;
 mod status;
@@ -42,6 +44,11 @@ pub fn router(state: AppState) -> Router {
         .route("/proxy/sessions/{content}", get(status::session).delete(admin::stop_session))
         .route("/metrics", get(metrics::metrics))
         .route("/plugins", get(plugins::list))
+        .route("/playlist.m3u", get(playlist::playlist))
+        .route("/discover.json", get(hdhomerun::discover))
+        .route("/lineup.json", get(hdhomerun::lineup))
+        .route("/lineup_status.json", get(hdhomerun::lineup_status))
+        .route("/device.xml", get(hdhomerun::device_xml))
         .route("/healthz", get(status::healthz))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .with_state(state)

@@ -1,0 +1,84 @@
+//! HDHomeRun tuner emulation, so Plex, Jellyfin and Emby add acemux as a
+//! live-TV tuner: `/discover.json`, `/lineup.json`, `/lineup_status.json`,
+//! `/device.xml`. The lineup is the operator's channel list; the tuner
+//! count is what the engines can carry.
+
+use std::hash::{Hash, Hasher};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::IntoResponse;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::playlist::{base_url, stream_url};
+
+/// A stable 8-hex-digit device id (from the listen address).
+fn device_id(app: &AppState) -> String {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    app.settings.listen.hash(&mut h);
+    format!("{:08X}", h.finish() as u32)
+}
+
+/// Streams the engines can carry at once (and the stream limit, if lower).
+fn tuner_count(app: &AppState) -> usize {
+    let pool = &app.registry.context().pool;
+    let capacity = pool.engines().len().max(1) * pool.capacity();
+    app.settings.max_streams.map_or(capacity, |m| m.min(capacity))
+}
+
+pub async fn discover(State(app): State<AppState>, headers: HeaderMap) -> Json<Value> {
+    let base = base_url(&app, &headers);
+    Json(json!({
+        "FriendlyName": "acemux",
+        "Manufacturer": "acemux",
+        "ModelNumber": "HDTC-2US",
+        "FirmwareName": "hdhomeruntc_atsc",
+        "FirmwareVersion": env!("CARGO_PKG_VERSION"),
+        "DeviceID": device_id(&app),
+        "DeviceAuth": "acemux",
+        "BaseURL": base,
+        "LineupURL": format!("{base}/lineup.json"),
+        "TunerCount": tuner_count(&app),
+    }))
+}
+
+pub async fn lineup(State(app): State<AppState>, headers: HeaderMap) -> Json<Value> {
+    let base = base_url(&app, &headers);
+    let channels: Vec<Value> = app
+        .settings
+        .channels
+        .iter()
+        .enumerate()
+        .map(|(i, c)| json!({"GuideNumber": (i + 1).to_string(), "GuideName": c.name, "URL": stream_url(&base, c)}))
+        .collect();
+    Json(Value::Array(channels))
+}
+
+pub async fn lineup_status() -> Json<Value> {
+    Json(json!({"ScanInProgress": 0, "ScanPossible": 1, "Source": "Cable", "SourceList": ["Cable"]}))
+}
+
+pub async fn device_xml(State(app): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
+    let base = base_url(&app, &headers);
+    let id = device_id(&app);
+    let xml = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<root xmlns="urn:schemas-upnp-org:device-1-0">
+  <specVersion><major>1</major><minor>0</minor></specVersion>
+  <URLBase>{base}</URLBase>
+  <device>
+    <deviceType>urn:schemas-upnp-org:device:MediaServer:1</deviceType>
+    <friendlyName>acemux</friendlyName>
+    <manufacturer>acemux</manufacturer>
+    <modelName>HDTC-2US</modelName>
+    <modelNumber>HDTC-2US</modelNumber>
+    <serialNumber>{id}</serialNumber>
+    <UDN>uuid:acemux-{id}</UDN>
+  </device>
+</root>
+"#
+    );
+    ([(header::CONTENT_TYPE, "application/xml")], xml)
+}

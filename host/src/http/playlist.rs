@@ -1,0 +1,87 @@
+//! `GET /playlist.m3u`: the operator's channels as an M3U playlist whose
+//! URLs point at acemux itself, and the base URL logic shared with the
+//! HDHomeRun documents.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::config::Channel;
+
+use super::AppState;
+
+/// Where players reach acemux: the configured public URL, else what a
+/// reverse proxy says (`X-Forwarded-Proto/Host`), else the `Host` header.
+pub fn base_url(app: &AppState, headers: &HeaderMap) -> String {
+    if let Some(url) = &app.settings.public_url {
+        return url.clone();
+    }
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(',').next().unwrap_or(v).trim().to_owned())
+    };
+    let proto = get("x-forwarded-proto").unwrap_or_else(|| "http".into());
+    let host =
+        get("x-forwarded-host").or_else(|| get("host")).unwrap_or_else(|| app.settings.listen.to_string());
+    format!("{proto}://{host}")
+}
+
+/// A channel's stream URL on acemux (the path form players' playlists use).
+pub fn stream_url(base: &str, channel: &Channel) -> String {
+    let form = match channel.key.key_type {
+        crate::content::KeyType::ContentId => "pid",
+        crate::content::KeyType::Infohash => "infohash",
+    };
+    let slug: String =
+        channel.name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    format!("{base}/{form}/{}/{slug}.ts", channel.key.id)
+}
+
+fn attr(value: &str) -> String {
+    value.replace('"', "'")
+}
+
+pub async fn playlist(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let base = base_url(&app, &headers);
+    let group = q.get("group");
+    let mut body = String::from("#EXTM3U");
+    if let Some(epg) = &app.settings.epg_url {
+        body.push_str(&format!(" url-tvg=\"{}\"", attr(epg)));
+    }
+    body.push('\n');
+    for c in app.settings.channels.iter().filter(|c| group.is_none() || c.group.as_ref() == group) {
+        body.push_str("#EXTINF:-1");
+        if let Some(id) = &c.tvg_id {
+            body.push_str(&format!(" tvg-id=\"{}\"", attr(id)));
+        }
+        body.push_str(&format!(" tvg-name=\"{}\"", attr(&c.name)));
+        if let Some(logo) = &c.logo {
+            body.push_str(&format!(" tvg-logo=\"{}\"", attr(logo)));
+        }
+        if let Some(g) = &c.group {
+            body.push_str(&format!(" group-title=\"{}\"", attr(g)));
+        }
+        body.push_str(&format!(",{}\n{}\n", c.name.replace('\n', " "), stream_url(&base, c)));
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    body.hash(&mut hasher);
+    let etag = format!("\"{:016x}\"", hasher.finish());
+    if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
+    let mut h = HeaderMap::new();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/x-mpegurl; charset=utf-8"));
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    (h, body).into_response()
+}
