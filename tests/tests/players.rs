@@ -172,3 +172,33 @@ async fn hdhomerun_documents_carry_what_media_servers_read() {
         "{xml}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_id_and_its_infohash_share_one_upstream() {
+    let h = Harness::start(sim(), |s| s.grace_period = Duration::from_millis(200)).await;
+    let id = content_id(20);
+    let mut by_id = h.player(&id).await;
+    assert!(by_id.read_at_least(10_000, Duration::from_secs(5)).await);
+    let infohash = h.status().await["sessions"][0]["infohash"]
+        .as_str()
+        .expect("engine revealed the infohash")
+        .to_owned();
+    assert_ne!(infohash, id);
+    let r = h.http.get(h.url(&format!("/ace/getstream?infohash={infohash}"))).send().await.unwrap();
+    let mut by_infohash = PlayerClient::new(r);
+    assert!(by_infohash.read_at_least(10_000, Duration::from_secs(5)).await);
+    by_infohash.report().assert_clean("player by infohash");
+    assert_eq!(h.engine().counters().starts, 1, "content id and infohash share one upstream");
+    assert_eq!(h.status().await["sessions"].as_array().unwrap().len(), 1);
+    assert_eq!(h.status().await["sessions"][0]["client_count"], 2);
+    drop((by_id, by_infohash));
+    assert!(h.wait_for(Duration::from_secs(5), || async { h.session_count().await == 0 }).await);
+
+    // The other way round: an infohash session first, then the content id.
+    let r = h.http.get(h.url(&format!("/infohash/{infohash}/x.ts"))).send().await.unwrap();
+    let mut first = PlayerClient::new(r);
+    assert!(first.read_at_least(10_000, Duration::from_secs(5)).await);
+    let mut second = h.player(&id).await;
+    assert!(second.read_at_least(10_000, Duration::from_secs(5)).await);
+    assert_eq!(h.engine().counters().starts, 2, "the content id joined the running infohash session");
+}

@@ -18,7 +18,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument, warn};
 
 use crate::config::Settings;
-use crate::content::ContentKey;
+use crate::content::{ContentKey, KeyType};
 use crate::engine::select::SelectRequest;
 use crate::engine::{EngineClient, EnginePool, EngineSelector, EngineSession};
 use crate::events::EventBus;
@@ -54,9 +54,45 @@ async fn stop_logged(client: &EngineClient, session: &EngineSession) {
     }
 }
 
+/// Contents learned from engines remembered at most (content id → infohash).
+const KNOWN_INFOHASHES: usize = 10_000;
+
+/// The map behind the registry's lock.
+#[derive(Default)]
+struct Sessions {
+    /// Each session under the key it was created with.
+    by_key: HashMap<ContentKey, Arc<Session>>,
+    /// Other keys of the same content (the infohash an engine revealed for
+    /// a content id) → the key a session is filed under.
+    aliases: HashMap<ContentKey, ContentKey>,
+    /// Content id → infohash, as engines revealed them.
+    infohash_of: HashMap<String, String>,
+}
+
+impl Sessions {
+    /// The session for `key`, under any of the content's names.
+    fn lookup(&self, key: &ContentKey) -> Option<&Arc<Session>> {
+        if let Some(s) = self.by_key.get(key) {
+            return Some(s);
+        }
+        if let Some(primary) = self.aliases.get(key) {
+            return self.by_key.get(primary);
+        }
+        let infohash = self.infohash_of.get(&key.id).filter(|_| key.key_type == KeyType::ContentId)?;
+        self.by_key.get(&ContentKey { key_type: KeyType::Infohash, id: infohash.clone() })
+    }
+
+    fn remove(&mut self, key: &ContentKey, id: u64) {
+        if self.by_key.get(key).is_some_and(|s| s.id == id) {
+            self.by_key.remove(key);
+            self.aliases.retain(|_, primary| primary != key);
+        }
+    }
+}
+
 /// See the module docs.
 pub struct Registry {
-    sessions: Mutex<HashMap<ContentKey, Arc<Session>>>,
+    sessions: Mutex<Sessions>,
     ctx: StreamContext,
     /// Owns every session task and background engine stop.
     tasks: TaskTracker,
@@ -68,7 +104,7 @@ pub struct Registry {
 impl Registry {
     pub fn new(ctx: StreamContext) -> Arc<Self> {
         Arc::new(Self {
-            sessions: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(Sessions::default()),
             ctx,
             tasks: TaskTracker::new(),
             shutdown: CancellationToken::new(),
@@ -98,16 +134,16 @@ impl Registry {
         }
         let settings = &self.ctx.settings;
         if let Some(max) = settings.max_players {
-            let players: usize = sessions.values().map(|s| s.player_count()).sum();
+            let players: usize = sessions.by_key.values().map(|s| s.player_count()).sum();
             if players >= max {
                 return Err(StreamError::Limit(format!("maximum players reached ({max})")));
             }
         }
-        if let Some(session) = sessions.get(&key) {
+        if let Some(session) = sessions.lookup(&key) {
             return Ok(PlayerSlot::new(session.clone()));
         }
         if let Some(max) = settings.max_streams
-            && sessions.len() >= max
+            && sessions.by_key.len() >= max
         {
             return Err(StreamError::Limit(format!(
                 "maximum concurrent streams reached ({max}); running streams can still be joined"
@@ -122,7 +158,7 @@ impl Registry {
             self.ctx.events.clone(),
         ));
         let slot = PlayerSlot::new(session.clone());
-        sessions.insert(key, session.clone());
+        sessions.by_key.insert(key, session.clone());
         self.tasks.spawn(session.run(self.clone()));
         Ok(slot)
     }
@@ -134,17 +170,32 @@ impl Registry {
         if session.player_count() > 0 {
             return false;
         }
-        if sessions.get(&session.key).is_some_and(|s| s.id == session.id) {
-            sessions.remove(&session.key);
-        }
+        sessions.remove(&session.key, session.id);
         true
     }
 
     /// Removes the session with this key and id (not a successor).
     pub(super) fn remove(&self, key: &ContentKey, id: u64) {
+        self.sessions.lock().remove(key, id);
+    }
+
+    /// The engine revealed the infohash of a content requested by content
+    /// id: requests by that infohash join the same session from now on,
+    /// and later content-id requests find infohash sessions.
+    pub(super) fn learn_infohash(&self, session: &Session, infohash: &str) {
+        if session.key.key_type != KeyType::ContentId || infohash.len() != 40 {
+            return;
+        }
+        let infohash = infohash.to_ascii_lowercase();
         let mut sessions = self.sessions.lock();
-        if sessions.get(key).is_some_and(|s| s.id == id) {
-            sessions.remove(key);
+        if sessions.infohash_of.len() >= KNOWN_INFOHASHES {
+            sessions.infohash_of.clear();
+        }
+        sessions.infohash_of.insert(session.key.id.clone(), infohash.clone());
+        let alias = ContentKey { key_type: KeyType::Infohash, id: infohash };
+        let filed = sessions.by_key.get(&session.key).is_some_and(|s| s.id == session.id);
+        if filed && !sessions.by_key.contains_key(&alias) {
+            sessions.aliases.insert(alias, session.key.clone());
         }
     }
 
@@ -156,17 +207,20 @@ impl Registry {
     }
 
     pub fn get(&self, key: &ContentKey) -> Option<Arc<Session>> {
-        self.sessions.lock().get(key).cloned()
+        self.sessions.lock().lookup(key).cloned()
     }
 
     /// Finds a session by content id (either key type).
     pub fn find(&self, id: &str) -> Option<Arc<Session>> {
         let id = id.to_ascii_lowercase();
-        self.sessions.lock().values().find(|s| s.key.id == id).cloned()
+        let sessions = self.sessions.lock();
+        let by_alias =
+            sessions.aliases.iter().find(|(k, _)| k.id == id).and_then(|(_, p)| sessions.by_key.get(p));
+        sessions.by_key.values().find(|s| s.key.id == id).or(by_alias).cloned()
     }
 
     pub fn sessions(&self) -> Vec<Arc<Session>> {
-        let mut v: Vec<_> = self.sessions.lock().values().cloned().collect();
+        let mut v: Vec<_> = self.sessions.lock().by_key.values().cloned().collect();
         v.sort_by_key(|s| s.id);
         v
     }

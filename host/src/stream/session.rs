@@ -364,6 +364,9 @@ impl Session {
             };
             lease.mark_started();
             info!(playback = %es.playback_url, "engine accepted the stream");
+            if let Some(infohash) = &es.infohash {
+                registry.learn_infohash(self, infohash);
+            }
             let first_start = {
                 let mut info = self.info.lock();
                 info.engine_session = Some(es.clone());
