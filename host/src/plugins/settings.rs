@@ -138,18 +138,10 @@ impl PluginSettings {
             };
         }
         if let Some(v) = table.get("max_failures") {
-            s.max_failures = v
-                .as_integer()
-                .and_then(|n| u32::try_from(n).ok())
-                .filter(|n| *n > 0)
-                .context("`max_failures` must be a whole number of at least 1")?;
+            s.max_failures = at_least_one(v, "max_failures")?;
         }
         if let Some(v) = table.get("event_queue") {
-            s.event_queue = v
-                .as_integer()
-                .and_then(|n| usize::try_from(n).ok())
-                .filter(|n| *n > 0)
-                .context("`event_queue` must be a whole number of at least 1")?;
+            s.event_queue = at_least_one(v, "event_queue")?;
         }
         if let Some(g) = table.get("grants") {
             let g = g.as_table().context("`grants` must be a table")?;
@@ -168,6 +160,14 @@ impl PluginSettings {
         }
         Ok(s)
     }
+}
+
+/// A TOML integer of at least 1 that fits `T`.
+fn at_least_one<T: TryFrom<i64>>(v: &toml::Value, key: &str) -> anyhow::Result<T> {
+    v.as_integer()
+        .filter(|n| *n > 0)
+        .and_then(|n| T::try_from(n).ok())
+        .with_context(|| format!("`{key}` must be a whole number of at least 1"))
 }
 
 #[cfg(test)]

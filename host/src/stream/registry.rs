@@ -206,10 +206,6 @@ impl Registry {
         self.tasks.spawn(async move { stop_logged(&client, &session).await }.in_current_span());
     }
 
-    pub fn get(&self, key: &ContentKey) -> Option<Arc<Session>> {
-        self.sessions.lock().lookup(key).cloned()
-    }
-
     /// Finds a session by content id (either key type).
     pub fn find(&self, id: &str) -> Option<Arc<Session>> {
         let id = id.to_ascii_lowercase();

@@ -134,10 +134,6 @@ impl Ring {
         self.head.send_modify(|_| {});
     }
 
-    pub fn is_closed(&self) -> bool {
-        self.inner.read().closed
-    }
-
     /// The chunk with sequence number `seq`.
     pub fn read(&self, seq: u64) -> Read {
         let inner = self.inner.read();

@@ -374,8 +374,7 @@ impl Session {
             };
             if first_start {
                 ctx.metrics.streams_started.fetch_add(1, Ordering::Relaxed);
-                let engine = self.info.lock().engine.clone();
-                if let Some(engine) = engine {
+                if let Some(engine) = self.engine() {
                     ctx.events.emit(StreamEvent::Started {
                         stream: self.stream_ref(),
                         engine,
@@ -401,8 +400,7 @@ impl Session {
                 }
                 UpstreamEnd::Failed(e) => {
                     warn!(error = %e, "upstream failed on this engine; failing over");
-                    let from = self.info.lock().engine.clone();
-                    if let Some(from) = from {
+                    if let Some(from) = self.engine() {
                         ctx.events.emit(StreamEvent::Failover {
                             stream: self.stream_ref(),
                             from,
