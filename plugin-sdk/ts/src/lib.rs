@@ -3,10 +3,12 @@
 //! The host's stream path and the SDK's plugin helpers both need to agree on
 //! what a "whole packet" is, so the definitions live here once: the packet
 //! size, the sync byte, the null packet, header accessors and the
-//! [`Aligner`] that cuts an arbitrary byte stream into whole packets.
+//! [`Aligner`] that cuts an arbitrary byte stream into whole packets, and
+//! the PSI and random-access parsing that tells where a decoder can start.
 //!
 //! Nothing here allocates per packet.
 
+pub mod access;
 mod aligner;
 mod packet;
 pub mod psi;
