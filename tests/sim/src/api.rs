@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::counters::bump;
 use crate::engine::{Playback, SimState, infohash_of};
+use crate::media::Source;
 use crate::tsgen::{TsGenerator, video_packets_in};
 
 type Shared = State<Arc<SimState>>;
@@ -118,10 +119,13 @@ async fn playback_redirected(
     let open = OpenPlayback(state.clone());
     let packets_per_sec = (config.bitrate_bps / 8 / 188).max(1);
     let live_packets = state.epoch.elapsed().as_secs_f64() * packets_per_sec as f64;
-    let first_counter = video_packets_in(live_packets as u64);
+    let source = match config.media.clone() {
+        Some(media) => Source::Recorded { media, position: 0 },
+        None => Source::Synthetic(TsGenerator::new(video_packets_in(live_packets as u64))),
+    };
     let pacer = Pacer {
         _open: open,
-        generator: TsGenerator::new(first_counter),
+        source,
         packets_per_sec,
         first_byte_at: playback.started_at + config.prebuffer,
         sent_packets: 0,
@@ -153,7 +157,7 @@ impl Drop for OpenPlayback {
 /// Paces one playback connection at the configured bitrate.
 struct Pacer {
     _open: OpenPlayback,
-    generator: TsGenerator,
+    source: Source,
     packets_per_sec: u64,
     first_byte_at: Instant,
     sent_packets: u64,
@@ -189,7 +193,7 @@ impl Pacer {
             count = count.min(left.max(1));
         }
         let mut out = Vec::with_capacity(count * 188);
-        self.generator.write(count, &mut out);
+        self.source.write(count, &mut out);
         self.sent_packets += count as u64;
         self.sent_bytes += out.len() as u64;
         self.state.counters.bytes_sent.fetch_add(out.len() as u64, Ordering::Relaxed);

@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::counters::{Counters, LiveCounters};
+use crate::media::Media;
 
 /// Behaviour knobs. Changeable while the engine runs ([`SimEngine::configure`]);
 /// a change applies to starts and playback connections made after it.
@@ -31,6 +32,9 @@ pub struct SimConfig {
     pub stall_after_bytes: Option<u64>,
     /// Health endpoints answer 500 when false.
     pub healthy: bool,
+    /// Serve this recording (looped, from its start on every playback
+    /// connection) instead of the synthetic counter stream.
+    pub media: Option<Media>,
 }
 
 impl Default for SimConfig {
@@ -44,6 +48,7 @@ impl Default for SimConfig {
             drop_after_bytes: None,
             stall_after_bytes: None,
             healthy: true,
+            media: None,
         }
     }
 }

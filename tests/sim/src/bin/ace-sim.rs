@@ -1,9 +1,10 @@
 //! `ace-sim`: run the simulated AceStream engine on its own.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use ace_sim::{SimConfig, SimEngine};
+use ace_sim::{Media, SimConfig, SimEngine};
 use clap::Parser;
 
 /// A simulated AceStream engine serving valid MPEG-TS.
@@ -31,6 +32,10 @@ struct Args {
     /// Stop sending after this many bytes.
     #[arg(long)]
     stall_after: Option<u64>,
+    /// Serve this MPEG-TS file, looped, instead of the synthetic stream
+    /// (`tests/fixtures/h264-aac.ts` plays in real players).
+    #[arg(long)]
+    media: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -40,7 +45,9 @@ async fn main() -> anyhow::Result<()> {
     if !args.prebuffer.is_finite() || args.prebuffer < 0.0 {
         anyhow::bail!("--prebuffer must be a non-negative number of seconds");
     }
+    let media = args.media.as_deref().map(Media::read).transpose()?;
     let config = SimConfig {
+        media,
         bitrate_bps: args.bitrate.max(1),
         prebuffer: Duration::from_secs_f64(args.prebuffer),
         start_error: args.start_error,
