@@ -26,6 +26,18 @@ pub enum LagPolicy {
     Disconnect,
 }
 
+/// Where in the buffer a new player starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JoinAt {
+    /// At the newest video keyframe at or before the join-behind point,
+    /// preceded by PAT and PMT, so the player decodes from its first byte;
+    /// at the plain point while no keyframe is known.
+    Keyframe,
+    /// At the first chunk within the join-behind window, whatever it holds.
+    Chunk,
+}
+
 /// One engine from the settings (or from the orchestrator).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct EngineSetting {
@@ -67,6 +79,7 @@ pub struct Settings {
     pub buffer_ttl: Duration,
     #[serde(with = "secs")]
     pub join_behind: Duration,
+    pub join_at: JoinAt,
     pub lag_policy: LagPolicy,
     #[serde(with = "secs")]
     pub keepalive_interval: Duration,
@@ -158,6 +171,9 @@ pub struct Cli {
     /// How far behind live a new player starts [default: 2s].
     #[arg(long, env = "ACEMUX_JOIN_BEHIND")]
     pub join_behind: Option<String>,
+    /// `keyframe` or `chunk`: where a new player starts [default: keyframe].
+    #[arg(long, env = "ACEMUX_JOIN_AT")]
+    pub join_at: Option<String>,
     /// `skip` or `disconnect` a player that falls behind the buffer [default: skip].
     #[arg(long, env = "ACEMUX_LAG_POLICY")]
     pub lag_policy: Option<String>,
@@ -251,6 +267,7 @@ const FILE_KEYS: &[&str] = &[
     "chunk_max_delay",
     "buffer_ttl",
     "join_behind",
+    "join_at",
     "lag_policy",
     "keepalive_interval",
     "init_timeout",
@@ -331,6 +348,16 @@ impl Settings {
                 names("join-behind", "ACEMUX_JOIN_BEHIND", "join_behind"),
                 "2",
                 false,
+            )?,
+            join_at: r.get(
+                cli.join_at.as_deref(),
+                names("join-at", "ACEMUX_JOIN_AT", "join_at"),
+                "keyframe",
+                |s| match s {
+                    "keyframe" => Ok(JoinAt::Keyframe),
+                    "chunk" => Ok(JoinAt::Chunk),
+                    other => Err(format!("`{other}` is neither `keyframe` nor `chunk`")),
+                },
             )?,
             lag_policy: r.get(
                 cli.lag_policy.as_deref(),
@@ -701,6 +728,15 @@ mod tests {
         assert_eq!(s.chunk_bytes % 188, 0);
         assert_eq!(s.grace_period, Duration::from_secs(5));
         assert_eq!(s.lag_policy, LagPolicy::Skip);
+        assert_eq!(s.join_at, JoinAt::Keyframe);
+    }
+
+    #[test]
+    fn join_at_names_its_setting_when_wrong() {
+        let s = Settings::from_cli(&cli(&["--join-at", "chunk"])).unwrap();
+        assert_eq!(s.join_at, JoinAt::Chunk);
+        let err = Settings::from_cli(&cli(&["--join-at", "idr"])).unwrap_err().to_string();
+        assert!(err.contains("--join-at") && err.contains("ACEMUX_JOIN_AT"), "{err}");
     }
 
     #[test]

@@ -81,13 +81,7 @@ async fn stream(
     let request = SelectRequest { content: Some(key.clone()), client, query };
     let slot = app.registry.attach(key, request)?;
     slot.session().wait_ready().await?;
-    let player = Player::new(
-        slot,
-        client,
-        app.settings.join_behind,
-        app.settings.lag_policy,
-        conn.map(|c| c.write_timed_out.clone()),
-    );
+    let player = Player::new(slot, client, &app.settings, conn.map(|c| c.write_timed_out.clone()));
     let metrics = app.registry.context().metrics.clone();
     let mut first = true;
     let body = player.into_stream().inspect(move |_| {

@@ -69,6 +69,7 @@ pub fn session_json(s: &Session) -> Value {
             "newest_seq": ring.next_seq.checked_sub(1),
             "appended_bytes": ring.appended_bytes,
             "span_seconds": ring.span_seconds,
+            "keyframes": ring.keyframes,
         },
         "counters": s.counters.snapshot(),
         "players": players,

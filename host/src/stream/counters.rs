@@ -55,6 +55,11 @@ counters! {
     sync_losses,
     /// Players that attached.
     players_total,
+    /// Players that started at a keyframe, after PAT and PMT.
+    keyframe_joins,
+    /// Players that started at a chunk boundary (no keyframe known, or
+    /// `join_at = chunk`).
+    chunk_joins,
     /// Players that skipped ahead after falling behind the ring.
     skips,
     /// Players ended because they fell behind (lag policy `disconnect`).

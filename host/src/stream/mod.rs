@@ -1,14 +1,16 @@
 //! The stream path: one upstream per content, fanned out to every player.
 //!
 //! ```text
-//! engine ─▶ upstream (aligner, chunker) ─▶ ring ─▶ player cursor ─▶ socket
+//! engine ─▶ upstream (aligner, chunker, filters, keyframe scan) ─▶ ring ─▶ player cursor ─▶ socket
 //! ```
 //!
 //! [`registry`] maps a content to its [`session`]; the session owns the one
 //! task that runs [`upstream`] and decides when the stream ends; [`ring`]
-//! holds the shared chunks; each [`player`] is only a cursor into it.
+//! holds the shared chunks and, from [`keyframes`], where in them a new
+//! player can start decoding; each [`player`] is only a cursor into it.
 
 pub mod counters;
+pub mod keyframes;
 pub mod player;
 pub mod registry;
 pub mod ring;

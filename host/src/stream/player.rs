@@ -1,7 +1,9 @@
 //! A player: a cursor into its session's ring, nothing more.
 //!
 //! A player never reads the upstream and never holds payload of its own:
-//! it hands the ring's shared chunks to its socket one by one. It sleeps on
+//! it hands the ring's shared chunks to its socket one by one. It joins at a
+//! keyframe when the ring knows one (PAT and PMT first, then a slice of the
+//! chunk from the keyframe on: still the shared allocation). It sleeps on
 //! the ring's watch channel, so it wakes only when a chunk arrives (or the
 //! stream ends). A player that falls behind the ring's oldest chunk follows
 //! the lag policy. A player whose socket stops accepting bytes is dropped by
@@ -18,10 +20,10 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tracing::debug;
 
-use crate::config::LagPolicy;
+use crate::config::{JoinAt, LagPolicy, Settings};
 use crate::events::StreamEvent;
 
-use super::ring::Read;
+use super::ring::{Join, Read};
 use super::session::Session;
 
 /// Counts one attached player on its session until dropped; the session's
@@ -71,30 +73,42 @@ pub struct Player {
     stats: Arc<PlayerStats>,
     /// Next chunk to send.
     seq: u64,
+    /// Still to send from the join: the PAT/PMT prefix, and how much of
+    /// chunk `seq` to leave out.
+    join: Option<Join>,
     head: watch::Receiver<u64>,
     lag_policy: LagPolicy,
+    at_keyframe: bool,
     /// Set by the connection when its write timeout fired.
     write_timed_out: Option<Arc<AtomicBool>>,
 }
 
 impl Player {
-    /// Starts a player `join_behind` behind the live edge.
+    /// Starts a player `join_behind` behind the live edge, at a keyframe
+    /// if the settings ask for it and the ring knows one.
     pub fn new(
         slot: PlayerSlot,
         client: Option<SocketAddr>,
-        join_behind: std::time::Duration,
-        lag_policy: LagPolicy,
+        settings: &Settings,
         write_timed_out: Option<Arc<AtomicBool>>,
     ) -> Self {
         let session = slot.session.clone();
         let head = session.ring.subscribe();
-        let seq = session.ring.join_seq(join_behind);
+        let at_keyframe = settings.join_at == JoinAt::Keyframe;
+        let join = session.ring.join(settings.join_behind, at_keyframe);
+        let seq = join.seq;
+        let joins = if join.prefix.is_some() {
+            &session.counters.keyframe_joins
+        } else {
+            &session.counters.chunk_joins
+        };
+        joins.fetch_add(1, Ordering::Relaxed);
         let stats = Arc::new(PlayerStats {
             id: NEXT_PLAYER_ID.fetch_add(1, Ordering::Relaxed),
             client,
             connected_at: Instant::now(),
             bytes_sent: AtomicU64::new(0),
-            offset: AtomicU64::new(session.ring.offset_of(seq)),
+            offset: AtomicU64::new(session.ring.offset_of(seq) + join.skip as u64),
             skips: AtomicU64::new(0),
             skipped_bytes: AtomicU64::new(0),
         });
@@ -105,8 +119,24 @@ impl Player {
             engine: session.engine(),
             client,
         });
-        debug!(player = stats.id, ?client, seq, "player attached");
-        Self { slot, stats, seq, head, lag_policy, write_timed_out }
+        debug!(
+            player = stats.id,
+            ?client,
+            seq,
+            skip = join.skip,
+            keyframe = join.prefix.is_some(),
+            "player attached"
+        );
+        Self {
+            slot,
+            stats,
+            seq,
+            join: Some(join),
+            head,
+            lag_policy: settings.lag_policy,
+            at_keyframe,
+            write_timed_out,
+        }
     }
 
     /// The player's bytes, for an HTTP body. Ends when the stream ends or
@@ -121,11 +151,21 @@ impl Player {
     async fn next_chunk(&mut self) -> Option<Bytes> {
         let session = self.slot.session.clone();
         loop {
+            if let Some(prefix) = self.join.as_mut().and_then(|j| j.prefix.take()) {
+                self.stats.bytes_sent.fetch_add(prefix.len() as u64, Ordering::Relaxed);
+                session.counters.bytes_out.fetch_add(prefix.len() as u64, Ordering::Relaxed);
+                return Some(prefix);
+            }
             // Mark the current head seen before reading, so an append after
             // the read still wakes `changed()` below.
             self.head.borrow_and_update();
             match session.ring.read(self.seq) {
-                Read::Chunk { data, offset } => {
+                Read::Chunk { mut data, mut offset } => {
+                    if let Some(join) = self.join.take().filter(|j| j.seq == self.seq && j.skip > 0) {
+                        let skip = join.skip.min(data.len());
+                        data = data.slice(skip..);
+                        offset += skip as u64;
+                    }
                     self.seq += 1;
                     let len = data.len() as u64;
                     self.stats.bytes_sent.fetch_add(len, Ordering::Relaxed);
@@ -135,9 +175,11 @@ impl Player {
                 }
                 Read::Lagged { .. } => match self.lag_policy {
                     LagPolicy::Skip => {
-                        let live = session.ring.live_seq();
+                        // To the newest keyframe: the decoder restarts cleanly.
+                        let join = session.ring.join(std::time::Duration::ZERO, self.at_keyframe);
+                        let live = join.seq;
                         let from = self.stats.offset.load(Ordering::Relaxed);
-                        let to = session.ring.offset_of(live);
+                        let to = session.ring.offset_of(live) + join.skip as u64;
                         self.stats.skips.fetch_add(1, Ordering::Relaxed);
                         self.stats.skipped_bytes.fetch_add(to.saturating_sub(from), Ordering::Relaxed);
                         session.counters.skips.fetch_add(1, Ordering::Relaxed);
@@ -147,6 +189,7 @@ impl Player {
                             "player lagged; skipped to live"
                         );
                         self.seq = live;
+                        self.join = Some(join);
                     }
                     LagPolicy::Disconnect => {
                         session.counters.lag_disconnects.fetch_add(1, Ordering::Relaxed);

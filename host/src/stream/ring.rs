@@ -7,6 +7,9 @@
 //! older than the TTL, and a reader that asked for an evicted chunk learns it
 //! lagged. Readers wait on a `watch` channel that the writer bumps once per
 //! chunk, so a waiting player wakes only when there is data for it.
+//!
+//! Each chunk also carries the keyframes the upstream found in it
+//! ([`ChunkKeyframes`]), so a new player can start where a decoder can.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -16,11 +19,14 @@ use parking_lot::RwLock;
 use serde::Serialize;
 use tokio::sync::watch;
 
+use super::keyframes::ChunkKeyframes;
+
 struct Chunk {
     data: Bytes,
     /// Absolute stream offset of the chunk's first byte.
     offset: u64,
     appended_at: Instant,
+    keyframes: Option<ChunkKeyframes>,
 }
 
 struct RingInner {
@@ -53,6 +59,18 @@ pub enum Read {
     Closed,
 }
 
+/// Where a new reader starts, and what it is sent before that.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Join {
+    /// The first chunk to read.
+    pub seq: u64,
+    /// Bytes at the front of chunk `seq` to leave out: the reader starts at
+    /// a keyframe inside it.
+    pub skip: usize,
+    /// The PAT and PMT to send before chunk `seq` (a keyframe join).
+    pub prefix: Option<Bytes>,
+}
+
 /// Buffer occupancy, for status and metrics.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct RingStats {
@@ -65,6 +83,8 @@ pub struct RingStats {
     /// Sequence number the next append gets.
     pub next_seq: u64,
     pub appended_bytes: u64,
+    /// Video keyframes in the buffer (where a new player can start).
+    pub keyframes: usize,
     /// Age of the oldest chunk, seconds.
     pub span_seconds: f64,
 }
@@ -96,8 +116,14 @@ impl Ring {
         }
     }
 
-    /// Appends one chunk and wakes waiting readers. Never blocks on readers.
+    /// Appends one chunk without keyframes (see [`Ring::append_with_keyframes`]).
     pub fn append(&self, data: Bytes) {
+        self.append_with_keyframes(data, None);
+    }
+
+    /// Appends one chunk and the keyframes found in it, and wakes waiting
+    /// readers. Never blocks on readers.
+    pub fn append_with_keyframes(&self, data: Bytes, keyframes: Option<ChunkKeyframes>) {
         if data.is_empty() {
             return;
         }
@@ -110,7 +136,7 @@ impl Ring {
             let offset = inner.appended;
             inner.appended += data.len() as u64;
             inner.bytes += data.len();
-            inner.chunks.push_back(Chunk { data, offset, appended_at: now });
+            inner.chunks.push_back(Chunk { data, offset, appended_at: now, keyframes });
             while inner.chunks.len() > 1 {
                 let front = &inner.chunks[0];
                 let over_budget = inner.bytes > self.capacity_bytes;
@@ -149,18 +175,37 @@ impl Ring {
         }
     }
 
-    /// Where a new reader starts: the oldest chunk appended within `behind`
-    /// of now, or the newest chunk if none is that young, or the next chunk
-    /// if the ring is empty. A new player thus gets up to `behind` of recent
-    /// data at once instead of waiting for the next append.
-    pub fn join_seq(&self, behind: Duration) -> u64 {
+    /// Where a new reader starts. The plain point is the oldest chunk
+    /// appended within `behind` of now (the newest chunk if none is that
+    /// young; the next chunk if the ring is empty), so a new player gets up
+    /// to `behind` of recent data at once instead of waiting. With
+    /// `at_keyframe`, the reader starts instead at the newest keyframe up to
+    /// the end of that chunk, or failing that at the oldest keyframe after
+    /// it, with the PAT and PMT first; with no keyframe held, at the plain
+    /// point.
+    pub fn join(&self, behind: Duration, at_keyframe: bool) -> Join {
         let inner = self.inner.read();
-        let Some(cutoff) = Instant::now().checked_sub(behind) else {
-            return inner.first_seq;
+        let plain = match Instant::now().checked_sub(behind) {
+            Some(cutoff) => {
+                let young = inner.chunks.partition_point(|c| c.appended_at < cutoff);
+                young.min(inner.chunks.len().saturating_sub(1))
+            }
+            None => 0,
         };
-        let young = inner.chunks.partition_point(|c| c.appended_at < cutoff);
-        let index = young.min(inner.chunks.len().saturating_sub(1));
-        inner.first_seq + index as u64
+        let split = (plain + 1).min(inner.chunks.len());
+        let keyframe = || {
+            let at_or_before = inner.chunks.range(..split).enumerate().rev();
+            let mut after = inner.chunks.range(split..).enumerate().map(|(i, c)| (split + i, c));
+            { at_or_before }
+                .find_map(|(i, c)| c.keyframes.as_ref().map(|k| (i, &k.last)))
+                .or_else(|| after.find_map(|(i, c)| c.keyframes.as_ref().map(|k| (i, &k.first))))
+        };
+        match at_keyframe.then(keyframe).flatten() {
+            Some((index, point)) => {
+                Join { seq: inner.first_seq + index as u64, skip: point.at, prefix: Some(point.psi.clone()) }
+            }
+            None => Join { seq: inner.first_seq + plain as u64, skip: 0, prefix: None },
+        }
     }
 
     /// The newest chunk's sequence number (the live edge), or the next one
@@ -196,6 +241,7 @@ impl Ring {
             oldest_seq: inner.first_seq,
             next_seq: inner.next_seq(),
             appended_bytes: inner.appended,
+            keyframes: inner.chunks.iter().filter_map(|c| c.keyframes.as_ref()).map(|k| k.count).sum(),
             span_seconds: inner.chunks.front().map_or(0.0, |c| c.appended_at.elapsed().as_secs_f64()),
         }
     }
@@ -241,14 +287,56 @@ mod tests {
     #[test]
     fn join_starts_behind_live() {
         let ring = Ring::new(1 << 20, Duration::from_secs(60));
-        assert_eq!(ring.join_seq(Duration::from_secs(2)), 0);
+        let plain = |behind| ring.join(behind, true).seq;
+        assert_eq!(plain(Duration::from_secs(2)), 0);
         ring.append(chunk(1, 10));
         ring.append(chunk(2, 10));
         // Both chunks are younger than 2 s: start at the oldest.
-        assert_eq!(ring.join_seq(Duration::from_secs(2)), 0);
+        assert_eq!(plain(Duration::from_secs(2)), 0);
         // Nothing is younger than 0 s: start at the newest chunk.
-        assert_eq!(ring.join_seq(Duration::ZERO), 1);
+        assert_eq!(plain(Duration::ZERO), 1);
         assert_eq!(ring.live_seq(), 1);
+    }
+
+    fn keyframes(first: usize, last: usize, count: usize) -> Option<ChunkKeyframes> {
+        use super::super::keyframes::JoinPoint;
+        let psi = Bytes::from_static(b"psi");
+        Some(ChunkKeyframes {
+            first: JoinPoint { at: first, psi: psi.clone() },
+            last: JoinPoint { at: last, psi },
+            count,
+        })
+    }
+
+    #[test]
+    fn join_prefers_the_newest_keyframe_up_to_the_join_point() {
+        let ring = Ring::new(1 << 20, Duration::from_secs(60));
+        ring.append(chunk(0, 1880));
+        ring.append_with_keyframes(chunk(1, 1880), keyframes(188, 940, 2));
+        ring.append(chunk(2, 1880));
+        std::thread::sleep(Duration::from_millis(30));
+        ring.append(chunk(3, 1880));
+        ring.append_with_keyframes(chunk(4, 1880), keyframes(376, 376, 1));
+        assert_eq!(ring.stats().keyframes, 3);
+        // The plain point (chunk 3) comes after chunk 1's last keyframe.
+        let join = ring.join(Duration::from_millis(20), true);
+        assert_eq!((join.seq, join.skip), (1, 940));
+        assert_eq!(join.prefix.as_deref(), Some(&b"psi"[..]));
+        // Live (chunk 4): its own keyframe counts.
+        assert_eq!(ring.join(Duration::ZERO, true).seq, 4);
+        // Turned off: the plain point, nothing skipped or prepended.
+        assert_eq!(ring.join(Duration::from_millis(20), false), Join { seq: 3, skip: 0, prefix: None });
+    }
+
+    #[test]
+    fn join_takes_a_later_keyframe_when_none_is_older_and_plain_when_none_is_held() {
+        let ring = Ring::new(1 << 20, Duration::from_secs(60));
+        ring.append(chunk(0, 1880));
+        ring.append(chunk(1, 1880));
+        assert_eq!(ring.join(Duration::from_secs(5), true), Join { seq: 0, skip: 0, prefix: None });
+        ring.append_with_keyframes(chunk(2, 1880), keyframes(564, 1128, 2));
+        let join = ring.join(Duration::from_secs(5), true);
+        assert_eq!((join.seq, join.skip), (2, 564));
     }
 
     #[tokio::test]

@@ -5,8 +5,9 @@
 //! reaches the chunk size or has waited `chunk_max_delay`. Large chunks keep
 //! the per-player cost down (one socket write per chunk per player). While
 //! the engine sends nothing, null packets go into the ring every
-//! `keepalive_interval` so players do not give up. Nothing here waits for a
-//! player.
+//! `keepalive_interval` so players do not give up. Each chunk is scanned
+//! for keyframes after the filters (what players get is what is indexed).
+//! Nothing here waits for a player.
 
 use std::sync::LazyLock;
 use std::sync::atomic::Ordering;
@@ -17,6 +18,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::time::sleep_until;
 use tracing::{debug, info};
 
+use super::keyframes::KeyframeScanner;
 use super::registry::StreamContext;
 use super::session::{Session, SessionState};
 use crate::plugins::FilterChain;
@@ -54,6 +56,7 @@ pub(crate) struct Upstream<'a> {
     recorded: AlignerStats,
     /// Filter plugins, run on each chunk before the ring.
     filters: Option<FilterChain>,
+    keyframes: KeyframeScanner,
 }
 
 impl<'a> Upstream<'a> {
@@ -72,6 +75,7 @@ impl<'a> Upstream<'a> {
                 let engine_id = session.engine().map(|e| e.id);
                 FilterChain::new(host.clone(), wit_stream(session, engine_id))
             }),
+            keyframes: KeyframeScanner::new(),
         };
         // Players waiting since the engine accepted get bytes right away.
         upstream.keepalive();
@@ -92,8 +96,10 @@ impl<'a> Upstream<'a> {
             let mut stable = false;
             let error = match self.ctx.client.open_playback(playback_url).await {
                 Ok(response) => {
-                    // A new connection starts at an arbitrary byte.
+                    // A new connection starts at an arbitrary byte, maybe
+                    // with another program layout.
                     self.aligner.reset();
+                    self.keyframes.reset();
                     let connected_at = Instant::now();
                     let end = self.read_body(response, accepted_at).await;
                     // Only a connection that carried data for longer than the
@@ -209,7 +215,8 @@ impl<'a> Upstream<'a> {
             },
             None => chunk,
         };
-        self.session.ring.append(chunk);
+        let keyframes = self.keyframes.scan(&chunk);
+        self.session.ring.append_with_keyframes(chunk, keyframes);
         self.last_append = Instant::now();
         let now = self.last_append;
         self.data_window = Some(self.data_window.map_or((now, now), |(first, _)| (first, now)));
