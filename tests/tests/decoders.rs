@@ -1,0 +1,132 @@
+//! Real decoders through acemux: ffprobe and ffmpeg read a recorded
+//! H.264/AAC stream (`tests/fixtures/h264-aac.ts`) that the simulated
+//! engine serves, as a first player and as late joiners.
+//!
+//! Needs Debian's `ffmpeg` package (`.ci/run` installs it). A late joiner
+//! that starts mid-GOP or without PAT/PMT makes ffmpeg print decode errors
+//! at `-v error`; a keyframe join prints nothing.
+
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use ace_sim::{Media, SimConfig};
+use acemux::config::JoinAt;
+use acemux_tests::{Harness, content_id};
+use tokio::process::Command;
+
+/// The fixture, paced at about twice its real-time rate (≈480 kbit/s) so a
+/// test needs a few seconds, not twelve.
+fn recorded_sim() -> SimConfig {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/h264-aac.ts");
+    let media = Media::read(&fixture).expect("the committed fixture is valid TS");
+    SimConfig { bitrate_bps: 960_000, media: Some(media), ..SimConfig::default() }
+}
+
+/// Runs an ffmpeg tool to the end (killed after 30 s).
+async fn run(tool: &str, args: &[&str]) -> Output {
+    let child = Command::new(tool).args(args).stdin(std::process::Stdio::null()).kill_on_drop(true).output();
+    match tokio::time::timeout(Duration::from_secs(30), child).await {
+        Ok(Ok(output)) => output,
+        Ok(Err(e)) => panic!(
+            "cannot run `{tool}` ({e}): these tests need ffmpeg and ffprobe; \
+             install Debian's ffmpeg package (`apt-get install ffmpeg`, as .ci/run does)"
+        ),
+        Err(_) => panic!("`{tool} {}` did not finish within 30 s", args.join(" ")),
+    }
+}
+
+/// Decodes `seconds` of media time from `url` and returns ffmpeg's
+/// diagnostics at error level (empty when every frame decoded).
+async fn decode_errors(url: &str, seconds: &str) -> String {
+    let out = run(
+        "ffmpeg",
+        &["-nostdin", "-hide_banner", "-v", "error", "-i", url, "-t", seconds, "-f", "null", "-"],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if out.status.success() { stderr } else { format!("exit {}: {stderr}", out.status) }
+}
+
+/// The codecs of the streams ffprobe finds in `url`.
+async fn probe_codecs(url: &str) -> Vec<String> {
+    let out = run("ffprobe", &["-hide_banner", "-v", "error", "-show_streams", "-of", "json", url]).await;
+    assert!(out.status.success(), "ffprobe failed: {}", String::from_utf8_lossy(&out.stderr));
+    let probe: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ffprobe prints JSON");
+    let streams = probe["streams"].as_array().cloned().unwrap_or_default();
+    streams.iter().map(|s| s["codec_name"].as_str().unwrap_or("?").to_owned()).collect()
+}
+
+/// A first player reads from the stream's start; three late joiners come
+/// three seconds in, when the ring holds several GOPs, 200 ms apart (0.4 s
+/// of media: each joins at another phase of the one-second GOP). Returns
+/// the first player's decode errors, each late joiner's, and the session's
+/// status entry.
+async fn first_player_and_late_joiners(join_at: JoinAt) -> (String, Vec<String>, serde_json::Value) {
+    let h = Harness::start(recorded_sim(), |s| {
+        s.join_at = join_at;
+        // The session must still be there for the status read at the end.
+        s.grace_period = Duration::from_secs(10);
+    })
+    .await;
+    let url = h.stream_url(&content_id(70));
+    let decoder = |seconds: &'static str, delay_ms: u64| {
+        let url = url.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+            decode_errors(&url, seconds).await
+        })
+    };
+    let first = decoder("9", 0);
+    let late: Vec<_> = (0..3).map(|i| decoder("3", 3000 + 200 * i)).collect();
+    let mut late_errors = Vec::new();
+    for joiner in late {
+        late_errors.push(joiner.await.unwrap());
+    }
+    let first = first.await.unwrap();
+    let session = h.status().await["sessions"][0].clone();
+    (first, late_errors, session)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_player_and_late_joiners_decode_without_error() {
+    let (first, late, session) = first_player_and_late_joiners(JoinAt::Keyframe).await;
+    let counters = &session["counters"];
+    assert_eq!(first, "", "the first player's decoder reported errors");
+    for errors in late {
+        assert_eq!(errors, "", "a late joiner's decoder reported errors");
+    }
+    assert_eq!(counters["keyframe_joins"], 3, "{counters}");
+    assert!(session["buffer"]["keyframes"].as_u64() > Some(3), "{session}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunk_joins_without_keyframe_alignment_show_decode_errors() {
+    // The control: the same late joiners, started at chunk boundaries. At
+    // most one of the three can land just before a keyframe by chance.
+    let (first, late, session) = first_player_and_late_joiners(JoinAt::Chunk).await;
+    let counters = &session["counters"];
+    assert_eq!(first, "", "the first player's decoder reported errors");
+    let complaints = late.iter().filter(|errors| !errors.is_empty()).count();
+    assert!(
+        complaints >= 2,
+        "mid-GOP joins should make ffmpeg complain, or the keyframe test proves nothing"
+    );
+    assert_eq!(counters["keyframe_joins"], 0, "{counters}");
+    assert_eq!(counters["chunk_joins"], 4, "{counters}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffprobe_finds_video_and_audio_through_every_url_form() {
+    let h = Harness::start(recorded_sim(), |_| {}).await;
+    let id = content_id(71);
+    // The first probe starts the stream; the others join it, at keyframes.
+    for path in [
+        format!("/ace/getstream?id={id}"),
+        format!("/pid/{id}/channel.ts"),
+        format!("/content_id/{id}/channel.ts"),
+    ] {
+        assert_eq!(probe_codecs(&h.url(&path)).await, ["h264", "aac"], "{path}");
+    }
+    assert_eq!(h.engine().counters().starts, 1, "one engine session for every probe");
+}
