@@ -1,5 +1,6 @@
 //! Micro-benchmarks of the stream path's own work (no sockets):
-//! TS alignment per MB, and ring append + read per player.
+//! TS alignment per MB, ring append + read per player, the keyframe scan
+//! of a real H.264/AAC stream, and a keyframe join in a full ring.
 //!
 //! `cargo bench -p acemux --bench stream_path`
 
@@ -7,6 +8,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use acemux::stream::Ring;
+use acemux::stream::keyframes::KeyframeScanner;
 use acemux::stream::ring::Read;
 use acemux_ts::{Aligner, NULL_PACKET};
 use bytes::{Bytes, BytesMut};
@@ -65,5 +67,38 @@ fn ring(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, align, ring);
+/// The committed fixture: 12 s of H.264/AAC, one keyframe per second.
+const RECORDED: &[u8] = include_bytes!("../../tests/fixtures/h264-aac.ts");
+const CHUNK: usize = 65424;
+
+fn keyframes(c: &mut Criterion) {
+    let mut group = c.benchmark_group("keyframes");
+    group.throughput(Throughput::Bytes(RECORDED.len() as u64));
+    group.bench_function("scan 719 KB of H.264/AAC in 64 KiB chunks", |b| {
+        let mut scanner = KeyframeScanner::new();
+        b.iter(|| {
+            let found = RECORDED.chunks(CHUNK).filter_map(|c| scanner.scan(black_box(c))).count();
+            black_box(found)
+        });
+    });
+    group.finish();
+
+    // A full 8 MiB ring of the recording (128 chunks, ~11 s at 6 Mbit/s):
+    // the cost one joining player adds.
+    let ring = Ring::new(8 << 20, Duration::from_secs(60));
+    let mut scanner = KeyframeScanner::new();
+    let chunks: Vec<Bytes> = RECORDED.chunks_exact(CHUNK).map(Bytes::copy_from_slice).collect();
+    for chunk in chunks.iter().cycle().take(128) {
+        ring.append_with_keyframes(chunk.clone(), scanner.scan(chunk));
+    }
+    let mut group = c.benchmark_group("join");
+    for (name, at_keyframe) in [("keyframe", true), ("chunk", false)] {
+        group.bench_function(format!("{name} join in a full ring"), |b| {
+            b.iter(|| black_box(ring.join(black_box(Duration::ZERO), at_keyframe)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, align, ring, keyframes);
 criterion_main!(benches);

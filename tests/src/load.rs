@@ -37,6 +37,10 @@ pub struct LoadPlan {
     /// (one per deliberate engine failover: a new engine is at another
     /// live position).
     pub allowed_gaps: u64,
+    /// The engine serves a recording, not the counter stream: no counter
+    /// check; instead, count players whose first packet (after keepalive
+    /// nulls) is not a PAT, i.e. joins a decoder cannot start from.
+    pub recorded: bool,
 }
 
 /// One player's outcome.
@@ -50,6 +54,8 @@ struct PlayerResult {
     stalls: u32,
     misaligned: u64,
     counter_gaps: u64,
+    /// PID of the first packet that was not a null packet.
+    first_pid: Option<u16>,
     error: Option<String>,
 }
 
@@ -96,6 +102,8 @@ pub struct LoadReport {
     pub stalls: u64,
     pub misaligned_bytes: u64,
     pub counter_gaps: u64,
+    /// With a recording: players whose stream did not start with a PAT.
+    pub joins_not_at_pat: Option<u64>,
     pub errors: Vec<String>,
 }
 
@@ -103,7 +111,11 @@ impl LoadReport {
     /// True when nothing went wrong (no stall among normal players, no TS
     /// error, no connection error).
     pub fn clean(&self) -> bool {
-        self.stalls == 0 && self.misaligned_bytes == 0 && self.counter_gaps == 0 && self.errors.is_empty()
+        self.stalls == 0
+            && self.misaligned_bytes == 0
+            && self.counter_gaps == 0
+            && self.joins_not_at_pat.unwrap_or(0) == 0
+            && self.errors.is_empty()
     }
 }
 
@@ -162,6 +174,9 @@ fn summarize(plan: &LoadPlan, results: &[PlayerResult], elapsed: Duration) -> Lo
         misaligned_bytes: results.iter().map(|r| r.misaligned).sum(),
         // A slow player skips by design; its gaps are expected.
         counter_gaps: normal.iter().map(|r| r.counter_gaps.saturating_sub(plan.allowed_gaps)).sum(),
+        joins_not_at_pat: plan
+            .recorded
+            .then(|| results.iter().filter(|r| r.bytes > 0 && r.first_pid != Some(0)).count() as u64),
         errors: results.iter().filter_map(|r| r.error.clone()).collect(),
     }
 }
@@ -189,7 +204,7 @@ async fn play(
         r.error = Some(format!("request: {e}"));
         return r;
     }
-    let mut checker = TsChecker::default();
+    let mut checker = TsChecker { check_counters: !plan.recorded, ..TsChecker::default() };
     let mut head = Vec::new();
     let mut in_body = false;
     let mut buf = vec![0u8; if slow { 4096 } else { 64 * 1024 }];
@@ -257,12 +272,15 @@ async fn play(
     }
     r.misaligned = checker.misaligned;
     r.counter_gaps = checker.gaps;
+    r.first_pid = checker.first_pid;
     r
 }
 
 /// Incremental check of simulated-engine TS across reads.
 #[derive(Default)]
 struct TsChecker {
+    check_counters: bool,
+    first_pid: Option<u16>,
     carry: Vec<u8>,
     last_counter: Option<u64>,
     misaligned: u64,
@@ -291,6 +309,12 @@ impl TsChecker {
     fn packet(&mut self, p: &[u8]) {
         if p[0] != SYNC_BYTE {
             self.misaligned += PACKET_SIZE as u64;
+            return;
+        }
+        if self.first_pid.is_none() && acemux_ts::pid(p) != acemux_ts::NULL_PID {
+            self.first_pid = Some(acemux_ts::pid(p));
+        }
+        if !self.check_counters {
             return;
         }
         if let Some(c) = ace_sim::video_counter(p) {

@@ -27,6 +27,7 @@ async fn fifty_players_for_a_few_seconds_stay_clean() {
         stall_after: Duration::from_secs(2),
         content_base: 7000,
         allowed_gaps: 0,
+        recorded: false,
     };
     let report = run(&plan).await;
     assert!(report.clean(), "{report:#?}");

@@ -39,6 +39,12 @@ struct Args {
     /// Stream bitrate of the simulated engine, bits per second.
     #[arg(long, default_value_t = 8_000_000)]
     bitrate: u64,
+    /// The simulated engine serves this MPEG-TS recording, looped (e.g.
+    /// `tests/fixtures/h264-aac.ts`), instead of its counter stream: no
+    /// counter check, but every player's stream must start with a PAT
+    /// (keyframe joins).
+    #[arg(long)]
+    media: Option<std::path::PathBuf>,
     /// Seconds the simulated engine prebuffers before the first byte.
     #[arg(long, default_value_t = 0.0)]
     prebuffer: f64,
@@ -226,6 +232,9 @@ fn print_report(report: &LoadReport, cpu: Option<f64>, rss_kib: Option<u64>, bas
         report.counter_gaps,
         report.errors.len()
     );
+    if let Some(n) = report.joins_not_at_pat {
+        println!("players whose stream did not start with a PAT (no keyframe join): {n}");
+    }
     for e in report.errors.iter().take(5) {
         println!("  error: {e}");
     }
@@ -250,6 +259,7 @@ fn print_report(report: &LoadReport, cpu: Option<f64>, rss_kib: Option<u64>, bas
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let config = SimConfig {
+        media: args.media.as_deref().map(ace_sim::Media::read).transpose()?,
         bitrate_bps: args.bitrate,
         prebuffer: Duration::from_secs_f64(args.prebuffer.max(0.0)),
         ..SimConfig::default()
@@ -299,6 +309,7 @@ async fn main() -> anyhow::Result<()> {
         stall_after: Duration::from_secs(2),
         content_base: 1000,
         allowed_gaps: u64::from(args.kill_engine_after.is_some()),
+        recorded: args.media.is_some(),
     };
     let disruption = async {
         if let (Some(after), Some(first), Some(spare)) = (args.kill_engine_after, &engine, &spare) {
