@@ -9,7 +9,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use acemux_ts::{PACKET_SIZE, SYNC_BYTE};
+use acemux_ts::access::{VideoCodec, is_random_access};
+use acemux_ts::{PACKET_SIZE, Packet, SYNC_BYTE, psi};
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -38,8 +39,8 @@ pub struct LoadPlan {
     /// live position).
     pub allowed_gaps: u64,
     /// The engine serves a recording, not the counter stream: no counter
-    /// check; instead, count players whose first packet (after keepalive
-    /// nulls) is not a PAT, i.e. joins a decoder cannot start from.
+    /// check; instead, count players whose first video packet after the
+    /// first PAT and PMT is not a keyframe (a decoder could not start there).
     pub recorded: bool,
 }
 
@@ -54,8 +55,8 @@ struct PlayerResult {
     stalls: u32,
     misaligned: u64,
     counter_gaps: u64,
-    /// PID of the first packet that was not a null packet.
-    first_pid: Option<u16>,
+    /// Whether the first video packet after PAT and PMT was a keyframe.
+    starts_at_keyframe: Option<bool>,
     error: Option<String>,
 }
 
@@ -102,8 +103,9 @@ pub struct LoadReport {
     pub stalls: u64,
     pub misaligned_bytes: u64,
     pub counter_gaps: u64,
-    /// With a recording: players whose stream did not start with a PAT.
-    pub joins_not_at_pat: Option<u64>,
+    /// With a recording: players a decoder could not start from the first
+    /// video packet.
+    pub starts_not_at_keyframe: Option<u64>,
     pub errors: Vec<String>,
 }
 
@@ -114,7 +116,7 @@ impl LoadReport {
         self.stalls == 0
             && self.misaligned_bytes == 0
             && self.counter_gaps == 0
-            && self.joins_not_at_pat.unwrap_or(0) == 0
+            && self.starts_not_at_keyframe.unwrap_or(0) == 0
             && self.errors.is_empty()
     }
 }
@@ -174,9 +176,9 @@ fn summarize(plan: &LoadPlan, results: &[PlayerResult], elapsed: Duration) -> Lo
         misaligned_bytes: results.iter().map(|r| r.misaligned).sum(),
         // A slow player skips by design; its gaps are expected.
         counter_gaps: normal.iter().map(|r| r.counter_gaps.saturating_sub(plan.allowed_gaps)).sum(),
-        joins_not_at_pat: plan
+        starts_not_at_keyframe: plan
             .recorded
-            .then(|| results.iter().filter(|r| r.bytes > 0 && r.first_pid != Some(0)).count() as u64),
+            .then(|| results.iter().filter(|r| r.bytes > 0 && r.starts_at_keyframe != Some(true)).count() as u64),
         errors: results.iter().filter_map(|r| r.error.clone()).collect(),
     }
 }
@@ -272,7 +274,7 @@ async fn play(
     }
     r.misaligned = checker.misaligned;
     r.counter_gaps = checker.gaps;
-    r.first_pid = checker.first_pid;
+    r.starts_at_keyframe = checker.start.verdict;
     r
 }
 
@@ -280,7 +282,7 @@ async fn play(
 #[derive(Default)]
 struct TsChecker {
     check_counters: bool,
-    first_pid: Option<u16>,
+    start: StartCheck,
     carry: Vec<u8>,
     last_counter: Option<u64>,
     misaligned: u64,
@@ -311,10 +313,8 @@ impl TsChecker {
             self.misaligned += PACKET_SIZE as u64;
             return;
         }
-        if self.first_pid.is_none() && acemux_ts::pid(p) != acemux_ts::NULL_PID {
-            self.first_pid = Some(acemux_ts::pid(p));
-        }
         if !self.check_counters {
+            self.start.packet(p);
             return;
         }
         if let Some(c) = ace_sim::video_counter(p) {
@@ -322,6 +322,37 @@ impl TsChecker {
                 self.gaps += 1;
             }
             self.last_counter = Some(c);
+        }
+    }
+}
+
+/// Follows PAT and PMT up to the first video packet, and tells whether a
+/// decoder can start there.
+#[derive(Default)]
+struct StartCheck {
+    pmt_pid: Option<u16>,
+    video: Option<(u16, VideoCodec)>,
+    verdict: Option<bool>,
+}
+
+impl StartCheck {
+    fn packet(&mut self, raw: &[u8]) {
+        let Some(packet) = Packet::new(raw) else { return };
+        if self.verdict.is_some() {
+            return;
+        }
+        let pid = packet.pid();
+        if pid == 0 {
+            self.pmt_pid = psi::parse_pat(&packet).and_then(|programs| programs.first().map(|p| p.1));
+        } else if Some(pid) == self.pmt_pid {
+            self.video = psi::parse_pmt(&packet).and_then(|map| {
+                let video = map.streams.into_iter().find(|s| s.kind == psi::StreamKind::Video)?;
+                Some((video.pid, VideoCodec::of_stream_type(video.stream_type)))
+            });
+        } else if let Some((video_pid, codec)) = self.video
+            && pid == video_pid
+        {
+            self.verdict = Some(is_random_access(&packet, codec));
         }
     }
 }

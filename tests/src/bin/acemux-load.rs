@@ -41,8 +41,8 @@ struct Args {
     bitrate: u64,
     /// The simulated engine serves this MPEG-TS recording, looped (e.g.
     /// `tests/fixtures/h264-aac.ts`), instead of its counter stream: no
-    /// counter check, but every player's stream must start with a PAT
-    /// (keyframe joins).
+    /// counter check, but every player's first video packet after PAT and
+    /// PMT must be a keyframe (keyframe joins).
     #[arg(long)]
     media: Option<std::path::PathBuf>,
     /// Seconds the simulated engine prebuffers before the first byte.
@@ -232,8 +232,8 @@ fn print_report(report: &LoadReport, cpu: Option<f64>, rss_kib: Option<u64>, bas
         report.counter_gaps,
         report.errors.len()
     );
-    if let Some(n) = report.joins_not_at_pat {
-        println!("players whose stream did not start with a PAT (no keyframe join): {n}");
+    if let Some(n) = report.starts_not_at_keyframe {
+        println!("players whose first video packet after PAT/PMT was not a keyframe: {n}");
     }
     for e in report.errors.iter().take(5) {
         println!("  error: {e}");
