@@ -176,9 +176,9 @@ fn summarize(plan: &LoadPlan, results: &[PlayerResult], elapsed: Duration) -> Lo
         misaligned_bytes: results.iter().map(|r| r.misaligned).sum(),
         // A slow player skips by design; its gaps are expected.
         counter_gaps: normal.iter().map(|r| r.counter_gaps.saturating_sub(plan.allowed_gaps)).sum(),
-        starts_not_at_keyframe: plan
-            .recorded
-            .then(|| results.iter().filter(|r| r.bytes > 0 && r.starts_at_keyframe != Some(true)).count() as u64),
+        starts_not_at_keyframe: plan.recorded.then(|| {
+            results.iter().filter(|r| r.bytes > 0 && r.starts_at_keyframe != Some(true)).count() as u64
+        }),
         errors: results.iter().filter_map(|r| r.error.clone()).collect(),
     }
 }

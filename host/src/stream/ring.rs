@@ -193,14 +193,16 @@ impl Ring {
             None => 0,
         };
         let split = (plain + 1).min(inner.chunks.len());
-        let keyframe = || {
-            let at_or_before = inner.chunks.range(..split).enumerate().rev();
+        let keyframe = if at_keyframe {
+            let mut at_or_before = inner.chunks.range(..split).enumerate().rev();
             let mut after = inner.chunks.range(split..).enumerate().map(|(i, c)| (split + i, c));
-            { at_or_before }
+            at_or_before
                 .find_map(|(i, c)| c.keyframes.as_ref().map(|k| (i, &k.last)))
                 .or_else(|| after.find_map(|(i, c)| c.keyframes.as_ref().map(|k| (i, &k.first))))
+        } else {
+            None
         };
-        match at_keyframe.then(keyframe).flatten() {
+        match keyframe {
             Some((index, point)) => {
                 Join { seq: inner.first_seq + index as u64, skip: point.at, prefix: Some(point.psi.clone()) }
             }
