@@ -74,7 +74,7 @@ const CHUNK: usize = 65424;
 fn keyframes(c: &mut Criterion) {
     let mut group = c.benchmark_group("keyframes");
     group.throughput(Throughput::Bytes(RECORDED.len() as u64));
-    group.bench_function("scan 719 KB of H.264/AAC in 64 KiB chunks", |b| {
+    group.bench_function("scan 823 KB of H.264/AAC in 64 KiB chunks", |b| {
         let mut scanner = KeyframeScanner::new();
         b.iter(|| {
             let found = RECORDED.chunks(CHUNK).filter_map(|c| scanner.scan(black_box(c))).count();

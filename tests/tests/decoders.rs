@@ -15,12 +15,13 @@ use acemux::config::JoinAt;
 use acemux_tests::{Harness, content_id};
 use tokio::process::Command;
 
-/// The fixture, paced at about twice its real-time rate (≈480 kbit/s) so a
-/// test needs a few seconds, not twelve.
+/// The fixture, paced at twice its real-time rate so a test needs a few
+/// seconds, not twelve.
 fn recorded_sim() -> SimConfig {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/h264-aac.ts");
     let media = Media::read(&fixture).expect("the committed fixture is valid TS");
-    SimConfig { bitrate_bps: 960_000, media: Some(media), ..SimConfig::default() }
+    let real_time = media.bitrate_bps().expect("the fixture has timestamps");
+    SimConfig { bitrate_bps: 2 * real_time, media: Some(media), ..SimConfig::default() }
 }
 
 /// Runs an ffmpeg tool to the end (killed after 30 s).
@@ -39,9 +40,15 @@ async fn run(tool: &str, args: &[&str]) -> Output {
 /// Decodes `seconds` of media time from `url` and returns ffmpeg's
 /// diagnostics at error level (empty when every frame decoded).
 async fn decode_errors(url: &str, seconds: &str) -> String {
+    decode_diagnostics(url, seconds, "error").await
+}
+
+/// Decodes `seconds` of media time from `url` and returns what ffmpeg
+/// printed at `level` or worse.
+async fn decode_diagnostics(url: &str, seconds: &str, level: &str) -> String {
     let out = run(
         "ffmpeg",
-        &["-nostdin", "-hide_banner", "-v", "error", "-i", url, "-t", seconds, "-f", "null", "-"],
+        &["-nostdin", "-hide_banner", "-v", level, "-i", url, "-t", seconds, "-f", "null", "-"],
     )
     .await;
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -114,6 +121,19 @@ async fn chunk_joins_without_keyframe_alignment_show_decode_errors() {
     );
     assert_eq!(counters["keyframe_joins"], 0, "{counters}");
     assert_eq!(counters["chunk_joins"], 4, "{counters}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_looped_recording_plays_across_its_seams() {
+    // 30 s of media = two and a half passes of the 12 s recording, paced
+    // eight times faster than real time. Each pass's timestamps continue
+    // the last, so a decoder sees one continuous channel: not even a
+    // warning about timestamps going back.
+    let mut sim = recorded_sim();
+    sim.bitrate_bps *= 4;
+    let h = Harness::start(sim, |_| {}).await;
+    let diagnostics = decode_diagnostics(&h.stream_url(&content_id(72)), "30", "warning").await;
+    assert_eq!(diagnostics, "", "ffmpeg reported problems across the loop seams");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,6 +17,7 @@ mod api;
 mod counters;
 mod engine;
 mod media;
+mod retime;
 mod tsgen;
 
 pub use counters::Counters;

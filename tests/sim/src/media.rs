@@ -9,11 +9,16 @@ use std::path::Path;
 use acemux_ts::{PACKET_SIZE, is_whole_packets};
 use bytes::Bytes;
 
+use crate::retime::{Retimer, loop_span};
 use crate::tsgen::TsGenerator;
 
 /// A recorded stream, checked to be whole, synced TS packets.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Media(Bytes);
+pub struct Media {
+    ts: Bytes,
+    /// Length of one pass, 90 kHz units (0 if the recording has no PTS).
+    span: u64,
+}
 
 impl Media {
     pub fn new(ts: Bytes) -> anyhow::Result<Self> {
@@ -22,7 +27,20 @@ impl Media {
             is_whole_packets(&ts),
             "the media file is not whole 188-byte MPEG-TS packets starting with 0x47"
         );
-        Ok(Self(ts))
+        Ok(Self { span: loop_span(&ts), ts })
+    }
+
+    /// The committed sample (`tests/fixtures/h264-aac.ts`): 12 s of a
+    /// test pattern in H.264 with a 440 Hz tone in AAC, ≈550 kbit/s.
+    pub fn sample() -> Self {
+        Self::new(Bytes::from_static(include_bytes!("../../fixtures/h264-aac.ts")))
+            .expect("the committed sample is whole TS packets")
+    }
+
+    /// The recording's own bitrate (bits per second), to play it in real
+    /// time; `None` if it has no timestamps to tell.
+    pub fn bitrate_bps(&self) -> Option<u64> {
+        (self.span > 0).then(|| self.ts.len() as u64 * 8 * 90_000 / self.span)
     }
 
     pub fn read(path: &Path) -> anyhow::Result<Self> {
@@ -34,13 +52,20 @@ impl Media {
 /// The packets of one playback connection.
 pub(crate) enum Source {
     Synthetic(TsGenerator),
-    /// A recording from its first packet on, looped (each loop restarts
-    /// the timestamps and continuity counters, as a real channel's
-    /// discontinuity would).
+    /// A recording from its first packet on, looped seamlessly (see
+    /// [`Retimer`]).
     Recorded {
         media: Media,
         position: usize,
+        pass: u64,
+        retimer: Retimer,
     },
+}
+
+impl Source {
+    pub fn recorded(media: Media) -> Self {
+        Self::Recorded { media, position: 0, pass: 0, retimer: Retimer::default() }
+    }
 }
 
 impl Source {
@@ -48,13 +73,19 @@ impl Source {
     pub fn write(&mut self, count: usize, out: &mut Vec<u8>) {
         match self {
             Self::Synthetic(generator) => generator.write(count, out),
-            Self::Recorded { media, position } => {
-                let mut left = count * PACKET_SIZE;
-                while left > 0 {
-                    let take = left.min(media.0.len() - *position);
-                    out.extend_from_slice(&media.0[*position..*position + take]);
-                    *position = (*position + take) % media.0.len();
-                    left -= take;
+            Self::Recorded { media, position, pass, retimer } => {
+                out.reserve(count * PACKET_SIZE);
+                for _ in 0..count {
+                    let start = out.len();
+                    out.extend_from_slice(&media.ts[*position..*position + PACKET_SIZE]);
+                    if let Ok(packet) = <&mut [u8; PACKET_SIZE]>::try_from(&mut out[start..]) {
+                        retimer.packet(packet, *pass, media.span);
+                    }
+                    *position += PACKET_SIZE;
+                    if *position == media.ts.len() {
+                        *position = 0;
+                        *pass += 1;
+                    }
                 }
             }
         }
@@ -66,16 +97,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn recorded_media_loops_whole_packets() {
-        let packets: Vec<u8> =
-            (1u8..4).flat_map(|i| [[0x47].as_slice(), &[i; PACKET_SIZE - 1]].concat()).collect();
+    fn recorded_media_loops_whole_packets_with_continuous_counters() {
+        // Three packets on PIDs 1, 2, 3, each with payload and counter 5.
+        let packets: Vec<u8> = (1u8..4)
+            .flat_map(|pid| [[0x47, 0, pid, 0x15].as_slice(), &[pid; PACKET_SIZE - 4]].concat())
+            .collect();
         let media = Media::new(Bytes::from(packets.clone())).unwrap();
-        let mut source = Source::Recorded { media, position: 0 };
+        assert_eq!(media.bitrate_bps(), None, "no timestamps");
+        let mut source = Source::recorded(media);
         let mut out = Vec::new();
         source.write(5, &mut out);
         assert_eq!(out.len(), 5 * PACKET_SIZE);
-        assert_eq!(&out[..3 * PACKET_SIZE], &packets[..]);
-        assert_eq!(&out[3 * PACKET_SIZE..], &packets[..2 * PACKET_SIZE]);
+        assert_eq!(&out[..3 * PACKET_SIZE], &packets[..], "the first pass as recorded");
+        for (i, p) in out[3 * PACKET_SIZE..].chunks(PACKET_SIZE).enumerate() {
+            assert_eq!(&p[..4], &[0x47, 0, i as u8 + 1, 0x16], "second pass: next counter");
+            assert_eq!(&p[4..], &packets[i * PACKET_SIZE + 4..(i + 1) * PACKET_SIZE]);
+        }
+    }
+
+    #[test]
+    fn the_sample_plays_at_its_own_rate() {
+        let rate = Media::sample().bitrate_bps().unwrap();
+        assert!((500_000..600_000).contains(&rate), "{rate}");
     }
 
     #[test]

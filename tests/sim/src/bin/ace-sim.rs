@@ -14,9 +14,10 @@ struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:6878")]
     listen: SocketAddr,
-    /// Stream bitrate in bits per second.
-    #[arg(long, default_value_t = 2_000_000)]
-    bitrate: u64,
+    /// Stream bitrate in bits per second [default: the recording's own
+    /// rate with --media, else 2000000].
+    #[arg(long)]
+    bitrate: Option<u64>,
     /// Seconds from start until the first byte.
     #[arg(long, default_value_t = 0.0)]
     prebuffer: f64,
@@ -46,9 +47,10 @@ async fn main() -> anyhow::Result<()> {
         anyhow::bail!("--prebuffer must be a non-negative number of seconds");
     }
     let media = args.media.as_deref().map(Media::read).transpose()?;
+    let bitrate = args.bitrate.or(media.as_ref().and_then(Media::bitrate_bps)).unwrap_or(2_000_000);
     let config = SimConfig {
         media,
-        bitrate_bps: args.bitrate.max(1),
+        bitrate_bps: bitrate.max(1),
         prebuffer: Duration::from_secs_f64(args.prebuffer),
         start_error: args.start_error,
         redirect: args.redirect,
