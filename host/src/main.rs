@@ -43,9 +43,16 @@ async fn run() -> anyhow::Result<()> {
 
 #[cfg(feature = "demo")]
 async fn start_demo_engine(settings: &mut Settings) -> anyhow::Result<ace_sim::SimEngine> {
-    let engine = ace_sim::SimEngine::start(ace_sim::SimConfig::default())
-        .await
-        .context("cannot start the simulated engine for --demo")?;
+    // A real picture and sound (a looped test pattern with a tone), played
+    // in real time, so any player shows what acemux does.
+    let media = ace_sim::Media::sample();
+    let config = ace_sim::SimConfig {
+        bitrate_bps: media.bitrate_bps().unwrap_or(2_000_000),
+        media: Some(media),
+        ..ace_sim::SimConfig::default()
+    };
+    let engine =
+        ace_sim::SimEngine::start(config).await.context("cannot start the simulated engine for --demo")?;
     eprintln!("demo: simulated AceStream engine on http://{}", engine.addr());
     settings.engines = vec![EngineSetting::new(engine.addr().ip().to_string(), engine.addr().port())];
     Ok(engine)

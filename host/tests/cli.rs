@@ -1,5 +1,5 @@
-//! The `acemux` binary itself: settings errors at start, and shutdown on
-//! SIGTERM with every engine session stopped.
+//! The `acemux` binary itself: settings errors at start, shutdown on
+//! SIGTERM with every engine session stopped, and the demo mode.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -47,39 +47,57 @@ fn bad_settings_fail_at_start_naming_the_setting() {
     assert!(err.contains("/nonexistent/acemux.toml"), "{err}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_stops_every_upstream_then_exits() {
-    let engine = SimEngine::start(SimConfig::default()).await.unwrap();
+/// Starts the binary on a free loopback port with `args`; returns the
+/// child and its `host:port`.
+fn spawn_acemux(args: &[&str]) -> (std::process::Child, String) {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
     let listen = format!("127.0.0.1:{port}");
-    let mut child = Command::new(BIN)
-        .args(["--listen", &listen, "--engine", &engine.endpoint(), "--plugins", "none"])
+    let child = Command::new(BIN)
+        .args(["--listen", &listen, "--plugins", "none"])
+        .args(args)
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("acemux starts");
+    (child, listen)
+}
+
+/// GETs `url` until acemux answers (it may still be starting).
+async fn get_when_up(url: &str) -> reqwest::Response {
     let http = reqwest::Client::new();
-    let url = format!("http://{listen}/ace/getstream?id={}", "ab".repeat(20));
     let started = Instant::now();
-    let mut response = loop {
-        match http.get(&url).send().await {
-            Ok(r) => break r,
+    loop {
+        match http.get(url).send().await {
+            Ok(r) => return r,
             Err(_) if started.elapsed() < Duration::from_secs(10) => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             Err(e) => panic!("acemux never answered: {e}"),
         }
-    };
+    }
+}
+
+async fn terminate(child: std::process::Child) -> std::process::ExitStatus {
+    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let mut child = child;
+    tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_every_upstream_then_exits() {
+    let engine = SimEngine::start(SimConfig::default()).await.unwrap();
+    let (child, listen) = spawn_acemux(&["--engine", &engine.endpoint()]);
+    let url = format!("http://{listen}/ace/getstream?id={}", "ab".repeat(20));
+    let mut response = get_when_up(&url).await;
     assert_eq!(response.status(), 200);
     assert!(response.chunk().await.unwrap().is_some());
     assert_eq!(engine.counters().starts, 1);
 
-    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(kill.success());
-    let exit = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
+    let exit = terminate(child).await;
     assert!(exit.success(), "exit status {exit:?}");
     assert_eq!(engine.counters().stops, 1, "engine stop must be sent before exit");
     // The player's stream ended with the process.
@@ -88,4 +106,38 @@ async fn sigterm_stops_every_upstream_then_exits() {
     })
     .await;
     assert!(rest.is_ok(), "player stream still open after exit");
+}
+
+/// The README's first command: `--demo` needs no AceStream and plays a
+/// real picture and sound (checked with ffprobe and ffmpeg, as a player).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_mode_plays_real_video_without_an_engine() {
+    let (child, listen) = spawn_acemux(&["--demo"]);
+    let url = format!("http://{listen}/ace/getstream?id=0123456789abcdef0123456789abcdef01234567");
+    assert_eq!(get_when_up(&format!("http://{listen}/healthz")).await.status(), 200);
+    let probe = tokio::process::Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0", &url])
+        .kill_on_drop(true)
+        .output();
+    let probe = tokio::time::timeout(Duration::from_secs(30), probe)
+        .await
+        .expect("ffprobe finished")
+        .expect("ffprobe runs (install Debian's ffmpeg package, as .ci/run does)");
+    let codecs = String::from_utf8_lossy(&probe.stdout);
+    assert!(codecs.contains("h264") && codecs.contains("aac"), "{codecs}");
+    // Two seconds of real-time play through a joined session.
+    let decode = tokio::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i", &url, "-t", "2", "-f", "null", "-"])
+        .kill_on_drop(true)
+        .output();
+    let decode = tokio::time::timeout(Duration::from_secs(30), decode)
+        .await
+        .expect("ffmpeg finished")
+        .expect("ffmpeg runs");
+    assert!(
+        decode.status.success() && decode.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&decode.stderr)
+    );
+    assert!(terminate(child).await.success());
 }
