@@ -11,8 +11,10 @@ use std::process::Output;
 use std::time::Duration;
 
 use ace_sim::{Media, SimConfig};
-use acemux::config::JoinAt;
-use acemux_tests::{Harness, content_id};
+use acemux::config::{JoinAt, LagPolicy};
+use acemux_tests::{Harness, RawPlayer, content_id};
+use acemux_ts::access::{VideoCodec, is_random_access};
+use acemux_ts::{PACKET_SIZE, Packet};
 use tokio::process::Command;
 
 /// The fixture, paced at twice its real-time rate so a test needs a few
@@ -149,4 +151,54 @@ async fn ffprobe_finds_video_and_audio_through_every_url_form() {
         assert_eq!(probe_codecs(&h.url(&path)).await, ["h264", "aac"], "{path}");
     }
     assert_eq!(h.engine().counters().starts, 1, "one engine session for every probe");
+}
+
+/// Where a player's video continuity counter jumps (it skipped), the
+/// player gets PAT, PMT and a keyframe: its decoder restarts cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_player_skips_to_a_keyframe_after_pat_and_pmt() {
+    let mut sim = recorded_sim();
+    // ~30 times real time into a ring of ~0.2 s: about six GOPs.
+    sim.bitrate_bps = 16_000_000;
+    let h = Harness::start(sim, |s| {
+        s.socket_send_buffer = Some(64 * 1024);
+        s.chunk_bytes = 188 * 64;
+        s.ring_bytes = 188 * 64 * 32;
+        s.lag_policy = LagPolicy::Skip;
+    })
+    .await;
+    let mut slow = RawPlayer::connect(&h.base, &content_id(73)).await;
+    let until = std::time::Instant::now() + Duration::from_secs(4);
+    while std::time::Instant::now() < until && !slow.ended {
+        slow.read_some(4096, Duration::from_secs(2)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let skips = h.status().await["sessions"][0]["counters"]["skips"].as_u64().unwrap_or(0);
+    assert!(skips > 0, "the slow player never skipped");
+    // Catch up on what the sockets still hold, to see the skip itself.
+    let until = std::time::Instant::now() + Duration::from_secs(1);
+    while std::time::Instant::now() < until && !slow.ended {
+        slow.read_some(64 * 1024, Duration::from_millis(200)).await;
+    }
+
+    const VIDEO_PID: u16 = 0x100;
+    let packets: Vec<&[u8]> = slow.body.chunks_exact(PACKET_SIZE).collect();
+    let mut last_cc = None;
+    let mut jumps = 0;
+    for (i, raw) in packets.iter().enumerate() {
+        let p = Packet::new(raw).expect("whole packets");
+        if p.pid() != VIDEO_PID || !p.has_payload() {
+            continue;
+        }
+        let cc = p.continuity_counter();
+        if last_cc.is_some_and(|last| cc != (last + 1) & 0x0F) {
+            jumps += 1;
+            assert!(is_random_access(&p, VideoCodec::H264), "packet {i}: skipped to a non-keyframe");
+            let before: Vec<u16> =
+                packets[i.saturating_sub(2)..i].iter().map(|b| acemux_ts::pid(b)).collect();
+            assert_eq!(before, [0, 0x1000], "packet {i}: PAT and PMT must precede the keyframe");
+        }
+        last_cc = Some(cc);
+    }
+    assert!(jumps > 0, "the skip never showed in the bytes ({skips} skips counted)");
 }
