@@ -108,6 +108,17 @@ async fn sigterm_stops_every_upstream_then_exits() {
     assert!(rest.is_ok(), "player stream still open after exit");
 }
 
+/// Runs ffmpeg's `tool` to the end (at most 30 s).
+async fn run_tool(tool: &str, args: &[&str]) -> std::process::Output {
+    let run = tokio::process::Command::new(tool).args(args).kill_on_drop(true).output();
+    tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .unwrap_or_else(|_| panic!("{tool} did not finish in 30 s"))
+        .unwrap_or_else(|e| {
+            panic!("cannot run {tool} ({e}): install Debian's ffmpeg package, as .ci/run does")
+        })
+}
+
 /// The README's first command: `--demo` needs no AceStream and plays a
 /// real picture and sound (checked with ffprobe and ffmpeg, as a player).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,25 +126,14 @@ async fn demo_mode_plays_real_video_without_an_engine() {
     let (child, listen) = spawn_acemux(&["--demo"]);
     let url = format!("http://{listen}/ace/getstream?id=0123456789abcdef0123456789abcdef01234567");
     assert_eq!(get_when_up(&format!("http://{listen}/healthz")).await.status(), 200);
-    let probe = tokio::process::Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0", &url])
-        .kill_on_drop(true)
-        .output();
-    let probe = tokio::time::timeout(Duration::from_secs(30), probe)
-        .await
-        .expect("ffprobe finished")
-        .expect("ffprobe runs (install Debian's ffmpeg package, as .ci/run does)");
+    let probe =
+        run_tool("ffprobe", &["-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0", &url])
+            .await;
     let codecs = String::from_utf8_lossy(&probe.stdout);
     assert!(codecs.contains("h264") && codecs.contains("aac"), "{codecs}");
     // Two seconds of real-time play through a joined session.
-    let decode = tokio::process::Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-i", &url, "-t", "2", "-f", "null", "-"])
-        .kill_on_drop(true)
-        .output();
-    let decode = tokio::time::timeout(Duration::from_secs(30), decode)
-        .await
-        .expect("ffmpeg finished")
-        .expect("ffmpeg runs");
+    let decode =
+        run_tool("ffmpeg", &["-nostdin", "-v", "error", "-i", &url, "-t", "2", "-f", "null", "-"]).await;
     assert!(
         decode.status.success() && decode.stderr.is_empty(),
         "{}",

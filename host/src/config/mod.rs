@@ -349,25 +349,15 @@ impl Settings {
                 "2",
                 false,
             )?,
-            join_at: r.get(
+            join_at: r.choice(
                 cli.join_at.as_deref(),
                 names("join-at", "ACEMUX_JOIN_AT", "join_at"),
-                "keyframe",
-                |s| match s {
-                    "keyframe" => Ok(JoinAt::Keyframe),
-                    "chunk" => Ok(JoinAt::Chunk),
-                    other => Err(format!("`{other}` is neither `keyframe` nor `chunk`")),
-                },
+                &[("keyframe", JoinAt::Keyframe), ("chunk", JoinAt::Chunk)],
             )?,
-            lag_policy: r.get(
+            lag_policy: r.choice(
                 cli.lag_policy.as_deref(),
                 names("lag-policy", "ACEMUX_LAG_POLICY", "lag_policy"),
-                "skip",
-                |s| match s {
-                    "skip" => Ok(LagPolicy::Skip),
-                    "disconnect" => Ok(LagPolicy::Disconnect),
-                    other => Err(format!("`{other}` is neither `skip` nor `disconnect`")),
-                },
+                &[("skip", LagPolicy::Skip), ("disconnect", LagPolicy::Disconnect)],
             )?,
             keepalive_interval: r.duration(
                 cli.keepalive_interval.as_deref(),
@@ -547,6 +537,16 @@ impl Resolver<'_> {
         };
         let raw = cli.map(str::to_owned).or(from_file).unwrap_or_else(|| default.to_owned());
         parse(raw.trim()).map_err(|why| anyhow::anyhow!("invalid setting {names}: {why}"))
+    }
+
+    /// One of a few named values; the first is the default.
+    fn choice<T: Copy>(&self, cli: Option<&str>, names: Names, choices: &[(&str, T)]) -> anyhow::Result<T> {
+        self.get(cli, names, choices[0].0, |given| {
+            choices.iter().find(|(name, _)| *name == given).map(|(_, value)| *value).ok_or_else(|| {
+                let names: Vec<String> = choices.iter().map(|(name, _)| format!("`{name}`")).collect();
+                format!("`{given}` is not one of {}", names.join(", "))
+            })
+        })
     }
 
     /// A setting without a default: unset (or empty) stays `None`.
