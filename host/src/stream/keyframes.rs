@@ -141,7 +141,24 @@ mod tests {
     use super::*;
 
     const FIXTURE: &[u8] = include_bytes!("../../../tests/fixtures/h264-aac.ts");
+    const H265: &[u8] = include_bytes!("../../../tests/fixtures/h265.ts");
     const VIDEO_PID: u16 = 0x100;
+
+    /// The recording with every random access indicator cleared, so only
+    /// the pictures themselves tell where a keyframe is.
+    fn without_indicator(ts: &[u8]) -> Vec<u8> {
+        let mut stripped = ts.to_vec();
+        for p in stripped.chunks_mut(PACKET_SIZE) {
+            if p[3] & 0x20 != 0 && p[4] > 0 {
+                p[5] &= !0x40;
+            }
+        }
+        stripped
+    }
+
+    fn keyframe_offsets(ts: &[u8]) -> Vec<usize> {
+        scan_all(ts, 16 * PACKET_SIZE).iter().map(|(base, k)| base + k.first.at).collect()
+    }
 
     fn video_keyframes_by_indicator(ts: &[u8]) -> Vec<usize> {
         packets(ts)
@@ -176,15 +193,15 @@ mod tests {
 
     #[test]
     fn finds_h264_idr_pictures_without_the_indicator() {
-        let mut stripped = FIXTURE.to_vec();
-        for p in stripped.chunks_mut(PACKET_SIZE) {
-            if p[3] & 0x20 != 0 && p[4] > 0 {
-                p[5] &= !0x40;
-            }
-        }
-        let found = scan_all(&stripped, 16 * PACKET_SIZE);
-        let starts: Vec<usize> = found.iter().map(|(base, k)| base + k.first.at).collect();
-        assert_eq!(starts, video_keyframes_by_indicator(FIXTURE));
+        assert_eq!(keyframe_offsets(&without_indicator(FIXTURE)), video_keyframes_by_indicator(FIXTURE));
+    }
+
+    #[test]
+    fn finds_h265_irap_pictures_with_and_without_the_indicator() {
+        let expected = video_keyframes_by_indicator(H265);
+        assert_eq!(expected.len(), 3, "one keyframe per second in the fixture");
+        assert_eq!(keyframe_offsets(H265), expected);
+        assert_eq!(keyframe_offsets(&without_indicator(H265)), expected);
     }
 
     #[test]
