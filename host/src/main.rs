@@ -25,6 +25,9 @@ async fn main() -> std::process::ExitCode {
 async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut settings = Settings::from_cli(&cli)?;
+    for warning in acemux::config::unused_settings(|name| std::env::var(name).ok()) {
+        tracing::warn!("{warning}");
+    }
     let _demo_engine = if cli.demo { Some(start_demo_engine(&mut settings).await?) } else { None };
     let acemux = Acemux::start(settings).await?;
     if cli.demo {

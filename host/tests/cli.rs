@@ -108,6 +108,42 @@ async fn sigterm_stops_every_upstream_then_exits() {
     assert!(rest.is_ok(), "player stream still open after exit");
 }
 
+#[test]
+fn legacy_settings_it_does_not_use_are_named_at_start() {
+    let mut child = Command::new(BIN)
+        .args(["--listen", "127.0.0.1:0", "--engine", "127.0.0.1:9", "--plugins", "none"])
+        .env("PROXY_CHUNK_SIZE", "8192")
+        .env("PROXY_HEARTBEAT_INTERVAL", "10")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("acemux starts");
+    let stderr = child.stderr.take().unwrap();
+    let lines = std::thread::spawn(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .filter(|l| l.contains("does not use it"))
+            .take(2)
+            .collect::<Vec<_>>()
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !lines.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let lines = lines.join().unwrap();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].contains("PROXY_CHUNK_SIZE") && lines[0].contains("PROXY_BUFFER_CHUNK_SIZE"),
+        "{lines:?}"
+    );
+    assert!(lines[1].contains("PROXY_HEARTBEAT_INTERVAL") && lines[1].contains("ACEMUX_CLIENT_TIMEOUT"));
+}
+
 /// Runs ffmpeg's `tool` to the end (at most 30 s).
 async fn run_tool(tool: &str, args: &[&str]) -> std::process::Output {
     let run = tokio::process::Command::new(tool).args(args).kill_on_drop(true).output();

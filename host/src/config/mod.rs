@@ -4,6 +4,7 @@
 //! Each setting is resolved in one place with its three names (flag,
 //! environment variable, file key), so an error names all of them.
 
+mod legacy;
 mod parse;
 
 use std::net::SocketAddr;
@@ -14,6 +15,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use serde::Serialize;
 
+pub use legacy::unused_settings;
 pub use parse::{parse_duration, parse_size};
 
 /// What to do with a player whose cursor fell behind the ring's oldest data.
