@@ -142,6 +142,7 @@ mod tests {
 
     const FIXTURE: &[u8] = include_bytes!("../../../tests/fixtures/h264-aac.ts");
     const H265: &[u8] = include_bytes!("../../../tests/fixtures/h265.ts");
+    const MPEG2: &[u8] = include_bytes!("../../../tests/fixtures/mpeg2.ts");
     const VIDEO_PID: u16 = 0x100;
 
     /// The recording with every random access indicator cleared, so only
@@ -197,11 +198,13 @@ mod tests {
     }
 
     #[test]
-    fn finds_h265_irap_pictures_with_and_without_the_indicator() {
-        let expected = video_keyframes_by_indicator(H265);
-        assert_eq!(expected.len(), 3, "one keyframe per second in the fixture");
-        assert_eq!(keyframe_offsets(H265), expected);
-        assert_eq!(keyframe_offsets(&without_indicator(H265)), expected);
+    fn finds_h265_and_mpeg2_keyframes_with_and_without_the_indicator() {
+        for (ts, keyframes) in [(H265, 3), (MPEG2, 5)] {
+            let expected = video_keyframes_by_indicator(ts);
+            assert_eq!(expected.len(), keyframes, "keyframes in the fixture");
+            assert_eq!(keyframe_offsets(ts), expected);
+            assert_eq!(keyframe_offsets(&without_indicator(ts)), expected);
+        }
     }
 
     #[test]

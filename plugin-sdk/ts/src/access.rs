@@ -5,7 +5,8 @@
 //! next keyframe. Two signals mark a start point, and encoders set either:
 //! the adaptation field's random_access_indicator, or a PES whose first
 //! packet carries an H.264 IDR / H.265 IRAP picture (or the parameter sets
-//! that precede one). Both are only meaningful on a video PID: muxers such
+//! that precede one) or an MPEG-2 sequence header (what broadcasters send
+//! before each I picture). Both are only meaningful on a video PID: muxers such
 //! as ffmpeg set the indicator on every audio frame too.
 
 use crate::packet::Packet;
@@ -13,6 +14,8 @@ use crate::packet::Packet;
 /// The video codecs whose pictures this module can recognise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VideoCodec {
+    /// MPEG-1 or MPEG-2 video (DVB's SD channels).
+    Mpeg2,
     H264,
     H265,
     /// Any other video stream type: only the indicator counts.
@@ -23,6 +26,7 @@ impl VideoCodec {
     /// The codec a PMT stream type declares.
     pub fn of_stream_type(stream_type: u8) -> Self {
         match stream_type {
+            0x01 | 0x02 => Self::Mpeg2,
             0x1B => Self::H264,
             0x24 => Self::H265,
             _ => Self::Other,
@@ -60,10 +64,12 @@ fn pes_elementary_data(payload: &[u8]) -> Option<&[u8]> {
     payload.get(9 + header_len..)
 }
 
-/// The NAL unit types of every NAL unit that starts in `data`.
+/// The type of every unit that starts in `data`: NAL unit types for H.264
+/// and H.265, start code values for MPEG-2.
 fn nal_types(data: &[u8], codec: VideoCodec) -> impl Iterator<Item = u8> + '_ {
     data.windows(4).filter(|w| w[..3] == [0, 0, 1]).map(move |w| match codec {
         VideoCodec::H265 => (w[3] >> 1) & 0x3F,
+        VideoCodec::Mpeg2 => w[3],
         _ => w[3] & 0x1F,
     })
 }
@@ -75,6 +81,8 @@ fn starts_decoding(nal_type: u8, codec: VideoCodec) -> bool {
         VideoCodec::H264 => matches!(nal_type, 5 | 7),
         // IRAP pictures (BLA, IDR, CRA); VPS / SPS.
         VideoCodec::H265 => matches!(nal_type, 16..=21 | 32 | 33),
+        // Sequence header.
+        VideoCodec::Mpeg2 => nal_type == 0xB3,
         VideoCodec::Other => false,
     }
 }
@@ -126,6 +134,15 @@ mod tests {
         assert!(check(&pes_start(&idr_w_radl, false), VideoCodec::H265));
         let trail = [aud.as_slice(), &[0, 0, 1, 1 << 1, 0x01]].concat();
         assert!(!check(&pes_start(&trail, false), VideoCodec::H265));
+    }
+
+    #[test]
+    fn mpeg2_sequence_header_starts_decoding() {
+        let sequence = [0, 0, 1, 0xB3, 0x0A, 0x00];
+        assert!(check(&pes_start(&sequence, false), VideoCodec::Mpeg2));
+        let picture = [0, 0, 1, 0x00, 0x01, 0xFF];
+        assert!(!check(&pes_start(&picture, false), VideoCodec::Mpeg2));
+        assert_eq!(VideoCodec::of_stream_type(0x02), VideoCodec::Mpeg2);
     }
 
     #[test]
