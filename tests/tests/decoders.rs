@@ -1,6 +1,8 @@
 //! Real decoders through acemux: ffprobe and ffmpeg read a recorded
 //! H.264/AAC stream (`tests/fixtures/h264-aac.ts`) that the simulated
-//! engine serves, as a first player and as late joiners.
+//! engine serves, as a first player and as late joiners; a lagging player's
+//! skip is checked packet by packet; and the simulated engine's seamless
+//! loop of the recording is checked with ffmpeg too.
 //!
 //! Needs Debian's `ffmpeg` package (`.ci/run` installs it). A late joiner
 //! that starts mid-GOP or without PAT/PMT makes ffmpeg print decode errors
