@@ -41,7 +41,15 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
         .with_state(state)
 }
 
+/// Like a real engine, a start runs to its end even when the caller hangs
+/// up before the answer: the playback session it creates then exists on the
+/// engine until someone stops it.
 async fn start(State(state): Shared, Query(q): Params) -> Response {
+    let run = tokio::spawn(start_to_the_end(state, q));
+    run.await.unwrap_or_else(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response())
+}
+
+async fn start_to_the_end(state: Arc<SimState>, q: HashMap<String, String>) -> Response {
     let Some((key_type, key)) = KEY_TYPES.iter().find_map(|k| q.get(*k).map(|v| (*k, v.clone()))) else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "missing content key").into_response();
     };
