@@ -345,3 +345,29 @@ async fn admin_endpoints_require_the_token() {
     let r = h.http.delete(&url).bearer_auth("s3cret").send().await.unwrap();
     assert_eq!(r.status(), 404);
 }
+
+/// A stream stopped while its engine is still answering the start (an
+/// admin DELETE here; the grace period or shutdown can do the same): the
+/// engine session the start created is stopped once the answer comes,
+/// instead of being left running on the engine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_ended_during_the_engine_start_still_stops_what_the_engine_started() {
+    let h = Harness::start(SimConfig { start_delay: Duration::from_millis(800), ..sim() }, |_| {}).await;
+    let id = content_id(90);
+    let url = h.stream_url(&id);
+    let http = h.http.clone();
+    let player = tokio::spawn(async move { http.get(url).send().await.map(|r| r.status()) });
+    assert!(h.wait_for(Duration::from_secs(5), || async { h.session_count().await == 1 }).await);
+    let r = h.http.delete(h.url(&format!("/proxy/sessions/{id}"))).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    let answer = player.await.unwrap().unwrap();
+    assert!(answer.is_server_error() || answer.is_client_error(), "the waiting player got {answer}");
+    assert!(
+        h.wait_for(Duration::from_secs(5), || async { h.engine().counters().stops == 1 }).await,
+        "the engine session started during the stop was left running: {:?}",
+        h.engine().counters()
+    );
+    assert_eq!(h.engine().counters().starts, 1);
+    assert_eq!(h.engine().live_sessions(), 0);
+    assert_eq!(h.session_count().await, 0);
+}

@@ -15,12 +15,12 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{Instrument, warn};
+use tracing::{Instrument, info, warn};
 
 use crate::config::Settings;
 use crate::content::{ContentKey, KeyType};
 use crate::engine::select::SelectRequest;
-use crate::engine::{EngineClient, EnginePool, EngineSelector, EngineSession};
+use crate::engine::{EngineClient, EngineError, EnginePool, EngineSelector, EngineSession};
 use crate::events::EventBus;
 use crate::metrics::Metrics;
 use crate::plugins::PluginHost;
@@ -197,6 +197,31 @@ impl Registry {
         if filed && !sessions.by_key.contains_key(&alias) {
             sessions.aliases.insert(alias, session.key.clone());
         }
+    }
+
+    /// Asks the engine at `base_url` to start `key`. The call runs in a
+    /// task of the registry's tracker: if the stream ends while the engine
+    /// is still answering (grace period, admin stop, shutdown), the session
+    /// the engine started is stopped when the answer arrives instead of
+    /// being left running on the engine.
+    pub(super) async fn start_on_engine(
+        &self,
+        base_url: String,
+        key: ContentKey,
+    ) -> Result<EngineSession, EngineError> {
+        let client = self.ctx.client.clone();
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        self.tasks.spawn(
+            async move {
+                let started = client.start(&base_url, &key).await;
+                if let Err(Ok(orphan)) = answer.send(started) {
+                    info!("the stream ended while the engine started it; stopping the engine session");
+                    stop_logged(&client, &orphan).await;
+                }
+            }
+            .in_current_span(),
+        );
+        answered.await.unwrap_or_else(|_| Err(EngineError::Unreachable("the start call was lost".into())))
     }
 
     /// Stops an engine session in the background (owned by the registry's

@@ -335,7 +335,7 @@ impl Session {
             if let Some(engine) = self.engine() {
                 ctx.events.emit(StreamEvent::EngineSelected { stream: self.stream_ref(), engine });
             }
-            let started = ctx.client.start(&engine.base_url(), &self.key).await;
+            let started = registry.start_on_engine(engine.base_url(), self.key.clone()).await;
             let es = match started {
                 Ok(es) => es,
                 Err(EngineError::Refused(msg)) => {
