@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use acemux_ts::access::{VideoCodec, is_random_access};
+use acemux_ts::access::{VideoStream, is_random_access};
 use acemux_ts::{PACKET_SIZE, Packet, SYNC_BYTE, psi};
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -331,7 +331,7 @@ impl TsChecker {
 #[derive(Default)]
 struct StartCheck {
     pmt_pid: Option<u16>,
-    video: Option<(u16, VideoCodec)>,
+    video: Option<VideoStream>,
     verdict: Option<bool>,
 }
 
@@ -345,14 +345,11 @@ impl StartCheck {
         if pid == 0 {
             self.pmt_pid = psi::parse_pat(&packet).and_then(|programs| programs.first().map(|p| p.1));
         } else if Some(pid) == self.pmt_pid {
-            self.video = psi::parse_pmt(&packet).and_then(|map| {
-                let video = map.streams.into_iter().find(|s| s.kind == psi::StreamKind::Video)?;
-                Some((video.pid, VideoCodec::of_stream_type(video.stream_type)))
-            });
-        } else if let Some((video_pid, codec)) = self.video
-            && pid == video_pid
+            self.video = psi::parse_pmt(&packet).and_then(|map| map.video());
+        } else if let Some(video) = self.video
+            && pid == video.pid
         {
-            self.verdict = Some(is_random_access(&packet, codec));
+            self.verdict = Some(is_random_access(&packet, video.codec));
         }
     }
 }

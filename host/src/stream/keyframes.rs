@@ -12,8 +12,8 @@
 //! The scan reads packet headers only, plus the first bytes of the video
 //! PID's PES starts: a few hundred nanoseconds per 64 KiB chunk.
 
-use acemux_ts::access::{VideoCodec, is_random_access};
-use acemux_ts::psi::{StreamKind, parse_pat, parse_pmt};
+use acemux_ts::access::{VideoStream, is_random_access};
+use acemux_ts::psi::{parse_pat, parse_pmt};
 use acemux_ts::{PACKET_SIZE, Packet, packets};
 use bytes::{Bytes, BytesMut};
 
@@ -38,13 +38,6 @@ pub struct ChunkKeyframes {
 
 /// A PAT or PMT packet, kept to be sent again before a keyframe.
 type PsiPacket = [u8; PACKET_SIZE];
-
-/// The video elementary stream a PMT declares.
-#[derive(Debug, Clone, Copy)]
-struct VideoStream {
-    pid: u16,
-    codec: VideoCodec,
-}
 
 /// Follows a stream's PAT, PMT and video PID across chunks. See the module
 /// docs.
@@ -115,12 +108,7 @@ impl KeyframeScanner {
         // A PMT too large for one packet is not followed: no keyframes are
         // reported and players get the plain join.
         let Some(map) = parse_pmt(packet) else { return };
-        let video = map
-            .streams
-            .iter()
-            .find(|s| s.kind == StreamKind::Video)
-            .map(|s| VideoStream { pid: s.pid, codec: VideoCodec::of_stream_type(s.stream_type) });
-        self.pmt = Some((*packet.bytes(), video));
+        self.pmt = Some((*packet.bytes(), map.video()));
         self.psi = None;
     }
 

@@ -34,6 +34,13 @@ impl VideoCodec {
     }
 }
 
+/// The video elementary stream of a program: where keyframes are looked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VideoStream {
+    pub pid: u16,
+    pub codec: VideoCodec,
+}
+
 /// Whether a packet of a video PID starts a picture a decoder can begin
 /// with. Only packets that start a PES qualify, so a player sent the
 /// stream from this packet on gets the PES header too.

@@ -1,5 +1,6 @@
 //! Just enough PAT/PMT parsing to know which PIDs carry what.
 
+use crate::access::{VideoCodec, VideoStream};
 use crate::packet::Packet;
 
 /// What an elementary stream carries.
@@ -26,6 +27,14 @@ pub struct ProgramMap {
     pub program: u16,
     pub pcr_pid: u16,
     pub streams: Vec<ElementaryStream>,
+}
+
+impl ProgramMap {
+    /// The program's first video stream and its codec.
+    pub fn video(&self) -> Option<VideoStream> {
+        let video = self.streams.iter().find(|s| s.kind == StreamKind::Video)?;
+        Some(VideoStream { pid: video.pid, codec: VideoCodec::of_stream_type(video.stream_type) })
+    }
 }
 
 /// The section in a PSI packet that starts one (PUSI set); `None` otherwise.
@@ -142,6 +151,10 @@ mod tests {
         assert_eq!(
             kinds,
             vec![(0x100, StreamKind::Video), (0x101, StreamKind::Audio), (0x102, StreamKind::Subtitles)]
+        );
+        assert_eq!(
+            map.video(),
+            Some(crate::access::VideoStream { pid: 0x100, codec: crate::access::VideoCodec::H264 })
         );
     }
 
