@@ -210,13 +210,6 @@ impl Ring {
         }
     }
 
-    /// The newest chunk's sequence number (the live edge), or the next one
-    /// when empty.
-    pub fn live_seq(&self) -> u64 {
-        let inner = self.inner.read();
-        inner.next_seq().saturating_sub(1).max(inner.first_seq)
-    }
-
     /// Absolute offset of the first byte of chunk `seq`, clamped to what the
     /// ring knows (for lag accounting).
     pub fn offset_of(&self, seq: u64) -> u64 {
@@ -297,7 +290,6 @@ mod tests {
         assert_eq!(plain(Duration::from_secs(2)), 0);
         // Nothing is younger than 0 s: start at the newest chunk.
         assert_eq!(plain(Duration::ZERO), 1);
-        assert_eq!(ring.live_seq(), 1);
     }
 
     fn keyframes(first: usize, last: usize, count: usize) -> Option<ChunkKeyframes> {
