@@ -10,7 +10,7 @@
 //! keyframe on, and decodes from its first byte.
 //!
 //! The scan reads packet headers only, plus the first bytes of the video
-//! PID's PES starts: a few hundred nanoseconds per 64 KiB chunk.
+//! PID's PES starts: about 5 µs per 64 KiB chunk (`docs/benchmarks.md`).
 
 use acemux_ts::access::{VideoStream, is_random_access};
 use acemux_ts::psi::{parse_pat, parse_pmt};
