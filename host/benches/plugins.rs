@@ -14,14 +14,19 @@ use acemux_ts::NULL_PACKET;
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
+/// Plugin calls are futures with a deadline: the bench drives them on a
+/// current-thread runtime, as a stream's task would.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
 fn host_with(name: &str, wasm: &str) -> Arc<PluginHost> {
     let dir = std::env::temp_dir().join(format!("acemux-bench-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::copy(wasm, dir.join(format!("{name}.wasm"))).unwrap();
     let host = PluginHost::new(dir).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    assert!(rt.block_on(host.scan()), "plugin did not load");
+    assert!(runtime().block_on(host.scan()), "plugin did not load");
     host
 }
 
@@ -54,8 +59,9 @@ fn selector(c: &mut Criterion) {
         }),
         ..SelectRequest::default()
     };
+    let rt = runtime();
     c.bench_function("selector call, sticky-engine, 8 engines", |b| {
-        b.iter(|| black_box(selector.select(&request, &candidates)))
+        b.iter(|| black_box(rt.block_on(selector.select(&request, &candidates))))
     });
 }
 
@@ -68,10 +74,11 @@ fn filter(c: &mut Criterion) {
     video[1] = 0x01;
     let batch: Vec<u8> = (0..348).flat_map(|i| if i % 8 == 0 { NULL_PACKET } else { video }).collect();
     let batch = Bytes::from(batch);
+    let rt = runtime();
     let mut group = c.benchmark_group("filter");
     group.throughput(Throughput::Bytes(batch.len() as u64));
     group.bench_function("null-strip, 64 KiB batch, with output check", |b| {
-        b.iter(|| black_box(chain.process(batch.clone())))
+        b.iter(|| black_box(rt.block_on(chain.process(batch.clone()))))
     });
     group.finish();
 }

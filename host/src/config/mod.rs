@@ -16,7 +16,11 @@ use clap::Parser;
 use serde::Serialize;
 
 pub use legacy::unused_settings;
-pub use parse::{parse_duration, parse_size};
+pub use parse::{format_duration, format_size, parse_duration, parse_size};
+
+/// Environment variables that carry acemux's own secrets: never handed to
+/// a plugin, whatever its grants list.
+pub const SECRET_VARIABLES: &[&str] = &["ACEMUX_ADMIN_TOKEN", "API_KEY"];
 
 /// What to do with a player whose cursor fell behind the ring's oldest data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

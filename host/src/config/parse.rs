@@ -33,6 +33,28 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
     Ok(bytes as usize)
 }
 
+/// A size as an operator writes it: `32 MiB`, `512 KiB`, `1000 bytes`.
+pub fn format_size(bytes: usize) -> String {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else if bytes >= 1 << 10 && bytes.is_multiple_of(1 << 10) {
+        format!("{} KiB", bytes >> 10)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// A duration as an operator writes it: `10 ms`, `2 s`, `1.5 s`, `250 µs`.
+pub fn format_duration(d: Duration) -> String {
+    if d < Duration::from_millis(1) {
+        format!("{} µs", d.as_micros())
+    } else if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_secs_f64() * 1e3)
+    } else {
+        format!("{} s", d.as_secs_f64())
+    }
+}
+
 fn split_unit(s: &str, units: &[(&str, f64)]) -> Result<(f64, f64), String> {
     let bad = || format!("`{s}` is not a number with an optional unit");
     let (digits, scale) =
@@ -64,5 +86,15 @@ mod tests {
         assert_eq!(parse_size("1MB").unwrap(), 1_000_000);
         assert!(parse_size("1.5B").is_err());
         assert!(parse_size("lots").is_err());
+    }
+
+    #[test]
+    fn formatted_as_written() {
+        assert_eq!(format_size(32 << 20), "32 MiB");
+        assert_eq!(format_size(512 << 10), "512 KiB");
+        assert_eq!(format_size(1000), "1000 bytes");
+        assert_eq!(format_duration(Duration::from_millis(10)), "10 ms");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1.5 s");
+        assert_eq!(format_duration(Duration::from_micros(250)), "250 µs");
     }
 }

@@ -246,7 +246,8 @@ impl EnginePool {
 
     /// Chooses an engine for a new stream and takes a slot on it, leaving
     /// out `exclude` (engines that already failed this stream).
-    pub fn reserve(
+    /// Nothing is locked while the selector runs.
+    pub async fn reserve(
         &self,
         selector: &dyn EngineSelector,
         request: &SelectRequest,
@@ -267,7 +268,7 @@ impl EnginePool {
             if candidates.is_empty() {
                 return Err(SelectError::AtCapacity(self.capacity));
             }
-            let chosen_id = match selector.select(request, &candidates) {
+            let chosen_id = match selector.select(request, &candidates).await {
                 Selection::Engine(id) => id,
                 Selection::Refuse(reason) => return Err(SelectError::Refused(reason)),
                 Selection::NoOpinion => return Err(SelectError::NoEngines),
@@ -287,6 +288,8 @@ impl EnginePool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_util::FutureExt;
+
     use crate::engine::BuiltinSelector;
 
     fn pool(n: usize, capacity: usize) -> EnginePool {
@@ -295,18 +298,20 @@ mod tests {
         EnginePool::new(&settings, capacity)
     }
 
-    fn request() -> SelectRequest {
-        SelectRequest::default()
+    /// The built-in selector answers at once.
+    fn reserve(p: &EnginePool, exclude: &[String]) -> Result<EngineLease, SelectError> {
+        p.reserve(&BuiltinSelector, &SelectRequest::default(), exclude)
+            .now_or_never()
+            .expect("the built-in selector never waits")
     }
 
     #[test]
     fn spreads_by_load_and_respects_capacity() {
         let p = pool(2, 2);
-        let leases: Vec<EngineLease> =
-            (0..4).map(|_| p.reserve(&BuiltinSelector, &request(), &[]).unwrap()).collect();
+        let leases: Vec<EngineLease> = (0..4).map(|_| reserve(&p, &[]).unwrap()).collect();
         let on_first = leases.iter().filter(|l| l.engine().port == 7000).count();
         assert_eq!(on_first, 2);
-        assert_eq!(p.reserve(&BuiltinSelector, &request(), &[]).unwrap_err(), SelectError::AtCapacity(2));
+        assert_eq!(reserve(&p, &[]).unwrap_err(), SelectError::AtCapacity(2));
         drop(leases);
         assert!(p.views().iter().all(|v| v.load == 0 && v.pending == 0));
     }
@@ -315,9 +320,9 @@ mod tests {
     fn skips_unhealthy_and_excluded() {
         let p = pool(2, 3);
         p.engines()[0].set_health(false, Some("down".into()));
-        let l = p.reserve(&BuiltinSelector, &request(), &[]).unwrap();
+        let l = reserve(&p, &[]).unwrap();
         assert_eq!(l.engine().port, 7001);
-        let err = p.reserve(&BuiltinSelector, &request(), &["127.0.0.1:7001".into()]).unwrap_err();
+        let err = reserve(&p, &["127.0.0.1:7001".into()]).unwrap_err();
         assert_eq!(err, SelectError::NoEngines);
     }
 
@@ -327,7 +332,7 @@ mod tests {
         let threads: Vec<_> = (0..8)
             .map(|_| {
                 let p = p.clone();
-                std::thread::spawn(move || p.reserve(&BuiltinSelector, &request(), &[]).ok())
+                std::thread::spawn(move || reserve(&p, &[]).ok())
             })
             .collect();
         let leases: Vec<EngineLease> = threads.into_iter().filter_map(|t| t.join().unwrap()).collect();
@@ -352,7 +357,7 @@ mod tests {
         let p = pool(1, 3);
         let listed = vec![EngineSetting::new("10.0.0.1", 6878), EngineSetting::new("10.0.0.2", 6878)];
         assert_eq!(p.sync_discovered(&listed), (2, 0));
-        let lease = p.reserve(&BuiltinSelector, &request(), &["127.0.0.1:7000".into()]).unwrap();
+        let lease = reserve(&p, &["127.0.0.1:7000".into()]).unwrap();
         let busy = lease.engine().id.clone();
         let remaining: Vec<_> =
             listed.iter().filter(|s| format!("{}:{}", s.host, s.port) != busy).cloned().collect();

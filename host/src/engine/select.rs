@@ -7,6 +7,8 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
+use futures_util::future::BoxFuture;
+
 use crate::content::ContentKey;
 
 use super::pool::EngineView;
@@ -44,9 +46,14 @@ pub enum SelectError {
 }
 
 /// Chooses an engine among `candidates` (healthy, not draining, below
-/// capacity; never empty).
+/// capacity; never empty). Async, because a plugin selector may take up to
+/// its time budget; a stream being stopped drops the future.
 pub trait EngineSelector: Send + Sync {
-    fn select(&self, request: &SelectRequest, candidates: &[EngineView]) -> Selection;
+    fn select<'a>(
+        &'a self,
+        request: &'a SelectRequest,
+        candidates: &'a [EngineView],
+    ) -> BoxFuture<'a, Selection>;
 }
 
 /// The rule the original proxy settled on: least loaded first (pending
@@ -55,14 +62,24 @@ pub trait EngineSelector: Send + Sync {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct BuiltinSelector;
 
-impl EngineSelector for BuiltinSelector {
-    fn select(&self, _request: &SelectRequest, candidates: &[EngineView]) -> Selection {
+impl BuiltinSelector {
+    pub fn choose(candidates: &[EngineView]) -> Selection {
         candidates
             .iter()
             .min_by(|a, b| {
                 a.load.cmp(&b.load).then(b.forwarded.cmp(&a.forwarded)).then_with(|| a.id.cmp(&b.id))
             })
             .map_or(Selection::NoOpinion, |e| Selection::Engine(e.id.clone()))
+    }
+}
+
+impl EngineSelector for BuiltinSelector {
+    fn select<'a>(
+        &'a self,
+        _request: &'a SelectRequest,
+        candidates: &'a [EngineView],
+    ) -> BoxFuture<'a, Selection> {
+        Box::pin(std::future::ready(Self::choose(candidates)))
     }
 }
 
@@ -89,10 +106,9 @@ mod tests {
 
     #[test]
     fn least_loaded_then_forwarded() {
-        let r = SelectRequest::default();
         let c = [view("a", 1, false), view("b", 0, false), view("c", 0, true)];
-        assert_eq!(BuiltinSelector.select(&r, &c), Selection::Engine("c".into()));
+        assert_eq!(BuiltinSelector::choose(&c), Selection::Engine("c".into()));
         let c = [view("a", 0, false), view("c", 1, true)];
-        assert_eq!(BuiltinSelector.select(&r, &c), Selection::Engine("a".into()));
+        assert_eq!(BuiltinSelector::choose(&c), Selection::Engine("a".into()));
     }
 }

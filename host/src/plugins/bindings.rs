@@ -5,6 +5,8 @@
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "plugin",
+    // Calls are futures, so a time budget can end them wherever the plugin is.
+    exports: { default: async },
 });
 
 pub use self::acemux::plugin::host::Level;

@@ -19,47 +19,44 @@ pub struct FilterChain {
 }
 
 impl FilterChain {
-    /// The filters are made at the first batch (guest constructors run
-    /// off the async threads, like every plugin call).
+    /// The filters are made at the first batch.
     pub fn new(host: Arc<PluginHost>, stream: Stream) -> Self {
         Self { host, stream, generation: u64::MAX, filters: Vec::new() }
     }
 
     /// Rebuilds the chain if the plugin set changed since it was built.
-    fn refresh(&mut self) {
+    async fn refresh(&mut self) {
         let generation = self.host.generation();
         if generation == self.generation {
             return;
         }
         let set = self.host.current();
-        self.filters = set
-            .plugins
-            .iter()
-            .filter(|p| p.capabilities.filter && p.is_active())
-            .filter_map(|p| p.stream_filter(&self.stream).ok())
-            .collect();
+        self.filters.clear();
+        for plugin in set.plugins.iter().filter(|p| p.capabilities.filter && p.is_active()) {
+            if let Ok(filter) = plugin.stream_filter(&self.stream).await {
+                self.filters.push(filter);
+            }
+        }
         self.generation = generation;
     }
 
     /// Runs a chunk of whole packets through every filter in order. A
     /// failing filter passes the packets on unchanged (fail-open) or drops
-    /// the batch (fail-closed). `None`: nothing left to send.
-    pub fn process(&mut self, chunk: Bytes) -> Option<Bytes> {
+    /// the batch (fail-closed). `None`: nothing left to send. Each call is
+    /// bounded by its plugin's time budget, so a chunk waits at most the
+    /// sum of the chain's budgets.
+    pub async fn process(&mut self, chunk: Bytes) -> Option<Bytes> {
         if self.filters.is_empty() && self.generation == self.host.generation() {
-            // No filter plugins: no call, no thread hand-off.
+            // No filter plugins: no call.
             return Some(chunk);
         }
-        super::runtime::off_async(|| self.process_here(chunk))
-    }
-
-    fn process_here(&mut self, chunk: Bytes) -> Option<Bytes> {
-        self.refresh();
+        self.refresh().await;
         let mut data = chunk;
         for filter in &mut self.filters {
             if !filter.plugin.is_active() {
                 continue;
             }
-            match filter.process(&data) {
+            match filter.process(&data).await {
                 Ok(out) => data = Bytes::from(out),
                 Err(_) if filter.plugin.settings.fail_mode == FailMode::Open => {}
                 Err(_) => return None,

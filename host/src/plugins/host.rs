@@ -104,11 +104,15 @@ impl PluginHost {
                     .collect::<Vec<_>>()
             })
         })
-        .await
-        .expect("plugin directory read");
+        .await;
         let entries = match read {
-            Ok(entries) => entries,
+            Ok(Ok(entries)) => entries,
             Err(e) => {
+                // The runtime is shutting down under the scan.
+                warn!(error = %e, "plugin directory scan cancelled");
+                return false;
+            }
+            Ok(Err(e)) => {
                 warn!(dir = %self.dir.display(), error = %e, "cannot read the plugin directory");
                 return false;
             }
@@ -131,6 +135,11 @@ impl PluginHost {
             };
             let fingerprint = fingerprint(&bytes, settings_text.as_deref());
             if old.as_ref().is_some_and(|p| p.fingerprint == fingerprint) {
+                // The running version is back in place: a failed attempt
+                // to replace it is no longer the file's state.
+                if self.failures.lock().remove(file).is_some() {
+                    info!(file = %file.display(), "plugin file restored to the running version");
+                }
                 next.extend(old);
                 continue;
             }
@@ -190,10 +199,12 @@ impl PluginHost {
         let name = file.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin").to_owned();
         let runtime = self.runtime.clone();
         // Compilation is CPU-heavy: never on the async threads.
-        tokio::task::spawn_blocking(move || {
-            Plugin::load(&runtime, &name, file, &bytes, settings, fingerprint)
+        let plugin = tokio::task::spawn_blocking(move || {
+            Plugin::compile(&runtime, &name, file, &bytes, settings, fingerprint)
         })
-        .await?
+        .await??;
+        plugin.try_instantiate().await?;
+        Ok(plugin)
     }
 
     /// Starts a worker for every event plugin in the set, stops the others.
@@ -240,10 +251,10 @@ impl PluginHost {
     }
 }
 
-/// Delivers one plugin's events in order, off the stream path. Calls are
-/// short and budgeted, so they run on a blocking thread one at a time.
+/// Delivers one plugin's events in order, off the stream path; each call
+/// is bounded by the plugin's time budget.
 async fn event_worker(plugin: Arc<Plugin>, mut rx: mpsc::Receiver<Arc<Event>>, stop: CancellationToken) {
-    let mut sink = match plugin.event_sink() {
+    let mut sink = match plugin.event_sink().await {
         Ok(s) => s,
         Err(e) => {
             warn!(plugin = &*plugin.name, error = %e, "cannot start event delivery");
@@ -255,14 +266,8 @@ async fn event_worker(plugin: Arc<Plugin>, mut rx: mpsc::Receiver<Arc<Event>>, s
             e = rx.recv() => match e { Some(e) => e, None => return },
             _ = stop.cancelled() => return,
         };
-        let (back, result) = tokio::task::spawn_blocking(move || {
-            let r = sink.deliver(&event);
-            (sink, r)
-        })
-        .await
-        .expect("event delivery thread");
-        sink = back;
-        drop(result);
+        // Failures are counted (and logged) by the plugin's accounting.
+        let _ = sink.deliver(&event).await;
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod bindings;
 pub mod filter;
 pub mod host;
+pub mod limits;
 pub mod plugin;
 pub mod runtime;
 pub mod select;

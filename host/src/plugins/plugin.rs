@@ -1,17 +1,19 @@
 //! One loaded plugin: its compiled component, what it exports, and guarded
 //! calls into it.
 //!
-//! Every call runs with the plugin's time budget and memory cap. A call
-//! that traps, times out, runs out of memory or answers nonsense fails
-//! alone: the caller falls back, the failure is counted, and the poisoned
-//! instance is dropped (the next call instantiates afresh). After
-//! `max_failures` failures in a row the plugin is disabled until its file
-//! changes.
+//! Every call runs under the plugin's time budget (a deadline on the call's
+//! future: it holds whether the plugin computes or waits inside a host
+//! call) and memory cap. A call that traps, times out, runs out of memory
+//! or answers outside the contract fails alone: the caller falls back, the
+//! failure is counted once, and a poisoned instance is dropped (the next
+//! call instantiates afresh). Only a call that was right ends a streak of
+//! failures; after `max_failures` in a row the plugin is disabled until its
+//! file changes.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
 use parking_lot::Mutex;
@@ -21,13 +23,18 @@ use wasmtime::{Store, Trap};
 
 use super::bindings::exports::acemux::plugin::{events, filter, selector};
 use super::bindings::{Engine, Event, Request, Selection, Stream};
-use super::runtime::{PluginState, Runtime, any, ticks};
+use super::runtime::{PluginState, Runtime, any};
 use super::settings::PluginSettings;
 use super::stats::PluginStats;
+use crate::config::{format_duration, format_size};
 
 /// The WIT package this host speaks.
 pub const PACKAGE: &str = "acemux:plugin";
 pub const PACKAGE_VERSION: &str = "0.1.0";
+
+/// Idle selector instances kept per plugin; concurrent selections beyond
+/// it instantiate their own (tens of microseconds) and drop it after.
+const IDLE_SELECTORS: usize = 4;
 
 /// The phases a plugin takes part in (from its exports).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -37,17 +44,27 @@ pub struct Capabilities {
     pub events: bool,
 }
 
-/// Why one call failed.
+/// Why one call failed; the text is what `/plugins` shows.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CallError {
-    #[error("time budget exceeded")]
-    Timeout,
+    #[error("time budget {} exceeded", format_duration(*.0))]
+    Timeout(Duration),
+    #[error("memory limit {} reached", format_size(*.0))]
+    Memory(usize),
     #[error("trapped: {0}")]
     Trap(String),
+    /// The call returned, but its answer breaks the contract.
     #[error("{0}")]
     BadOutput(String),
     #[error("disabled")]
     Disabled,
+}
+
+impl CallError {
+    /// The instance cannot be entered again after this failure.
+    fn poisons(&self) -> bool {
+        matches!(self, Self::Timeout(_) | Self::Memory(_) | Self::Trap(_))
+    }
 }
 
 /// See the module docs.
@@ -66,16 +83,17 @@ pub struct Plugin {
     selector: Option<selector::GuestIndices>,
     filter: Option<filter::GuestIndices>,
     events: Option<events::GuestIndices>,
-    /// The selector's long-lived instance (selection calls are short).
-    selector_instance: Mutex<Option<(Store<PluginState>, selector::Guest)>>,
+    /// Selector instances not in use (a selection takes one out for its call).
+    idle_selectors: Mutex<Vec<(Store<PluginState>, selector::Guest)>>,
     disabled: AtomicBool,
     failures_in_a_row: AtomicU32,
     last_error: Mutex<Option<String>>,
 }
 
 impl Plugin {
-    /// Compiles and checks a component. CPU-heavy: call off the async threads.
-    pub fn load(
+    /// Compiles and checks a component. CPU-heavy: call off the async
+    /// threads; then [`Plugin::try_instantiate`].
+    pub fn compile(
         runtime: &Arc<Runtime>,
         name: &str,
         file: PathBuf,
@@ -90,7 +108,7 @@ impl Plugin {
         let selector = capabilities.selector.then(|| any(selector::GuestIndices::new(&pre))).transpose()?;
         let filter = capabilities.filter.then(|| any(filter::GuestIndices::new(&pre))).transpose()?;
         let events = capabilities.events.then(|| any(events::GuestIndices::new(&pre))).transpose()?;
-        let plugin = Self {
+        Ok(Self {
             name: Arc::from(name),
             file,
             fingerprint,
@@ -104,15 +122,19 @@ impl Plugin {
             selector,
             filter,
             events,
-            selector_instance: Mutex::new(None),
+            idle_selectors: Mutex::new(Vec::new()),
             disabled: AtomicBool::new(false),
             failures_in_a_row: AtomicU32::new(0),
             last_error: Mutex::new(None),
-        };
-        // Instantiate once now, so a plugin that cannot start fails the load.
-        let mut store = plugin.runtime.store(&plugin.name, &plugin.settings)?;
-        any(plugin.pre.instantiate(&mut store)).context("instantiation failed")?;
-        Ok(plugin)
+        })
+    }
+
+    /// Instantiates once, so a plugin that cannot start fails its load
+    /// rather than its first call.
+    pub async fn try_instantiate(&self) -> anyhow::Result<()> {
+        let mut store = self.runtime.store(&self.name, &self.settings)?;
+        let made = self.run_guarded(&mut store, |s| self.pre.instantiate_async(s)).await;
+        made.map(drop).map_err(|e| anyhow::anyhow!("instantiation failed: {e}"))
     }
 
     pub fn is_disabled(&self) -> bool {
@@ -127,29 +149,55 @@ impl Plugin {
         self.last_error.lock().clone()
     }
 
-    /// Runs one call with the budget, timing and failure accounting.
-    fn guarded<R>(
+    /// Runs one call within the budget and the memory cap, timed, and says
+    /// why it failed. Refuses when the plugin is not active.
+    async fn guarded<'s, R, F>(
         &self,
-        store: &mut Store<PluginState>,
-        call: impl FnOnce(&mut Store<PluginState>) -> wasmtime::Result<R>,
-    ) -> Result<R, CallError> {
+        store: &'s mut Store<PluginState>,
+        call: impl FnOnce(&'s mut Store<PluginState>) -> F,
+    ) -> Result<R, CallError>
+    where
+        F: Future<Output = wasmtime::Result<R>> + 's,
+    {
         if !self.is_active() {
             return Err(CallError::Disabled);
         }
-        store.set_epoch_deadline(ticks(self.settings.time_budget));
-        let started = Instant::now();
-        let result = call(store);
-        self.stats.record(started.elapsed());
-        result.map_err(|e| match e.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => CallError::Timeout,
-            // The trap's reason; the wasm backtrace says nothing to an operator.
-            Some(trap) => CallError::Trap(trap.to_string()),
-            None => CallError::Trap(e.to_string()),
-        })
+        self.run_guarded(store, call).await
     }
 
-    /// Counts a call's outcome; disables the plugin after too many
-    /// failures in a row.
+    async fn run_guarded<'s, R, F>(
+        &self,
+        store: &'s mut Store<PluginState>,
+        call: impl FnOnce(&'s mut Store<PluginState>) -> F,
+    ) -> Result<R, CallError>
+    where
+        F: Future<Output = wasmtime::Result<R>> + 's,
+    {
+        let budget = self.settings.time_budget;
+        store.set_epoch_deadline(1);
+        let memory_hit = store.data().limits.memory_hit();
+        let memory_limit = store.data().limits.memory_limit();
+        memory_hit.store(false, Ordering::Relaxed);
+        let started = Instant::now();
+        // Past the deadline the call's future is dropped: the wasm stack is
+        // unwound wherever it was, host call or not.
+        let result = tokio::time::timeout(budget, call(store)).await;
+        self.stats.record(started.elapsed());
+        match result {
+            Err(_elapsed) => Err(CallError::Timeout(budget)),
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(_)) if memory_hit.load(Ordering::Relaxed) => Err(CallError::Memory(memory_limit)),
+            Ok(Err(e)) => Err(match e.downcast_ref::<Trap>() {
+                Some(Trap::Interrupt) => CallError::Timeout(budget),
+                // The trap's reason; the wasm backtrace says nothing to an operator.
+                Some(trap) => CallError::Trap(trap.to_string()),
+                None => CallError::Trap(e.to_string()),
+            }),
+        }
+    }
+
+    /// Counts a call's outcome once: a failure adds to the streak (and
+    /// disables the plugin at `max_failures`), a right answer ends it.
     pub fn account<R>(&self, result: Result<R, CallError>) -> Result<R, CallError> {
         self.account_as(result, true)
     }
@@ -168,7 +216,7 @@ impl Plugin {
             Err(CallError::Disabled) => {}
             Err(e) => {
                 self.stats.errors.fetch_add(1, Ordering::Relaxed);
-                if matches!(e, CallError::Timeout) {
+                if matches!(e, CallError::Timeout(_)) {
                     self.stats.timeouts.fetch_add(1, Ordering::Relaxed);
                 }
                 *self.last_error.lock() = Some(e.to_string());
@@ -185,54 +233,68 @@ impl Plugin {
         result
     }
 
-    /// Asks the selector; `Err` means fall through to the next one.
-    pub fn select(&self, request: &Request, candidates: &[Engine]) -> Result<Selection, CallError> {
+    /// Asks the selector. `Err` means fall through to the next one; an
+    /// answer naming an engine that is not among `candidates` is a failure.
+    pub async fn select(&self, request: &Request, candidates: &[Engine]) -> Result<Selection, CallError> {
         let Some(indices) = &self.selector else { return Err(CallError::Disabled) };
-        let mut slot = self.selector_instance.lock();
-        if slot.is_none() {
-            let made = self.instantiate(|store, instance| indices.load(store, instance));
-            *slot = Some(self.account_setup(made)?);
-        }
-        let (store, guest) = slot.as_mut().expect("instance just made");
-        let result = self.guarded(store, |s| guest.call_select(s, request, candidates));
-        if result.is_err() {
-            // A trap poisons the instance.
-            *slot = None;
+        // Each selection has an instance of its own: one slow call never
+        // queues another content's start behind it.
+        let idle = self.idle_selectors.lock().pop();
+        let (mut store, guest) = match idle {
+            Some(instance) => instance,
+            None => {
+                let made = self.instantiate(|store, instance| indices.load(store, instance)).await;
+                self.account_setup(made)?
+            }
+        };
+        let result = self.guarded(&mut store, |s| guest.call_select(s, request, candidates)).await;
+        let result = result.and_then(|selection| match selection {
+            Selection::Engine(id) if !candidates.iter().any(|c| c.id == id) => {
+                Err(CallError::BadOutput(format!("answered engine `{id}`, not a candidate")))
+            }
+            other => Ok(other),
+        });
+        if !result.as_ref().is_err_and(CallError::poisons) {
+            let mut idle = self.idle_selectors.lock();
+            if idle.len() < IDLE_SELECTORS {
+                idle.push((store, guest));
+            }
         }
         self.account(result)
     }
 
     /// A fresh store and instance, then `load` picks the export.
-    fn instantiate<G>(
+    async fn instantiate<G>(
         &self,
         load: impl FnOnce(&mut Store<PluginState>, &wasmtime::component::Instance) -> wasmtime::Result<G>,
     ) -> Result<(Store<PluginState>, G), CallError> {
         let mut store =
             self.runtime.store(&self.name, &self.settings).map_err(|e| CallError::Trap(format!("{e:#}")))?;
-        let made = self.guarded(&mut store, |s| {
-            let instance = self.pre.instantiate(&mut *s)?;
-            load(s, &instance)
-        })?;
+        let pre = &self.pre;
+        let made = self
+            .guarded(&mut store, |s| async move {
+                let instance = pre.instantiate_async(&mut *s).await?;
+                load(s, &instance)
+            })
+            .await?;
         Ok((store, made))
     }
 
     /// This plugin's filter state for one stream.
-    pub fn stream_filter(self: &Arc<Self>, stream: &Stream) -> Result<StreamFilter, CallError> {
+    pub async fn stream_filter(self: &Arc<Self>, stream: &Stream) -> Result<StreamFilter, CallError> {
         let Some(indices) = &self.filter else { return Err(CallError::Disabled) };
-        let made = self.instantiate(|store, instance| {
-            let guest = indices.load(&mut *store, instance)?;
-            Ok(guest)
-        });
+        let made = self.instantiate(|store, instance| indices.load(store, instance)).await;
         let (mut store, guest) = self.account_setup(made)?;
-        let resource = self.guarded(&mut store, |s| guest.stream_filter().call_constructor(s, stream));
+        let iface = guest.stream_filter();
+        let resource = self.guarded(&mut store, |s| iface.call_constructor(s, stream)).await;
         let resource = self.account_setup(resource)?;
         Ok(StreamFilter { plugin: self.clone(), store, guest, resource, stream: stream.clone() })
     }
 
     /// A store and instance for event delivery.
-    pub fn event_sink(self: &Arc<Self>) -> Result<EventSink, CallError> {
+    pub async fn event_sink(self: &Arc<Self>) -> Result<EventSink, CallError> {
         let Some(indices) = &self.events else { return Err(CallError::Disabled) };
-        let made = self.instantiate(|store, instance| indices.load(store, instance));
+        let made = self.instantiate(|store, instance| indices.load(store, instance)).await;
         let (store, guest) = self.account_setup(made)?;
         Ok(EventSink { plugin: self.clone(), instance: Some((store, guest)) })
     }
@@ -249,23 +311,31 @@ pub struct StreamFilter {
 
 impl StreamFilter {
     /// Runs one batch of whole packets through the filter; checks that the
-    /// answer is whole packets too.
-    pub fn process(&mut self, batch: &[u8]) -> Result<Vec<u8>, CallError> {
-        let (guest, resource) = (&self.guest, self.resource);
-        let out =
-            self.plugin.guarded(&mut self.store, |s| guest.stream_filter().call_process(s, resource, batch));
+    /// answer is whole packets, and no more than `max_output_ratio` times
+    /// the input (or than that many times 16 packets, for small batches).
+    pub async fn process(&mut self, batch: &[u8]) -> Result<Vec<u8>, CallError> {
+        let (iface, resource) = (self.guest.stream_filter(), self.resource);
+        let out = self.plugin.guarded(&mut self.store, |s| iface.call_process(s, resource, batch)).await;
+        let most = self.plugin.settings.max_output_ratio * batch.len().max(16 * acemux_ts::PACKET_SIZE);
         let out = out.and_then(|out| {
-            if acemux_ts::is_whole_packets(&out) {
-                Ok(out)
-            } else {
+            if out.len() > most {
+                Err(CallError::BadOutput(format!(
+                    "output of {} bytes for {} bytes in is over max_output_ratio = {}",
+                    out.len(),
+                    batch.len(),
+                    self.plugin.settings.max_output_ratio
+                )))
+            } else if !acemux_ts::is_whole_packets(&out) {
                 Err(CallError::BadOutput(format!("output of {} bytes is not whole TS packets", out.len())))
+            } else {
+                Ok(out)
             }
         });
-        let trapped = matches!(out, Err(CallError::Timeout | CallError::Trap(_)));
+        let poisoned = out.as_ref().is_err_and(CallError::poisons);
         let out = self.plugin.account(out);
-        if trapped {
-            // Poisoned: start over with fresh state for the next batch.
-            if let Ok(fresh) = self.plugin.stream_filter(&self.stream) {
+        if poisoned {
+            // Start over with fresh state for the next batch.
+            if let Ok(fresh) = self.plugin.stream_filter(&self.stream).await {
                 *self = fresh;
             }
         }
@@ -280,15 +350,15 @@ pub struct EventSink {
 }
 
 impl EventSink {
-    pub fn deliver(&mut self, event: &Event) -> Result<(), CallError> {
+    pub async fn deliver(&mut self, event: &Event) -> Result<(), CallError> {
         if self.instance.is_none() {
             let indices = self.plugin.events.as_ref().ok_or(CallError::Disabled)?;
-            let made = self.plugin.instantiate(|store, instance| indices.load(store, instance));
+            let made = self.plugin.instantiate(|store, instance| indices.load(store, instance)).await;
             self.instance = Some(self.plugin.account_setup(made)?);
         }
         let (store, guest) = self.instance.as_mut().expect("instance just made");
-        let result = self.plugin.guarded(store, |s| guest.call_on_event(s, event));
-        if result.is_err() {
+        let result = self.plugin.guarded(store, |s| guest.call_on_event(s, event)).await;
+        if result.as_ref().is_err_and(CallError::poisons) {
             self.instance = None;
         }
         self.plugin.account(result)

@@ -1,25 +1,29 @@
 //! The wasmtime side: one engine for every plugin, the linker (WASI with
 //! nothing granted, plus acemux's `host` interface), and stores with a
-//! memory cap and a time budget per call.
+//! memory cap and the sandbox openings the operator granted.
 //!
-//! Time: epoch interruption. A ticker thread advances the engine's epoch
-//! every [`TICK`]; before every call the store's deadline is set to the
-//! plugin's budget in ticks, and a call past it traps. Memory: a
-//! `StoreLimits` cap on linear memory growth, which traps too. A trap
-//! poisons the instance, so callers drop it and instantiate afresh.
+//! Every call is async. A ticker thread advances the engine's epoch every
+//! [`TICK`], and a store yields back to tokio at every tick, so wasm code
+//! that computes for long gives its thread back as often as code that
+//! waits in a WASI call (a clock, a poll, a socket) does. The call's time
+//! budget is then an ordinary tokio deadline around the call's future
+//! (see `Plugin::guarded`): when it passes, the future is dropped, the wasm
+//! stack is unwound, and the (now poisoned) instance is thrown away —
+//! whatever the plugin was doing, and without a thread left blocked.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{self, Level};
+use super::limits::PluginLimits;
 use super::settings::PluginSettings;
 
-/// Epoch tick: the granularity of time budgets.
+/// Epoch tick: how long wasm code runs before it yields to tokio.
 pub const TICK: Duration = Duration::from_millis(1);
 
 /// What a plugin's store holds.
@@ -28,7 +32,7 @@ pub struct PluginState {
     pub config_json: Arc<str>,
     wasi: WasiCtx,
     table: ResourceTable,
-    limits: StoreLimits,
+    pub limits: PluginLimits,
 }
 
 impl WasiView for PluginState {
@@ -69,14 +73,14 @@ impl Runtime {
         config.epoch_interruption(true);
         let engine = any(Engine::new(&config)).context("cannot create the wasm engine")?;
         let mut linker = Linker::new(&engine);
-        any(wasmtime_wasi::p2::add_to_linker_sync(&mut linker)).context("cannot link WASI")?;
+        any(wasmtime_wasi::p2::add_to_linker_async(&mut linker)).context("cannot link WASI")?;
         any(bindings::Plugin::add_to_linker::<PluginState, wasmtime::component::HasSelf<PluginState>>(
             &mut linker,
             |state| state,
         ))
         .context("cannot link the acemux host interface")?;
         let runtime = Arc::new(Self { engine, linker });
-        spawn_ticker(&runtime.engine);
+        spawn_ticker(&runtime.engine).context("cannot start the plugin epoch thread")?;
         Ok(runtime)
     }
 
@@ -88,48 +92,34 @@ impl Runtime {
     /// A store for one instance of a plugin, with its limits and grants.
     pub fn store(&self, name: &Arc<str>, settings: &PluginSettings) -> anyhow::Result<Store<PluginState>> {
         let mut wasi = WasiCtx::builder();
-        if settings.grants.env {
-            wasi.inherit_env();
+        // Only the variables the operator listed, and only those set.
+        for variable in &settings.grants.env {
+            if let Ok(value) = std::env::var(variable) {
+                wasi.env(variable, value);
+            }
         }
         if settings.grants.network {
             wasi.inherit_network();
             wasi.allow_ip_name_lookup(true);
+            wasi.allow_tcp(true);
+            wasi.allow_udp(true);
         }
         for (host_dir, guest_dir) in &settings.grants.dirs {
             any(wasi.preopened_dir(host_dir, guest_dir, wasmtime_wasi::FsPerms::ReadOnly).map(|_| ()))
                 .with_context(|| format!("plugin {name}: cannot grant directory {host_dir}"))?;
         }
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(settings.memory_limit)
-            .instances(16)
-            .tables(64)
-            .memories(16)
-            .trap_on_grow_failure(true)
-            .build();
         let state = PluginState {
             name: name.clone(),
             config_json: settings.config_json.clone(),
             wasi: wasi.build(),
             table: ResourceTable::new(),
-            limits,
+            limits: PluginLimits::new(settings.memory_limit),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        store.set_epoch_deadline(ticks(settings.time_budget));
+        // Yield to tokio at every tick; the budget is the caller's deadline.
+        store.epoch_deadline_async_yield_and_update(1);
         Ok(store)
-    }
-}
-
-/// Runs a plugin call from async code. WASI's synchronous bindings block
-/// on a tokio runtime internally, which an async worker thread must not do;
-/// `block_in_place` hands this worker's other tasks to another thread for
-/// the (budgeted, usually microsecond) length of the call.
-pub fn off_async<R>(call: impl FnOnce() -> R) -> R {
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(call)
-        }
-        _ => call(),
     }
 }
 
@@ -138,13 +128,8 @@ pub fn any<T>(r: wasmtime::Result<T>) -> anyhow::Result<T> {
     r.map_err(anyhow::Error::from)
 }
 
-/// A time budget in epoch ticks (at least one).
-pub fn ticks(budget: Duration) -> u64 {
-    (budget.as_micros() / TICK.as_micros()).max(1) as u64 + 1
-}
-
 /// Advances the epoch every tick while the engine lives.
-fn spawn_ticker(engine: &Engine) {
+fn spawn_ticker(engine: &Engine) -> std::io::Result<()> {
     let weak = engine.weak();
     std::thread::Builder::new()
         .name("acemux-plugin-epoch".into())
@@ -155,5 +140,5 @@ fn spawn_ticker(engine: &Engine) {
                 std::thread::sleep(TICK);
             }
         })
-        .expect("spawn the plugin epoch thread");
+        .map(drop)
 }

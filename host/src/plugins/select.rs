@@ -3,43 +3,49 @@
 
 use std::sync::Arc;
 
+use futures_util::future::BoxFuture;
+
 use crate::engine::pool::EngineView;
 use crate::engine::select::{BuiltinSelector, EngineSelector, SelectRequest, Selection};
 
 use super::bindings::{self, KeyType};
 use super::host::PluginHost;
+use super::plugin::Plugin;
 
 /// Asks each active selector plugin in order; the first engine or refusal
-/// wins; no opinion, a failure or an unknown engine id falls through; the
-/// built-in rule decides last.
+/// wins; no opinion or a failure (including an engine id that is not a
+/// candidate) falls through; the built-in rule decides last.
 pub struct PluginSelector {
     pub host: Arc<PluginHost>,
 }
 
 impl EngineSelector for PluginSelector {
-    fn select(&self, request: &SelectRequest, candidates: &[EngineView]) -> Selection {
-        let set = self.host.current();
-        let mut selectors =
-            set.plugins.iter().filter(|p| p.capabilities.selector && p.is_active()).peekable();
-        if selectors.peek().is_some() {
-            let wit_request = to_wit_request(request);
-            let engines: Vec<bindings::Engine> = candidates.iter().map(to_wit_engine).collect();
-            for plugin in selectors {
-                match super::runtime::off_async(|| plugin.select(&wit_request, &engines)) {
-                    Ok(bindings::Selection::Engine(id)) if candidates.iter().any(|c| c.id == id) => {
-                        tracing::debug!(plugin = &*plugin.name, engine = %id, "plugin chose the engine");
-                        return Selection::Engine(id);
+    fn select<'a>(
+        &'a self,
+        request: &'a SelectRequest,
+        candidates: &'a [EngineView],
+    ) -> BoxFuture<'a, Selection> {
+        Box::pin(async move {
+            let selectors: Vec<Arc<Plugin>> = (self.host.current().plugins.iter())
+                .filter(|p| p.capabilities.selector && p.is_active())
+                .cloned()
+                .collect();
+            if !selectors.is_empty() {
+                let wit_request = to_wit_request(request);
+                let engines: Vec<bindings::Engine> = candidates.iter().map(to_wit_engine).collect();
+                for plugin in selectors {
+                    match plugin.select(&wit_request, &engines).await {
+                        Ok(bindings::Selection::Engine(id)) => {
+                            tracing::debug!(plugin = &*plugin.name, engine = %id, "plugin chose the engine");
+                            return Selection::Engine(id);
+                        }
+                        Ok(bindings::Selection::Refuse(reason)) => return Selection::Refuse(reason),
+                        Ok(bindings::Selection::NoOpinion) | Err(_) => {}
                     }
-                    Ok(bindings::Selection::Engine(id)) => {
-                        let why = format!("chose `{id}`, which is not a candidate");
-                        let _ = plugin.account::<()>(Err(super::plugin::CallError::BadOutput(why)));
-                    }
-                    Ok(bindings::Selection::Refuse(reason)) => return Selection::Refuse(reason),
-                    Ok(bindings::Selection::NoOpinion) | Err(_) => {}
                 }
             }
-        }
-        BuiltinSelector.select(request, candidates)
+            BuiltinSelector::choose(candidates)
+        })
     }
 }
 

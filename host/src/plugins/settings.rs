@@ -3,15 +3,16 @@
 //! ```toml
 //! order = 10              # lower runs first (default 100, then by name)
 //! enabled = true
-//! time_budget = "10ms"    # per call; a call past it traps
+//! time_budget = "10ms"    # per call, computing or waiting; a call past it fails
 //! memory_limit = "32MiB"  # linear memory cap per instance
+//! max_output_ratio = 4    # filters: output per batch at most this many times the input
 //! fail_mode = "open"      # filters: on failure pass packets ("open") or drop the batch ("closed")
 //! max_failures = 5        # consecutive failures before the plugin is disabled
 //! event_queue = 1024      # events waiting for this plugin; more are dropped
 //!
 //! [grants]                # nothing is granted by default
-//! env = false             # see the host's environment variables
-//! network = false         # open sockets, resolve names
+//! env = ["TZ"]            # these host environment variables (acemux's secrets never)
+//! network = false         # outbound TCP and UDP, name lookups
 //! dirs = { "/srv/lists" = "/lists" }   # read-only directories (host = guest)
 //!
 //! [config]                # the plugin's own settings, given to it as JSON
@@ -41,7 +42,8 @@ pub enum FailMode {
 /// Sandbox openings the operator allows.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Grants {
-    pub env: bool,
+    /// Names of host environment variables the plugin sees (those set).
+    pub env: Vec<String>,
     pub network: bool,
     /// Host directory → guest path, read-only.
     pub dirs: BTreeMap<String, String>,
@@ -55,6 +57,8 @@ pub struct PluginSettings {
     #[serde(serialize_with = "secs")]
     pub time_budget: Duration,
     pub memory_limit: usize,
+    /// A filter's output per batch is at most this many times its input.
+    pub max_output_ratio: usize,
     pub fail_mode: FailMode,
     pub max_failures: u32,
     pub event_queue: usize,
@@ -74,6 +78,7 @@ impl Default for PluginSettings {
             enabled: true,
             time_budget: Duration::from_millis(10),
             memory_limit: 32 << 20,
+            max_output_ratio: 4,
             fail_mode: FailMode::Open,
             max_failures: 5,
             event_queue: 1024,
@@ -88,6 +93,7 @@ const KEYS: &[&str] = &[
     "enabled",
     "time_budget",
     "memory_limit",
+    "max_output_ratio",
     "fail_mode",
     "max_failures",
     "event_queue",
@@ -130,6 +136,9 @@ impl PluginSettings {
         if let Some(v) = table.get("memory_limit") {
             s.memory_limit = parse_size(&text_of(v)).map_err(|e| anyhow::anyhow!("`memory_limit`: {e}"))?;
         }
+        if let Some(v) = table.get("max_output_ratio") {
+            s.max_output_ratio = at_least_one(v, "max_output_ratio")?;
+        }
         if let Some(v) = table.get("fail_mode") {
             s.fail_mode = match v.as_str() {
                 Some("open") => FailMode::Open,
@@ -145,8 +154,15 @@ impl PluginSettings {
         }
         if let Some(g) = table.get("grants") {
             let g = g.as_table().context("`grants` must be a table")?;
-            s.grants.env = g.get("env").and_then(toml::Value::as_bool).unwrap_or(false);
-            s.grants.network = g.get("network").and_then(toml::Value::as_bool).unwrap_or(false);
+            if let Some(k) = g.keys().find(|k| !["env", "network", "dirs"].contains(&k.as_str())) {
+                bail!("unknown key `grants.{k}` (known: env, network, dirs)");
+            }
+            if let Some(env) = g.get("env") {
+                s.grants.env = env_grant(env)?;
+            }
+            if let Some(network) = g.get("network") {
+                s.grants.network = network.as_bool().context("`grants.network` must be true or false")?;
+            }
             if let Some(dirs) = g.get("dirs") {
                 for (host, guest) in dirs.as_table().context("`grants.dirs` must be a table")? {
                     let guest = guest.as_str().context("`grants.dirs` values must be guest paths")?;
@@ -160,6 +176,30 @@ impl PluginSettings {
         }
         Ok(s)
     }
+}
+
+/// `grants.env`: a list of variable names, none of them acemux's secrets.
+fn env_grant(v: &toml::Value) -> anyhow::Result<Vec<String>> {
+    let names = match v {
+        toml::Value::Boolean(false) => return Ok(Vec::new()),
+        toml::Value::Boolean(true) => bail!(
+            "`grants.env = true` would pass acemux's whole environment; list the variables instead, e.g. env = [\"TZ\"]"
+        ),
+        toml::Value::Array(names) => names,
+        _ => bail!("`grants.env` must be a list of variable names, e.g. env = [\"TZ\"]"),
+    };
+    let mut out = Vec::new();
+    for name in names {
+        let name = name.as_str().context("`grants.env` must be a list of variable names")?;
+        if name.is_empty() || name.contains(['=', '\0']) {
+            bail!("`grants.env`: `{name}` is not a variable name");
+        }
+        if crate::config::SECRET_VARIABLES.contains(&name) {
+            bail!("`grants.env`: `{name}` holds acemux's own secret and is never given to a plugin");
+        }
+        out.push(name.to_owned());
+    }
+    Ok(out)
 }
 
 /// A TOML integer of at least 1 that fits `T`.
@@ -185,8 +225,26 @@ mod tests {
         assert_eq!(s.memory_limit, 8 << 20);
         assert_eq!(s.fail_mode, FailMode::Closed);
         assert_eq!(&*s.config_json, r#"{"region":"eu"}"#);
-        assert!(!s.grants.network && !s.grants.env && s.grants.dirs.is_empty());
+        assert!(!s.grants.network && s.grants.env.is_empty() && s.grants.dirs.is_empty());
         assert!(PluginSettings::parse("ordr = 1").unwrap_err().to_string().contains("unknown key `ordr`"));
         assert!(PluginSettings::parse("fail_mode = \"maybe\"").is_err());
+    }
+
+    #[test]
+    fn env_grant_is_an_allow_list_without_secrets() {
+        let s = PluginSettings::parse("[grants]\nenv = [\"TZ\", \"REGION\"]\nnetwork = true\n").unwrap();
+        assert_eq!(s.grants.env, ["TZ", "REGION"]);
+        assert!(s.grants.network);
+        let whole = PluginSettings::parse("[grants]\nenv = true\n").unwrap_err().to_string();
+        assert!(whole.contains("list the variables"), "{whole}");
+        let secret =
+            PluginSettings::parse("[grants]\nenv = [\"ACEMUX_ADMIN_TOKEN\"]\n").unwrap_err().to_string();
+        assert!(secret.contains("secret"), "{secret}");
+        assert!(PluginSettings::parse("[grants]\nnetwork = \"yes\"\n").is_err());
+        assert!(
+            PluginSettings::parse("[grants]\nnet = true\n").unwrap_err().to_string().contains("grants.net")
+        );
+        assert!(PluginSettings::parse("max_output_ratio = 0").is_err());
+        assert_eq!(PluginSettings::parse("max_output_ratio = 2").unwrap().max_output_ratio, 2);
     }
 }

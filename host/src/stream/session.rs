@@ -308,15 +308,16 @@ impl Session {
         let mut delivered = false;
         loop {
             let fail_reason = if delivered { EndReason::Error } else { EndReason::FailedToStart };
-            let mut lease = match ctx.pool.reserve(ctx.selector.as_ref(), &self.select_request, &excluded) {
-                Ok(lease) => lease,
-                Err(e) if excluded.is_empty() => return (fail_reason, Some(e.into())),
-                // Failing over and no engine left: the last upstream error
-                // says more than "no engines".
-                Err(_) => {
-                    return (fail_reason, self.info.lock().error.clone().map(StreamError::UpstreamLost));
-                }
-            };
+            let mut lease =
+                match ctx.pool.reserve(ctx.selector.as_ref(), &self.select_request, &excluded).await {
+                    Ok(lease) => lease,
+                    Err(e) if excluded.is_empty() => return (fail_reason, Some(e.into())),
+                    // Failing over and no engine left: the last upstream error
+                    // says more than "no engines".
+                    Err(_) => {
+                        return (fail_reason, self.info.lock().error.clone().map(StreamError::UpstreamLost));
+                    }
+                };
             let engine = lease.engine().clone();
             tracing::Span::current().record("engine", engine.id.as_str());
             if !excluded.is_empty() {

@@ -114,7 +114,7 @@ impl<'a> Upstream<'a> {
                 }
                 Err(e) => e.to_string(),
             };
-            self.flush();
+            self.flush().await;
             self.record_aligner();
             if stable {
                 failures = 0;
@@ -153,12 +153,12 @@ impl<'a> Upstream<'a> {
                 read = response.chunk() => match read {
                     Ok(Some(bytes)) => {
                         last_bytes = Instant::now();
-                        self.push(&bytes);
+                        self.push(&bytes).await;
                     }
                     Ok(None) => return ReadEnd::Lost("engine closed the stream".into()),
                     Err(e) => return ReadEnd::Lost(format!("read error: {e}")),
                 },
-                _ = sleep_until(flush_at.unwrap_or(stall_at).into()), if flush_at.is_some() => self.flush(),
+                _ = sleep_until(flush_at.unwrap_or(stall_at).into()), if flush_at.is_some() => self.flush().await,
                 _ = sleep_until(keepalive_at.into()) => self.keepalive(),
                 _ = sleep_until(stall_at.into()) => {
                     return if self.delivered {
@@ -179,7 +179,7 @@ impl<'a> Upstream<'a> {
         }
     }
 
-    fn push(&mut self, bytes: &[u8]) {
+    async fn push(&mut self, bytes: &[u8]) {
         self.session.counters.upstream_bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
         let before = self.pending.len();
         self.aligner.push(bytes, &mut self.pending);
@@ -189,7 +189,7 @@ impl<'a> Upstream<'a> {
         let chunk = self.ctx.settings.chunk_bytes;
         while self.pending.len() >= chunk {
             let full = self.pending.split_to(chunk).freeze();
-            self.append(full);
+            self.append(full).await;
         }
         if self.pending.is_empty() {
             self.pending_since = None;
@@ -197,19 +197,19 @@ impl<'a> Upstream<'a> {
     }
 
     /// Hands every aligned packet not yet in the ring to the ring.
-    fn flush(&mut self) {
+    async fn flush(&mut self) {
         if !self.pending.is_empty() {
             let chunk = self.pending.split().freeze();
-            self.append(chunk);
+            self.append(chunk).await;
         }
         self.pending_since = None;
     }
 
-    fn append(&mut self, chunk: Bytes) {
+    async fn append(&mut self, chunk: Bytes) {
         // Filters run once per stream, before the ring: every player shares
         // the result. A batch a filter empties is simply not appended.
         let chunk = match self.filters.as_mut() {
-            Some(chain) => match chain.process(chunk) {
+            Some(chain) => match chain.process(chunk).await {
                 Some(c) => c,
                 None => return,
             },
