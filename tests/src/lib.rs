@@ -4,6 +4,7 @@
 
 pub mod load;
 pub mod orchestrator;
+pub mod plugins;
 
 use std::time::{Duration, Instant};
 

@@ -1,35 +1,15 @@
 //! WebAssembly plugins end to end: real components built by the test build
 //! (`acemux-test-artifacts`), loaded from a directory into a running acemux.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ace_sim::SimConfig;
 use acemux_test_artifacts as wasm;
+use acemux_tests::plugins::{install, plugin, plugins};
 use acemux_tests::{Harness, PlayerClient, TempDir, TsReport, content_id};
-use serde_json::Value;
 
 fn sim() -> SimConfig {
     SimConfig { bitrate_bps: 4_000_000, ..SimConfig::default() }
-}
-
-/// Copies a built plugin into the directory as `<name>.wasm`, atomically
-/// (write to a temporary name, then rename), with optional settings.
-fn install(dir: &Path, name: &str, wasm_path: &str, settings: Option<&str>) {
-    if let Some(s) = settings {
-        std::fs::write(dir.join(format!("{name}.toml")), s).unwrap();
-    }
-    let tmp = dir.join(format!(".{name}.tmp"));
-    std::fs::copy(wasm_path, &tmp).unwrap();
-    std::fs::rename(&tmp, dir.join(format!("{name}.wasm"))).unwrap();
-}
-
-async fn plugins(h: &Harness) -> Vec<Value> {
-    h.get_json("/plugins").await.1["plugins"].as_array().cloned().unwrap_or_default()
-}
-
-async fn plugin(h: &Harness, name: &str) -> Value {
-    plugins(h).await.into_iter().find(|p| p["name"] == name).unwrap_or(Value::Null)
 }
 
 /// Null packets after the first video packet (keepalive before data is
@@ -155,7 +135,9 @@ async fn misbehaving_plugins_fail_alone_while_players_get_valid_ts() {
         assert!(p["stats"][kind].as_u64().unwrap() >= 1, "{name} did not fail as expected: {p}");
         assert_eq!(p["status"], "disabled", "{name} not disabled after repeated failures: {p}");
     }
-    assert!(!plugin(&h, "hog-filter").await["last_error"].as_str().unwrap().is_empty());
+    // Each failure says why, in an operator's words.
+    assert_eq!(plugin(&h, "hog-filter").await["last_error"], "memory limit 8 MiB reached");
+    assert_eq!(plugin(&h, "spin-filter").await["disabled_reason"], "time budget 20 ms exceeded");
     // The host is fine and keeps serving.
     let (code, _) = h.get_json("/healthz").await;
     assert_eq!(code, 200);
@@ -212,6 +194,13 @@ async fn hot_reload_swaps_filters_under_players_without_gaps() {
     assert!(reported, "truncated file not reported: {p}");
     assert_eq!(p["status"], "active", "previous version should keep running: {p}");
 
+    // Putting the running version back clears the reload error.
+    install(dir.path(), "filter", wasm::PASS_FILTER, None);
+    let cleared = h
+        .wait_for(Duration::from_secs(5), || async { plugin(&h, "filter").await["reload_error"].is_null() })
+        .await;
+    assert!(cleared, "reload error kept after the good file came back: {}", plugin(&h, "filter").await);
+
     // Removing the file unloads it.
     std::fs::remove_file(dir.path().join("filter.wasm")).unwrap();
     assert!(
@@ -228,13 +217,14 @@ async fn plugins_see_nothing_unless_granted() {
     let h = Harness::start(sim(), |s| s.plugins_dir = Some(d)).await;
     let (code, body) = h.get_json(&format!("/ace/getstream?id={}", content_id(6))).await;
     assert_eq!(code, 403, "{body}");
-    assert_eq!(body["error"], "stream refused: env=0 fs=denied net=denied");
+    assert_eq!(body["error"], "stream refused: env=[] fs=denied net=denied");
     assert_eq!(h.engine().counters().starts, 0);
 
-    // Granted by the operator: environment and one read-only directory.
+    // Granted by the operator: the variables listed (those set), and one
+    // read-only directory.
     let granted = TempDir::new("granted");
     let settings = format!(
-        "[grants]\nenv = true\ndirs = {{ {:?} = \"/probe\" }}\n",
+        "[grants]\nenv = [\"PATH\", \"ACEMUX_TEST_NEVER_SET\"]\ndirs = {{ {:?} = \"/probe\" }}\n",
         granted.path().display().to_string()
     );
     std::fs::write(dir.path().join("probe.toml"), settings).unwrap();
@@ -247,7 +237,7 @@ async fn plugins_see_nothing_unless_granted() {
     let (_, body) = h.get_json(&format!("/ace/getstream?id={}", content_id(8))).await;
     assert!(reloaded, "grants not applied: {body}");
     let e = body["error"].as_str().unwrap();
-    assert!(!e.contains("env=0") && e.ends_with("net=denied"), "{e}");
+    assert_eq!(e, "stream refused: env=[PATH] fs=allowed net=denied");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -321,4 +311,36 @@ async fn fail_closed_filter_drops_batches_until_disabled() {
     assert_eq!(b["status"], "disabled", "{b}");
     assert_eq!(b["stats"]["errors"], 3, "{b}");
     assert!(b["last_error"].as_str().unwrap().contains("not whole TS packets"), "{b}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filter_multiplying_its_output_fails_as_malformed() {
+    let dir = TempDir::new("bloat");
+    install(
+        dir.path(),
+        "bloat",
+        wasm::BLOAT_FILTER,
+        Some(
+            "max_failures = 3
+[config]
+times = 20
+",
+        ),
+    );
+    let d = dir.path().to_path_buf();
+    let h = Harness::start(sim(), |s| s.plugins_dir = Some(d)).await;
+    let mut p = h.player(&content_id(11)).await;
+    assert!(p.read_at_least(300_000, Duration::from_secs(10)).await);
+    let r = p.report();
+    // Fail-open: the batches pass unchanged, never twenty times over.
+    assert!(r.aligned && r.gaps == 0 && r.video_packets > 1000, "{r:?}");
+    let session = &h.status().await["sessions"][0];
+    let upstream = session["counters"]["upstream_bytes"].as_u64().unwrap();
+    let appended = session["buffer"]["appended_bytes"].as_u64().unwrap();
+    // (The ring also holds keepalive packets, so not exactly equal.)
+    assert!(appended < 2 * upstream, "the ring got {appended} bytes for {upstream} from the engine");
+    let b = plugin(&h, "bloat").await;
+    assert_eq!(b["status"], "disabled", "{b}");
+    assert_eq!(b["stats"]["errors"], 3, "{b}");
+    assert!(b["last_error"].as_str().unwrap().contains("over max_output_ratio = 4"), "{b}");
 }

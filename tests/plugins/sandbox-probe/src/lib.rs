@@ -1,10 +1,12 @@
 //! Tries the environment, the filesystem and the network, and refuses the
-//! stream with what it found, e.g. `env=0 fs=denied net=denied`.
+//! stream with what it found, e.g. `env=[] fs=denied net=denied` (`env`
+//! lists the names of the variables it sees, sorted).
 use acemux_plugin_sdk::{Engine, Request, Selection, Selector};
 pub struct SandboxProbe;
 impl Selector for SandboxProbe {
     fn select(_: &Request, _: &[Engine]) -> Selection {
-        let env = std::env::vars().count();
+        let mut env: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
+        env.sort();
         let fs = match std::fs::read_dir("/").or_else(|_| std::fs::read_dir("/probe")) {
             Ok(_) => "allowed",
             Err(_) => "denied",
@@ -14,7 +16,7 @@ impl Selector for SandboxProbe {
             Ok(_) => "allowed",
             Err(_) => "denied",
         };
-        Selection::Refuse(format!("env={env} fs={fs} net={net}"))
+        Selection::Refuse(format!("env=[{}] fs={fs} net={net}", env.join(",")))
     }
 }
 acemux_plugin_sdk::export!(SandboxProbe: selector);
