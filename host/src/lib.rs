@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod content;
+pub mod descriptors;
 pub mod engine;
 pub mod events;
 pub mod http;
@@ -93,6 +94,9 @@ impl Acemux {
     /// Binds the listen address and starts serving.
     pub async fn start(settings: Settings) -> anyhow::Result<Self> {
         let settings = Arc::new(settings);
+        let descriptors = descriptors::raise_limit();
+        let connection_cap = settings.max_connections.unwrap_or_else(|| descriptors.default_connection_cap());
+        let connections = http::ConnectionLimit::new(connection_cap, settings.max_connections_per_client);
         let listener = listen(&settings)
             .with_context(|| format!("cannot listen on {} (--listen / ACEMUX_LISTEN)", settings.listen))?;
         let addr = listener.local_addr()?;
@@ -154,16 +158,25 @@ impl Acemux {
             settings: settings.clone(),
             started_at: Instant::now(),
             plugins: plugins.clone(),
+            connections: connections.clone(),
         };
         let stop_accepting = CancellationToken::new();
         let server = tokio::spawn(http::serve(
             listener,
             http::router(state),
+            connections,
             settings.client_timeout,
             stop_accepting.clone(),
             settings.shutdown_timeout,
         ));
-        info!(%addr, engines = settings.engines.len(), orchestrator = settings.orchestrator_url.is_some(), "acemux listening");
+        info!(
+            %addr,
+            engines = settings.engines.len(),
+            orchestrator = settings.orchestrator_url.is_some(),
+            max_connections = connection_cap,
+            max_connections_per_client = ?settings.max_connections_per_client,
+            "acemux listening"
+        );
         Ok(Self { addr, registry, stop_accepting, server, background, stop_background, settings, plugins })
     }
 

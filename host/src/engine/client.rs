@@ -41,11 +41,17 @@ pub enum EngineError {
     /// An answer that is not the documented shape.
     #[error("engine answer not understood: {0}")]
     Malformed(String),
+    /// acemux itself is out of a local resource (file descriptors, socket
+    /// buffers, memory): says nothing about the engine's health.
+    #[error("acemux is out of local resources: {0}")]
+    Local(String),
 }
 
 impl EngineError {
     fn from_reqwest(e: reqwest::Error, timeout: Duration) -> Self {
-        if e.is_timeout() {
+        if is_local_resource_error(&e) {
+            EngineError::Local(without_url(&e))
+        } else if e.is_timeout() {
             EngineError::Timeout(timeout)
         } else if e.is_decode() {
             EngineError::Malformed(e.to_string())
@@ -53,6 +59,22 @@ impl EngineError {
             EngineError::Unreachable(without_url(&e))
         }
     }
+}
+
+/// Whether an I/O error somewhere in `e`'s causes is this process running
+/// out of something (EMFILE, ENFILE, ENOBUFS, ENOMEM) rather than the peer
+/// failing.
+pub fn is_local_resource_error(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>()
+            && matches!(io.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM))
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// reqwest's message without the URL (which may carry tokens).
@@ -157,12 +179,16 @@ impl EngineClient {
 
     /// Opens the playback URL (following redirects) and returns once the
     /// headers arrived; the body is read by the caller.
-    pub async fn open_playback(&self, url: &str) -> Result<reqwest::Response, EngineError> {
+    pub async fn open_playback(
+        &self,
+        url: &str,
+        header_wait: Duration,
+    ) -> Result<reqwest::Response, EngineError> {
         let request = self.http.get(url).header(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
-        let response = tokio::time::timeout(self.timeout, request.send())
+        let response = tokio::time::timeout(header_wait, request.send())
             .await
-            .map_err(|_| EngineError::Timeout(self.timeout))?
-            .map_err(|e| EngineError::from_reqwest(e, self.timeout))?;
+            .map_err(|_| EngineError::Timeout(header_wait))?
+            .map_err(|e| EngineError::from_reqwest(e, header_wait))?;
         check_status(response).await
     }
 

@@ -51,6 +51,7 @@ impl From<StreamError> for ApiError {
             }
             StreamError::Select(SelectError::UnknownEngine(_)) => (StatusCode::BAD_GATEWAY, "selector_error"),
             StreamError::Engine(EngineError::Timeout(_)) => (StatusCode::GATEWAY_TIMEOUT, "engine_timeout"),
+            StreamError::Engine(EngineError::Local(_)) => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             StreamError::Engine(_) => (StatusCode::BAD_GATEWAY, "engine_error"),
             StreamError::InitTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, "init_timeout"),
             StreamError::UpstreamLost(_) => (StatusCode::BAD_GATEWAY, "upstream_lost"),

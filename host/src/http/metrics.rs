@@ -49,6 +49,18 @@ pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     f.one("acemux_streams_live", "gauge", "Stream sessions with data flowing.", live);
     f.one("acemux_players", "gauge", "Players attached now.", players);
     f.one("acemux_ring_bytes", "gauge", "Bytes held in all stream buffers.", ring_bytes);
+    f.one("acemux_connections", "gauge", "HTTP connections open now.", app.connections.open());
+    f.one("acemux_connections_max", "gauge", "Cap on open HTTP connections.", app.connections.total_cap());
+    f.head("acemux_connections_refused_total", "counter", "Connections answered 503 at accept, by cap.");
+    for (cap, n) in
+        [("total", &app.connections.refused_total), ("per_client", &app.connections.refused_per_client)]
+    {
+        let _ = writeln!(
+            f.out,
+            "acemux_connections_refused_total{{cap=\"{cap}\"}} {}",
+            n.load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
     f.one(
         "acemux_streams_started_total",
         "counter",

@@ -3,6 +3,8 @@
 //! business logic of their own.
 
 mod admin;
+pub mod auth;
+pub mod connection_limit;
 mod error;
 mod getstream;
 mod hdhomerun;
@@ -19,6 +21,7 @@ use std::time::Instant;
 use axum::Router;
 use axum::routing::get;
 
+pub use connection_limit::ConnectionLimit;
 pub use error::ApiError;
 pub use server::{Connection, serve};
 
@@ -33,6 +36,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub started_at: Instant,
     pub plugins: Option<Arc<PluginHost>>,
+    /// Open connections and the caps on them.
+    pub connections: Arc<ConnectionLimit>,
 }
 
 /// Every route acemux serves.

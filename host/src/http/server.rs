@@ -5,7 +5,8 @@
 //! client's address, and an owner: each connection task lives in a
 //! `JoinSet`; on shutdown each connection is told to finish its current
 //! response and close, and whatever is still open after the drain time is
-//! aborted.
+//! aborted. A connection over the [`ConnectionLimit`] is answered 503 and
+//! closed without reaching the router.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,13 +17,22 @@ use axum::Router;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use tracing::{debug, warn};
 
+use super::connection_limit::{ConnectionLimit, Refusal};
 use super::write_timeout::WriteTimeout;
+
+/// Refused connections being answered at once; more are closed unanswered.
+const REFUSING: usize = 64;
+
+/// Longest a refused connection is kept to answer it.
+const REFUSAL_TIME: Duration = Duration::from_secs(1);
 
 /// Facts about the connection a request came on, in its extensions.
 #[derive(Debug, Clone)]
@@ -37,11 +47,13 @@ pub struct Connection {
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    limit: Arc<ConnectionLimit>,
     client_timeout: Duration,
     shutdown: CancellationToken,
     drain: Duration,
 ) {
     let mut connections = JoinSet::new();
+    let refusing = Arc::new(Semaphore::new(REFUSING));
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -54,6 +66,19 @@ pub async fn serve(
                 // Usually out of file descriptors: back off instead of spinning.
                 warn!(error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let permit = match limit.admit(peer.ip()) {
+            Ok(permit) => permit,
+            Err(why) => {
+                debug!(%peer, %why, "connection refused");
+                if let Ok(slot) = refusing.clone().try_acquire_owned() {
+                    connections.spawn(async move {
+                        refuse(tcp, why).await;
+                        drop(slot);
+                    });
+                }
                 continue;
             }
         };
@@ -82,6 +107,7 @@ pub async fn serve(
             if let Err(e) = result {
                 debug!(%peer, error = %e, "connection ended with an error");
             }
+            drop(permit);
         });
     }
     drop(listener);
@@ -90,4 +116,26 @@ pub async fn serve(
         warn!(open = connections.len(), "connections still open after the shutdown drain; closing them");
         connections.shutdown().await;
     }
+}
+
+/// Answers a refused connection `503` with the JSON error body and closes
+/// it, within [`REFUSAL_TIME`]. The request is read first (what arrives in
+/// a moment), so that closing does not reset the connection under the answer.
+async fn refuse(mut tcp: TcpStream, why: Refusal) {
+    let body = serde_json::json!({"error": why.to_string(), "code": "too_many_connections"}).to_string();
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+         retry-after: 5\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(REFUSAL_TIME, async {
+        let mut request = [0u8; 4096];
+        let _ = tokio::time::timeout(Duration::from_millis(200), tcp.read(&mut request)).await;
+        tcp.write_all(answer.as_bytes()).await?;
+        tcp.shutdown().await?;
+        // Wait for the client to close (or the time to run out).
+        while tcp.read(&mut request).await? > 0 {}
+        std::io::Result::Ok(())
+    })
+    .await;
 }

@@ -344,6 +344,12 @@ impl Session {
                     // would say the same.
                     return (fail_reason, Some(EngineError::Refused(msg).into()));
                 }
+                Err(EngineError::Local(msg)) => {
+                    // acemux is out of descriptors or buffers: the engine
+                    // is not to blame, and no other engine would fare better.
+                    warn!(error = %msg, "cannot reach the engine: out of local resources");
+                    return (fail_reason, Some(EngineError::Local(msg).into()));
+                }
                 Err(e) => {
                     warn!(error = %e, "engine start failed");
                     if let Some(engine) = self.engine() {

@@ -142,6 +142,8 @@ async fn start_acemux(
         // Defaults through the environment, so `--acemux-arg` flags win.
         .env("MAX_STREAMS_PER_ENGINE", "10000")
         .env("PROXY_GRACE_PERIOD", "1")
+        // Every simulated player comes from 127.0.0.1.
+        .env("ACEMUX_MAX_CONNECTIONS_PER_CLIENT", "0")
         .args(&args.acemux_args)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
