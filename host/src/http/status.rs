@@ -1,25 +1,61 @@
 //! `/proxy/status`, `/proxy/sessions/{content}` and `/healthz`.
 //!
 //! The status document keeps the shape operators know from the original
-//! proxy and adds buffer metrics per session and per player.
+//! proxy and adds buffer metrics per session and per player. With an admin
+//! token set, `--status-access` decides who reads it: by default anyone,
+//! but what would let a caller find a player or reach an engine directly
+//! (player addresses, engine addresses and containers, engine session ids)
+//! is left out for callers without the token.
 
 use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
+use crate::config::StatusAccess;
 use crate::stream::{Session, SessionState};
 
+use super::auth::Caller;
 use super::{ApiError, AppState};
 
 fn unix(t: Option<SystemTime>) -> Value {
     t.and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(Value::Null, |d| json!(d.as_secs_f64()))
 }
 
+/// How much of the status a caller sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    Full,
+    /// No player addresses, engine addresses, containers or engine session ids.
+    Redacted,
+}
+
+impl Detail {
+    /// What `headers` may see, or why they may see nothing.
+    pub fn for_caller(app: &AppState, headers: &HeaderMap) -> Result<Self, ApiError> {
+        let caller = Caller::of(app, headers);
+        match app.settings.status_access {
+            StatusAccess::Open => Ok(Detail::Full),
+            StatusAccess::Token => caller.require_admin().map(|()| Detail::Full),
+            StatusAccess::Redacted if caller == Caller::Admin => Ok(Detail::Full),
+            StatusAccess::Redacted => Ok(Detail::Redacted),
+        }
+    }
+
+    /// `value`, unless redacted.
+    fn show<T: Into<Value>>(self, value: T) -> Value {
+        match self {
+            Detail::Full => value.into(),
+            Detail::Redacted => Value::Null,
+        }
+    }
+}
+
 /// One session as status shows it.
-pub fn session_json(s: &Session) -> Value {
+pub fn session_json(s: &Session, detail: Detail) -> Value {
     let ring = s.ring.stats();
     let state = s.state();
     let info = s.info.lock();
@@ -32,7 +68,7 @@ pub fn session_json(s: &Session) -> Value {
             let offset = p.offset.load(Ordering::Relaxed);
             json!({
                 "id": p.id,
-                "client": p.client.map(|a| a.to_string()),
+                "client": detail.show(p.client.map(|a| a.to_string())),
                 "connected_seconds": p.connected_at.elapsed().as_secs_f64(),
                 "bytes_sent": p.bytes_sent.load(Ordering::Relaxed),
                 "lag_bytes": ring.appended_bytes.saturating_sub(offset),
@@ -46,11 +82,11 @@ pub fn session_json(s: &Session) -> Value {
         "ace_id": s.key.id,
         "key_type": s.key.key_type,
         "state": state,
-        "engine_id": engine.as_ref().map(|e| e.id.clone()),
-        "engine_host": engine.as_ref().map(|e| e.host.clone()),
-        "engine_port": engine.as_ref().map(|e| e.port),
-        "container_id": engine.as_ref().and_then(|e| e.container_id.clone()),
-        "playback_session_id": es.as_ref().and_then(|e| e.playback_session_id.clone()),
+        "engine_id": detail.show(engine.as_ref().map(|e| e.id.clone())),
+        "engine_host": detail.show(engine.as_ref().map(|e| e.host.clone())),
+        "engine_port": detail.show(engine.as_ref().map(|e| e.port)),
+        "container_id": detail.show(engine.as_ref().and_then(|e| e.container_id.clone())),
+        "playback_session_id": detail.show(es.as_ref().and_then(|e| e.playback_session_id.clone())),
         "infohash": es.as_ref().and_then(|e| e.infohash.clone()),
         "is_live": es.as_ref().map(|e| e.is_live),
         "is_active": matches!(state, SessionState::Live | SessionState::Prebuffering | SessionState::Recovering),
@@ -58,7 +94,8 @@ pub fn session_json(s: &Session) -> Value {
         "created_at": unix(Some(info.created_at)),
         "started_at": unix(info.started_at),
         "ended_at": Value::Null,
-        "error": info.error,
+        // Engine errors may carry the engine's address.
+        "error": detail.show(info.error.clone()),
         "idle_seconds": info.idle_since.map_or(0.0, |t| t.elapsed().as_secs_f64()),
         "buffer": {
             "bytes": ring.bytes,
@@ -76,28 +113,59 @@ pub fn session_json(s: &Session) -> Value {
     })
 }
 
-pub async fn status(State(app): State<AppState>) -> Json<Value> {
+pub async fn status(State(app): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let detail = Detail::for_caller(&app, &headers)?;
     let sessions = app.registry.sessions();
     let active = sessions.iter().filter(|s| s.state() == SessionState::Live).count();
     let clients: usize = sessions.iter().map(|s| s.player_count()).sum();
-    Json(json!({
+    let engines = match detail {
+        Detail::Full => json!(app.registry.context().pool.views()),
+        // Health and load without addresses: enough to see capacity.
+        Detail::Redacted => Value::Array(
+            app.registry
+                .context()
+                .pool
+                .views()
+                .iter()
+                .map(|e| {
+                    json!({
+                        "healthy": e.healthy,
+                        "draining": e.draining,
+                        "load": e.load,
+                        "pending": e.pending,
+                        "capacity": e.capacity,
+                        "forwarded": e.forwarded,
+                    })
+                })
+                .collect(),
+        ),
+    };
+    Ok(Json(json!({
         "running": true,
         "uptime_seconds": app.started_at.elapsed().as_secs_f64(),
         "total_sessions": app.registry.created_total(),
         "active_sessions": active,
         "total_clients": clients,
-        "sessions": sessions.iter().map(|s| session_json(s)).collect::<Vec<_>>(),
-        "engines": app.registry.context().pool.views(),
-    }))
+        "redacted": detail == Detail::Redacted,
+        "connections": {
+            "open": app.connections.open(),
+            "max": app.connections.total_cap(),
+            "max_per_client": app.settings.max_connections_per_client,
+        },
+        "sessions": sessions.iter().map(|s| session_json(s, detail)).collect::<Vec<_>>(),
+        "engines": engines,
+    })))
 }
 
 pub async fn session(
     State(app): State<AppState>,
     Path(content): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
+    let detail = Detail::for_caller(&app, &headers)?;
     app.registry
         .find(&content)
-        .map(|s| Json(session_json(&s)))
+        .map(|s| Json(session_json(&s, detail)))
         .ok_or_else(|| ApiError::not_found(format!("no stream session for `{content}`")))
 }
 
