@@ -3,7 +3,6 @@
 //! Both are 40 hex characters. The key is normalised to lower case so that
 //! two spellings of one content reach one stream session.
 
-use std::collections::HashMap;
 use std::fmt;
 
 use serde::Serialize;
@@ -52,12 +51,16 @@ pub enum ContentKeyError {
 }
 
 impl ContentKey {
-    /// Reads the key from a `getstream` query: exactly one of `id`,
-    /// `content_id` (both content ids) or `infohash`.
-    pub fn from_query(query: &HashMap<String, String>) -> Result<Self, ContentKeyError> {
-        let given: Vec<(&'static str, &String)> = ["id", "content_id", "infohash"]
-            .into_iter()
-            .filter_map(|p| query.get(p).map(|v| (p, v)))
+    /// Reads the key from a `getstream` query's parameters, in order:
+    /// exactly one of `id`, `content_id` (both content ids) or `infohash`,
+    /// given once. A repeated parameter is as ambiguous as two different
+    /// ones (which value a proxy or player would use differs).
+    pub fn from_query(query: &[(String, String)]) -> Result<Self, ContentKeyError> {
+        let given: Vec<(&'static str, &String)> = query
+            .iter()
+            .filter_map(|(k, v)| {
+                ["id", "content_id", "infohash"].into_iter().find(|p| p == k).map(|p| (p, v))
+            })
             .collect();
         match given.as_slice() {
             [] => Err(ContentKeyError::Missing),
@@ -84,7 +87,7 @@ impl ContentKey {
 mod tests {
     use super::*;
 
-    fn q(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
@@ -107,6 +110,10 @@ mod tests {
             ContentKey::from_query(&q(&[("id", HEX), ("infohash", HEX)])),
             Err(ContentKeyError::Ambiguous(_))
         ));
+        assert_eq!(
+            ContentKey::from_query(&q(&[("id", HEX), ("id", HEX)])),
+            Err(ContentKeyError::Ambiguous("`id`, `id`".into()))
+        );
         assert!(matches!(
             ContentKey::from_query(&q(&[("id", "abc")])),
             Err(ContentKeyError::Malformed { param: "id", len: 3 })

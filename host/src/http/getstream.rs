@@ -17,9 +17,11 @@ use crate::stream::Player;
 
 use super::{ApiError, AppState, Connection};
 
-type QueryParams = Result<Query<HashMap<String, String>>, QueryRejection>;
+/// The query's parameters in order, repeats kept (so `?id=A&id=B` can be
+/// refused rather than one of them silently chosen).
+type QueryParams = Result<Query<Vec<(String, String)>>, QueryRejection>;
 
-fn query(params: QueryParams) -> Result<HashMap<String, String>, ApiError> {
+fn query(params: QueryParams) -> Result<Vec<(String, String)>, ApiError> {
     params.map(|Query(q)| q).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))
 }
 
@@ -61,23 +63,24 @@ pub async fn path_form_head(
     Ok((stream_headers(), Body::empty()).into_response())
 }
 
-fn path_query(form: &str, id: String) -> Result<HashMap<String, String>, ApiError> {
+fn path_query(form: &str, id: String) -> Result<Vec<(String, String)>, ApiError> {
     let param = match form {
         "pid" | "content_id" => "content_id",
         "infohash" => "infohash",
         _ => return Err(ApiError::not_found("no such endpoint")),
     };
-    Ok(HashMap::from([(param.to_owned(), id)]))
+    Ok(vec![(param.to_owned(), id)])
 }
 
 async fn stream(
     app: AppState,
     conn: Option<Extension<Connection>>,
-    query: HashMap<String, String>,
+    query: Vec<(String, String)>,
 ) -> Result<Response, ApiError> {
     let requested_at = std::time::Instant::now();
     let key = ContentKey::from_query(&query)?;
     let client = conn.as_ref().map(|c| c.peer);
+    let query: HashMap<String, String> = query.into_iter().collect();
     let request = SelectRequest { content: Some(key.clone()), client, query };
     let slot = app.registry.attach(key, request)?;
     slot.session().wait_ready().await?;
