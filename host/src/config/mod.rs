@@ -44,6 +44,19 @@ pub enum JoinAt {
     Chunk,
 }
 
+/// Who may read the status endpoints when an admin token is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StatusAccess {
+    /// Anyone, but without the token player addresses, engine addresses
+    /// and engine session identifiers are left out.
+    Redacted,
+    /// Only callers with the admin token (401/403 otherwise).
+    Token,
+    /// Everything to everyone.
+    Open,
+}
+
 /// One engine from the settings (or from the orchestrator).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct EngineSetting {
@@ -105,6 +118,13 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// SO_SNDBUF of player sockets; `None` leaves the kernel's auto-tuning.
     pub socket_send_buffer: Option<usize>,
+    /// Concurrent connections in all; `None` = the open-file limit less a
+    /// reserve for engine traffic (worked out at start).
+    pub max_connections: Option<usize>,
+    /// Concurrent connections from one client address; `None` = no cap.
+    pub max_connections_per_client: Option<usize>,
+    /// Who may read status endpoints when an admin token is set.
+    pub status_access: StatusAccess,
     #[serde(with = "secs")]
     pub health_interval: Duration,
     /// Consecutive failed probes that make an engine unhealthy.
@@ -146,6 +166,8 @@ mod secs {
 #[command(
     name = "acemux",
     version,
+    // `--grace-period -1` reaches the setting's parser, which names it.
+    allow_negative_numbers = true,
     about = "AceStream proxy: one engine session per content, shared by every player"
 )]
 pub struct Cli {
@@ -214,6 +236,21 @@ pub struct Cli {
     /// auto-tuning (up to 4 MiB on Linux) [default: 0].
     #[arg(long, env = "ACEMUX_SOCKET_SEND_BUFFER")]
     pub socket_send_buffer: Option<String>,
+    /// Concurrent connections in all (503 beyond); `auto` = the open-file
+    /// limit (raised to the hard limit at start) less a reserve for engine
+    /// traffic [default: auto].
+    #[arg(long, env = "ACEMUX_MAX_CONNECTIONS")]
+    pub max_connections: Option<String>,
+    /// Concurrent connections from one client address (503 beyond); `0` =
+    /// no cap, e.g. behind a reverse proxy [default: 64].
+    #[arg(long, env = "ACEMUX_MAX_CONNECTIONS_PER_CLIENT")]
+    pub max_connections_per_client: Option<String>,
+    /// With an admin token set, who reads `/proxy/status` and
+    /// `/proxy/sessions/…`: `redacted` (anyone; player and engine
+    /// addresses and engine session ids only with the token), `token`
+    /// (only with the token) or `open` [default: redacted].
+    #[arg(long, env = "ACEMUX_STATUS_ACCESS")]
+    pub status_access: Option<String>,
     /// Engine health probe period [default: 10s].
     #[arg(long, env = "ACEMUX_HEALTH_INTERVAL")]
     pub health_interval: Option<String>,
@@ -285,6 +322,9 @@ const FILE_KEYS: &[&str] = &[
     "max_streams_per_engine",
     "shutdown_timeout",
     "socket_send_buffer",
+    "max_connections",
+    "max_connections_per_client",
+    "status_access",
     "health_interval",
     "health_failures",
     "orchestrator_url",
@@ -427,6 +467,31 @@ impl Settings {
                     parse_size,
                 )
                 .map(|n| (n > 0).then_some(n))?,
+            max_connections: r.get(
+                cli.max_connections.as_deref(),
+                names("max-connections", "ACEMUX_MAX_CONNECTIONS", "max_connections"),
+                "auto",
+                |s| if s == "auto" { Ok(None) } else { at_least_one::<usize>(s).map(Some) },
+            )?,
+            max_connections_per_client: r.get(
+                cli.max_connections_per_client.as_deref(),
+                names(
+                    "max-connections-per-client",
+                    "ACEMUX_MAX_CONNECTIONS_PER_CLIENT",
+                    "max_connections_per_client",
+                ),
+                "64",
+                limit,
+            )?,
+            status_access: r.choice(
+                cli.status_access.as_deref(),
+                names("status-access", "ACEMUX_STATUS_ACCESS", "status_access"),
+                &[
+                    ("redacted", StatusAccess::Redacted),
+                    ("token", StatusAccess::Token),
+                    ("open", StatusAccess::Open),
+                ],
+            )?,
             health_interval: r.duration(
                 cli.health_interval.as_deref(),
                 names("health-interval", "ACEMUX_HEALTH_INTERVAL", "health_interval"),
@@ -450,11 +515,10 @@ impl Settings {
                 "30",
                 true,
             )?,
-            api_key: r.optional(cli.api_key.as_deref(), names("api-key", "API_KEY", "api_key"), token)?,
-            admin_token: r.optional(
+            api_key: r.secret(cli.api_key.as_deref(), names("api-key", "API_KEY", "api_key"))?,
+            admin_token: r.secret(
                 cli.admin_token.as_deref(),
                 names("admin-token", "ACEMUX_ADMIN_TOKEN", "admin_token"),
-                token,
             )?,
             plugins_dir: r.get(
                 cli.plugins_dir.as_deref(),
@@ -570,6 +634,22 @@ impl Resolver<'_> {
         self.get(cli.filter(|v| !v.trim().is_empty()), names, "", parse).map(Some)
     }
 
+    /// A secret: unset stays `None`; set but empty is refused (an empty
+    /// `ACEMUX_ADMIN_TOKEN=` must not silently leave admin endpoints open).
+    fn secret(&self, cli: Option<&str>, names: Names) -> anyhow::Result<Option<String>> {
+        let from_file = self.file.get(names.key);
+        if cli.is_none() && from_file.is_none() {
+            return Ok(None);
+        }
+        self.get(cli, names, "", |s| {
+            if s.is_empty() {
+                return Err("set but empty; give a token, or unset it".into());
+            }
+            token(s)
+        })
+        .map(Some)
+    }
+
     fn duration(
         &self,
         cli: Option<&str>,
@@ -640,7 +720,28 @@ fn parse_engine(s: &str) -> Result<EngineSetting, String> {
     if host.is_empty() || port == 0 {
         return Err(format!("`{s}` is not host:port"));
     }
-    Ok(EngineSetting::new(host.trim_matches(['[', ']']), port))
+    let host = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => v6
+            .parse::<std::net::Ipv6Addr>()
+            .map(|_| v6)
+            .map_err(|_| format!("`{s}`: `{host}` is not an IPv6 address"))?,
+        None if is_host_name(host) => host,
+        None => return Err(format!("`{s}`: `{host}` is not a host name or IPv4 address ([…] for IPv6)")),
+    };
+    Ok(EngineSetting::new(host, port))
+}
+
+/// A DNS name or dotted IPv4 address: labels of letters, digits, `-` and
+/// `_` (container names), not starting or ending with `-`.
+fn is_host_name(host: &str) -> bool {
+    host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
 }
 
 /// An http(s) URL without a trailing slash.
@@ -670,7 +771,7 @@ fn channels(file: &toml::Table) -> anyhow::Result<Vec<Channel>> {
                 return Err(bad(format!("unknown key `{k}`")));
             }
             let name = text("name").ok_or_else(|| bad("`name` is required".into()))?;
-            let query: std::collections::HashMap<String, String> = ["id", "content_id", "infohash"]
+            let query: Vec<(String, String)> = ["id", "content_id", "infohash"]
                 .iter()
                 .filter_map(|k| text(k).map(|v| ((*k).to_owned(), v)))
                 .collect();

@@ -94,7 +94,17 @@ impl<'a> Upstream<'a> {
         let mut failures = 0u32;
         loop {
             let mut stable = false;
-            let error = match self.ctx.client.open_playback(playback_url).await {
+            // Some engines answer the playback request only after their
+            // prebuffer: wait for headers as long as for the first data,
+            // and keep players alive meanwhile.
+            let header_wait = if self.delivered {
+                settings.connection_timeout
+            } else {
+                (accepted_at + settings.init_timeout).saturating_duration_since(Instant::now())
+            };
+            let ctx = self.ctx;
+            let opened = self.keepalive_during(ctx.client.open_playback(playback_url, header_wait)).await;
+            let error = match opened {
                 Ok(response) => {
                     // A new connection starts at an arbitrary byte, maybe
                     // with another program layout.
@@ -242,15 +252,18 @@ impl<'a> Upstream<'a> {
 
     /// Waits `wait` while keeping players alive.
     async fn idle(&mut self, wait: Duration) {
-        let until = Instant::now() + wait;
+        self.keepalive_during(tokio::time::sleep(wait)).await;
+    }
+
+    /// Awaits `work` while keeping players alive.
+    async fn keepalive_during<T>(&mut self, work: impl Future<Output = T>) -> T {
+        tokio::pin!(work);
         loop {
             let keepalive_at = self.last_append + self.ctx.settings.keepalive_interval;
-            if keepalive_at >= until {
-                sleep_until(until.into()).await;
-                return;
+            tokio::select! {
+                out = &mut work => return out,
+                _ = sleep_until(keepalive_at.into()) => self.keepalive(),
             }
-            sleep_until(keepalive_at.into()).await;
-            self.keepalive();
         }
     }
 

@@ -143,6 +143,12 @@ async fn playback_redirected(
         playback,
         state,
     };
+    if pacer.config.late_headers {
+        tokio::select! {
+            _ = tokio::time::sleep_until(pacer.first_byte_at.into()) => {}
+            _ = pacer.cancel.cancelled() => {}
+        }
+    }
     let body = futures_util::stream::unfold(pacer, |mut p| async move {
         let item = p.next_batch().await?;
         Some((item, p))

@@ -26,6 +26,10 @@ pub struct SimConfig {
     pub start_error: Option<String>,
     /// Playback URL answers 302 to a second URL first.
     pub redirect: bool,
+    /// The playback request's response headers come only when the first
+    /// byte is due (after the prebuffer), as some engines do, rather than
+    /// at once with the body following.
+    pub late_headers: bool,
     /// Abort each playback connection after this many bytes.
     pub drop_after_bytes: Option<u64>,
     /// Stop sending (but keep the connection) after this many bytes.
@@ -45,6 +49,7 @@ impl Default for SimConfig {
             start_delay: Duration::ZERO,
             start_error: None,
             redirect: false,
+            late_headers: false,
             drop_after_bytes: None,
             stall_after_bytes: None,
             healthy: true,

@@ -27,6 +27,9 @@ struct Args {
     /// Playback URLs answer with a 302 first.
     #[arg(long)]
     redirect: bool,
+    /// Playback response headers only after the prebuffer (as some engines).
+    #[arg(long)]
+    late_headers: bool,
     /// Abort each playback connection after this many bytes.
     #[arg(long)]
     drop_after: Option<u64>,
@@ -54,6 +57,7 @@ async fn main() -> anyhow::Result<()> {
         prebuffer: Duration::from_secs_f64(args.prebuffer),
         start_error: args.start_error,
         redirect: args.redirect,
+        late_headers: args.late_headers,
         drop_after_bytes: args.drop_after,
         stall_after_bytes: args.stall_after,
         ..SimConfig::default()
