@@ -45,6 +45,34 @@ fn bad_settings_fail_at_start_naming_the_setting() {
     let (code, err) = run_with(&["--config", "/nonexistent/acemux.toml"], &[]);
     assert_eq!(code, 2);
     assert!(err.contains("/nonexistent/acemux.toml"), "{err}");
+
+    // Negative numbers reach the setting's own parser, which names it.
+    for (flag, env) in [
+        ("--grace-period", "PROXY_GRACE_PERIOD"),
+        ("--max-retries", "PROXY_MAX_RETRIES"),
+        ("--max-streams", "ACEMUX_MAX_STREAMS"),
+        ("--max-connections", "ACEMUX_MAX_CONNECTIONS"),
+        ("--ring-size", "ACEMUX_RING_SIZE"),
+    ] {
+        let (code, err) = run_with(&[flag, "-1"], &[]);
+        assert_eq!(code, 2, "{flag} -1: {err}");
+        assert!(err.contains(flag) && err.contains(env) && err.contains("`-1`"), "{flag} -1: {err}");
+    }
+    // Engine addresses are checked at start.
+    for bad in ["a b:1", "host:0", "[zz]:80", "ho$t:80", "host-:80", "host:port"] {
+        let (code, err) = run_with(&["--engine", bad], &[]);
+        assert_eq!(code, 2, "{bad}: {err}");
+        assert!(err.contains("--engine") && err.contains(bad), "{bad}: {err}");
+    }
+    // An empty secret is refused, not taken as "no token".
+    for (env, flag) in [("ACEMUX_ADMIN_TOKEN", "--admin-token"), ("API_KEY", "--api-key")] {
+        let (code, err) = run_with(&["--listen", "127.0.0.1:0"], &[(env, "")]);
+        assert_eq!(code, 2, "{env}=: {err}");
+        assert!(err.contains(flag) && err.contains(env) && err.contains("set but empty"), "{err}");
+    }
+    let (code, err) = run_with(&["--status-access", "everyone"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("ACEMUX_STATUS_ACCESS") && err.contains("`redacted`"), "{err}");
 }
 
 /// Starts the binary on a free loopback port with `args`; returns the

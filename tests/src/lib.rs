@@ -74,6 +74,8 @@ impl Harness {
         settings.init_timeout = Duration::from_secs(10);
         settings.shutdown_timeout = Duration::from_secs(3);
         settings.plugins_dir = None;
+        // Every test player comes from 127.0.0.1; the cap has tests of its own.
+        settings.max_connections_per_client = None;
         tweak(&mut settings);
         let acemux = Acemux::start(settings).await.expect("acemux starts");
         let base = format!("http://{}", acemux.addr());
@@ -191,6 +193,24 @@ impl PlayerClient {
             }
         }
         true
+    }
+
+    /// Reads for `time` (or until the body ends), returning the longest
+    /// wait between two arrivals after the first byte.
+    pub async fn longest_gap(&mut self, time: Duration) -> Duration {
+        let until = tokio::time::Instant::now() + time;
+        let mut last = Instant::now();
+        let mut longest = Duration::ZERO;
+        while let Ok(Ok(Some(chunk))) = tokio::time::timeout_at(until, self.response.chunk()).await {
+            if self.received.is_empty() {
+                self.first_byte_at = Some(Instant::now());
+            } else {
+                longest = longest.max(last.elapsed());
+            }
+            last = Instant::now();
+            self.received.extend_from_slice(&chunk);
+        }
+        longest
     }
 
     /// Reads for `time`; returns false if the body ended first.

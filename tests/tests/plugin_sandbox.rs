@@ -8,26 +8,10 @@ use std::time::{Duration, Instant};
 use ace_sim::SimConfig;
 use acemux_test_artifacts as wasm;
 use acemux_tests::plugins::{install, plugin, set_settings};
-use acemux_tests::{Harness, PlayerClient, TempDir, content_id};
+use acemux_tests::{Harness, TempDir, content_id};
 
 fn sim() -> SimConfig {
     SimConfig { bitrate_bps: 4_000_000, ..SimConfig::default() }
-}
-
-/// Reads for `time`, returning the longest wait between two arrivals
-/// after the first byte.
-async fn longest_gap(p: &mut PlayerClient, time: Duration) -> Duration {
-    let until = tokio::time::Instant::now() + time;
-    let mut last = Instant::now();
-    let mut longest = Duration::ZERO;
-    while let Ok(Ok(Some(chunk))) = tokio::time::timeout_at(until, p.response.chunk()).await {
-        if !p.received.is_empty() {
-            longest = longest.max(last.elapsed());
-        }
-        last = Instant::now();
-        p.received.extend_from_slice(&chunk);
-    }
-    longest
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -49,7 +33,7 @@ async fn a_filter_waiting_in_wasi_never_stalls_its_players() {
     }
     // Without the deadline each batch would hold the stream for 4 s.
     let gaps =
-        futures_util::future::join_all(players.iter_mut().map(|p| longest_gap(p, Duration::from_secs(4))))
+        futures_util::future::join_all(players.iter_mut().map(|p| p.longest_gap(Duration::from_secs(4))))
             .await;
     for (i, (p, gap)) in players.iter().zip(&gaps).enumerate() {
         let r = p.report();
