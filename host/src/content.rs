@@ -121,4 +121,28 @@ mod tests {
         let not_hex = "g".repeat(40);
         assert!(ContentKey::from_query(&q(&[("id", &not_hex)])).is_err());
     }
+
+    proptest::proptest! {
+        /// Any query (keys near the real ones, any values) either names one
+        /// valid key or is refused; it never panics.
+        #[test]
+        fn any_query_gives_one_valid_key_or_an_error(
+            pairs in proptest::collection::vec(
+                (proptest::sample::select(vec!["id", "content_id", "infohash", "ID", "x"]), "[0-9a-fA-F]{40}|.{0,50}"),
+                0..4,
+            ),
+        ) {
+            let pairs: Vec<(String, String)> = pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+            let named = pairs.iter().filter(|(k, _)| ["id", "content_id", "infohash"].contains(&k.as_str())).count();
+            match ContentKey::from_query(&pairs) {
+                Ok(key) => {
+                    proptest::prop_assert_eq!(named, 1);
+                    proptest::prop_assert!(key.id.len() == 40 && key.id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+                }
+                Err(ContentKeyError::Missing) => proptest::prop_assert_eq!(named, 0),
+                Err(ContentKeyError::Ambiguous(_)) => proptest::prop_assert!(named > 1),
+                Err(ContentKeyError::Malformed { .. }) => proptest::prop_assert_eq!(named, 1),
+            }
+        }
+    }
 }

@@ -911,4 +911,16 @@ mod tests {
             assert!(err.contains(needle), "{args:?}: {err}");
         }
     }
+
+    proptest::proptest! {
+        /// An engine address either parses to a usable host and port or is
+        /// refused with a message; it never panics.
+        #[test]
+        fn any_engine_address_parses_or_is_refused(text in ".{0,40}|[a-z0-9.\\[\\]:_-]{1,30}:[0-9]{1,6}") {
+            if let Ok(e) = parse_engine(&text) {
+                proptest::prop_assert!(e.port > 0 && !e.host.is_empty());
+                proptest::prop_assert!(!e.host.contains(char::is_whitespace));
+            }
+        }
+    }
 }

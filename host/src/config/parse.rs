@@ -97,4 +97,14 @@ mod tests {
         assert_eq!(format_duration(Duration::from_millis(1500)), "1.5 s");
         assert_eq!(format_duration(Duration::from_micros(250)), "250 µs");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_parses_or_is_refused_without_panic(text in ".{0,24}|[0-9.eE+-]{1,12}(ms|s|m|h|KiB|MiB|GiB|KB|MB|B)?") {
+            if let Ok(d) = parse_duration(&text) {
+                proptest::prop_assert!(d.as_secs_f64() <= 1e9);
+            }
+            let _ = parse_size(&text);
+        }
+    }
 }

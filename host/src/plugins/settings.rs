@@ -247,4 +247,32 @@ mod tests {
         assert!(PluginSettings::parse("max_output_ratio = 0").is_err());
         assert_eq!(PluginSettings::parse("max_output_ratio = 2").unwrap().max_output_ratio, 2);
     }
+
+    proptest::proptest! {
+        /// Any text, and any TOML made of the real keys with values of any
+        /// type, gives settings or an error; never a panic.
+        #[test]
+        fn any_settings_text_parses_or_is_refused(
+            text in ".{0,80}",
+            entries in proptest::collection::vec(
+                (proptest::sample::select(KEYS.to_vec()), proptest::sample::select(vec![
+                    "1", "0", "-5", "\"10ms\"", "\"0s\"", "\"32MiB\"", "true", "\"open\"", "[]", "[\"TZ\"]",
+                    "{ env = true }", "{ network = 1 }", "{ dirs = { \"/a\" = 1 } }", "9999999999999999999", "1.5",
+                ])),
+                0..6,
+            ),
+        ) {
+            let _ = PluginSettings::parse(&text);
+            let mut toml = String::new();
+            let mut seen = std::collections::BTreeSet::new();
+            for (key, value) in entries {
+                if seen.insert(key) {
+                    toml.push_str(&format!("{key} = {value}\n"));
+                }
+            }
+            if let Ok(s) = PluginSettings::parse(&toml) {
+                proptest::prop_assert!(s.max_failures >= 1 && s.max_output_ratio >= 1 && !s.time_budget.is_zero());
+            }
+        }
+    }
 }

@@ -126,6 +126,8 @@ impl KeyframeScanner {
 
 #[cfg(test)]
 mod tests {
+    use acemux_ts::is_whole_packets;
+
     use super::*;
 
     const FIXTURE: &[u8] = include_bytes!("../../../tests/fixtures/h264-aac.ts");
@@ -213,5 +215,44 @@ mod tests {
         assert!(scanner.scan(&FIXTURE[..first_keyframe + PACKET_SIZE]).is_some());
         scanner.reset();
         assert_eq!(scanner.scan(&FIXTURE[first_keyframe..first_keyframe + PACKET_SIZE]), None);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+
+        /// The recording cut into arbitrary chunks of whole packets, with
+        /// arbitrary bytes of arbitrary packets overwritten (the sync byte
+        /// kept, as the aligner guarantees): the scanner never panics, and
+        /// every join point it gives is a packet boundary inside its chunk
+        /// with whole PAT+PMT packets to send first.
+        #[test]
+        fn join_points_are_packet_boundaries_whatever_the_stream_holds(
+            chunk_packets in proptest::collection::vec(1usize..400, 1..40),
+            damage in proptest::collection::vec((0usize..FIXTURE.len(), proptest::prelude::any::<u8>()), 0..200),
+        ) {
+            let mut ts = FIXTURE.to_vec();
+            for (at, byte) in damage {
+                if at % PACKET_SIZE != 0 {
+                    ts[at] = byte;
+                }
+            }
+            let mut scanner = KeyframeScanner::new();
+            let mut from = 0;
+            for n in chunk_packets.into_iter().cycle() {
+                if from >= ts.len() {
+                    break;
+                }
+                let chunk = &ts[from..(from + n * PACKET_SIZE).min(ts.len())];
+                if let Some(k) = scanner.scan(chunk) {
+                    for point in [&k.first, &k.last] {
+                        proptest::prop_assert!(point.at % PACKET_SIZE == 0 && point.at < chunk.len());
+                        proptest::prop_assert!(is_whole_packets(&point.psi) && !point.psi.is_empty());
+                        proptest::prop_assert_eq!(acemux_ts::pid(&point.psi), 0, "PAT first");
+                    }
+                    proptest::prop_assert!(k.first.at <= k.last.at && k.count >= 1);
+                }
+                from += chunk.len();
+            }
+        }
     }
 }
