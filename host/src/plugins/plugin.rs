@@ -23,7 +23,7 @@ use wasmtime::{Store, Trap};
 
 use super::bindings::exports::acemux::plugin::{events, filter, selector};
 use super::bindings::{Engine, Event, Request, Selection, Stream};
-use super::runtime::{PluginState, Runtime, any};
+use super::runtime::{PluginState, Runtime, any, ticks};
 use super::settings::PluginSettings;
 use super::stats::PluginStats;
 use crate::config::{format_duration, format_size};
@@ -174,7 +174,7 @@ impl Plugin {
         F: Future<Output = wasmtime::Result<R>> + 's,
     {
         let budget = self.settings.time_budget;
-        store.set_epoch_deadline(1);
+        store.set_epoch_deadline(ticks(budget));
         let memory_hit = store.data().limits.memory_hit();
         let memory_limit = store.data().limits.memory_limit();
         memory_hit.store(false, Ordering::Relaxed);

@@ -2,14 +2,16 @@
 //! nothing granted, plus acemux's `host` interface), and stores with a
 //! memory cap and the sandbox openings the operator granted.
 //!
-//! Every call is async. A ticker thread advances the engine's epoch every
-//! [`TICK`], and a store yields back to tokio at every tick, so wasm code
-//! that computes for long gives its thread back as often as code that
-//! waits in a WASI call (a clock, a poll, a socket) does. The call's time
-//! budget is then an ordinary tokio deadline around the call's future
-//! (see `Plugin::guarded`): when it passes, the future is dropped, the wasm
-//! stack is unwound, and the (now poisoned) instance is thrown away —
-//! whatever the plugin was doing, and without a thread left blocked.
+//! Every call is async, and its time budget is an ordinary tokio deadline
+//! around the call's future (see `Plugin::guarded`): when it passes, the
+//! future is dropped, the wasm stack is unwound, and the (now poisoned)
+//! instance is thrown away — whatever the plugin was doing, and without a
+//! thread left blocked. A plugin waiting in a WASI call (a clock, a poll, a
+//! socket) returns `Pending` by itself; wasm code that computes is made to
+//! yield by epoch interruption once it has run for its whole budget (a
+//! ticker thread advances the epoch every [`TICK`]). A call that ends
+//! within its budget never yields, so a busy runtime that polls it late
+//! cannot make it look slow.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +25,7 @@ use super::bindings::{self, Level};
 use super::limits::PluginLimits;
 use super::settings::PluginSettings;
 
-/// Epoch tick: how long wasm code runs before it yields to tokio.
+/// Epoch tick: the granularity at which computing wasm code is stopped.
 pub const TICK: Duration = Duration::from_millis(1);
 
 /// What a plugin's store holds.
@@ -117,8 +119,9 @@ impl Runtime {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        // Yield to tokio at every tick; the budget is the caller's deadline.
-        store.epoch_deadline_async_yield_and_update(1);
+        // Past its budget, computing code yields, and the caller's deadline
+        // (already passed) ends the call.
+        store.epoch_deadline_async_yield_and_update(ticks(settings.time_budget));
         Ok(store)
     }
 }
@@ -126,6 +129,13 @@ impl Runtime {
 /// wasmtime's error as anyhow's, so `.context()` applies.
 pub fn any<T>(r: wasmtime::Result<T>) -> anyhow::Result<T> {
     r.map_err(anyhow::Error::from)
+}
+
+/// Epoch ticks that surely outlast `budget`: a deadline of `n` ticks
+/// passes between `n - 1` and `n` ticks from now, so one tick more makes
+/// the first yield come after the caller's deadline (at most a tick late).
+pub fn ticks(budget: Duration) -> u64 {
+    budget.as_micros().div_ceil(TICK.as_micros()) as u64 + 1
 }
 
 /// Advances the epoch every tick while the engine lives.
@@ -141,4 +151,16 @@ fn spawn_ticker(engine: &Engine) -> std::io::Result<()> {
             }
         })
         .map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deadline_in_ticks_outlasts_the_budget() {
+        assert_eq!(ticks(Duration::from_millis(10)), 11);
+        assert_eq!(ticks(Duration::from_micros(1500)), 3);
+        assert_eq!(ticks(Duration::from_micros(1)), 2);
+    }
 }
