@@ -5,6 +5,7 @@
 pub mod load;
 pub mod orchestrator;
 pub mod plugins;
+pub mod soak;
 
 use std::time::{Duration, Instant};
 

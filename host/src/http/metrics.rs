@@ -50,6 +50,12 @@ pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     f.one("acemux_players", "gauge", "Players attached now.", players);
     f.one("acemux_ring_bytes", "gauge", "Bytes held in all stream buffers.", ring_bytes);
     f.one("acemux_connections", "gauge", "HTTP connections open now.", app.connections.open());
+    f.one(
+        "acemux_tasks",
+        "gauge",
+        "Tokio tasks alive now (a count that keeps growing is a leak).",
+        tokio::runtime::Handle::current().metrics().num_alive_tasks(),
+    );
     f.one("acemux_connections_max", "gauge", "Cap on open HTTP connections.", app.connections.total_cap());
     f.head("acemux_connections_refused_total", "counter", "Connections answered 503 at accept, by cap.");
     for (cap, n) in

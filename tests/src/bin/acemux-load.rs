@@ -61,6 +61,13 @@ struct Args {
     /// then check that every session and engine session is gone.
     #[arg(long)]
     churn: Option<usize>,
+    /// Instead of a load run: a soak of this many seconds (zapping over 30
+    /// contents, watchers arriving and leaving, slow and stalled players,
+    /// the busier of two engines killed and restored every 5 minutes, the
+    /// filter plugin replaced every minute), sampling acemux's memory,
+    /// descriptors, threads and tasks; fails if they do not come back.
+    #[arg(long)]
+    soak: Option<f64>,
     /// An acemux already running (no child, no CPU/RSS figures).
     #[arg(long)]
     target: Option<SocketAddr>,
@@ -260,6 +267,9 @@ fn print_report(report: &LoadReport, cpu: Option<f64>, rss_kib: Option<u64>, bas
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(seconds) = args.soak {
+        return soak(&args, Duration::from_secs_f64(seconds)).await;
+    }
     let config = SimConfig {
         media: args.media.as_deref().map(ace_sim::Media::read).transpose()?,
         bitrate_bps: args.bitrate,
@@ -355,5 +365,136 @@ async fn main() -> anyhow::Result<()> {
     if !report.clean() {
         anyhow::bail!("the run saw stalls, TS errors or failed players");
     }
+    Ok(())
+}
+
+/// `--soak`: see the flag's doc and `acemux_tests::soak`.
+async fn soak(args: &Args, duration: Duration) -> anyhow::Result<()> {
+    use acemux_tests::soak::{self, SoakCounts, SoakPlan};
+    let config = SimConfig { bitrate_bps: args.bitrate, ..SimConfig::default() };
+    let mut engines = [SimEngine::start(config.clone()).await?, SimEngine::start(config.clone()).await?];
+    let dir = std::env::temp_dir().join(format!("acemux-soak-plugins-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    std::fs::copy(acemux_test_artifacts::NULL_STRIP, dir.join("filter.wasm"))?;
+    std::fs::copy(acemux_test_artifacts::STICKY_ENGINE, dir.join("sticky.wasm"))?;
+    let (target, child) = start_acemux(args, &engines[0], Some(&engines[1]), Some(&dir)).await?;
+    let pid = child.child.id();
+    let since = Instant::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let idle_before = soak::sample(pid, target, since).await;
+    println!("idle before: {idle_before:?}");
+    let plan = SoakPlan {
+        target,
+        duration,
+        contents: 30,
+        zappers: 20,
+        watchers: 40,
+        slow: 5,
+        stalled: 5,
+        sample_every: Duration::from_secs(30).min(duration / 4),
+        pid,
+    };
+    let counts = std::sync::Arc::new(SoakCounts::default());
+    let mut samples = Vec::new();
+    let (kills, reloads) = {
+        let disruptions = async {
+            let (mut kills, mut reloads) = (0u32, 0u32);
+            let end = Instant::now() + duration;
+            let mut next_kill = Instant::now() + Duration::from_secs(120).min(duration / 3);
+            let mut next_reload = Instant::now() + Duration::from_secs(60).min(duration / 5);
+            let mut pass_filter = true;
+            while Instant::now() < end {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if Instant::now() >= next_reload {
+                    let wasm = if pass_filter {
+                        acemux_test_artifacts::PASS_FILTER
+                    } else {
+                        acemux_test_artifacts::NULL_STRIP
+                    };
+                    pass_filter = !pass_filter;
+                    let tmp = dir.join(".filter.tmp");
+                    std::fs::copy(wasm, &tmp).expect("copy a filter");
+                    std::fs::rename(&tmp, dir.join("filter.wasm")).expect("rename into place");
+                    reloads += 1;
+                    next_reload += Duration::from_secs(60).min(duration / 5);
+                }
+                if Instant::now() >= next_kill {
+                    // The busier engine dies; 30 s later it is back on its address.
+                    let busier = usize::from(engines[1].live_sessions() > engines[0].live_sessions());
+                    let addr = engines[busier].addr();
+                    engines[busier].kill();
+                    engines[busier].wait_stopped().await;
+                    println!("soak: killed engine {addr} at {:.0} s", since.elapsed().as_secs_f64());
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    engines[busier] =
+                        SimEngine::bind(addr, config.clone()).await.expect("engine back on its address");
+                    println!("soak: engine {addr} back at {:.0} s", since.elapsed().as_secs_f64());
+                    kills += 1;
+                    next_kill += Duration::from_secs(300).min(duration / 2);
+                }
+            }
+            (kills, reloads)
+        };
+        let (_, disrupted) = tokio::join!(soak::run(&plan, counts.clone(), &mut samples, since), disruptions);
+        disrupted
+    };
+    // Everyone has left: sessions end after the grace period, engines are told.
+    let settle = Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = soak::sample(pid, target, since).await;
+        let engine_sessions: usize = engines.iter().map(SimEngine::live_sessions).sum();
+        if (s.sessions == 0 && engine_sessions == 0) || Instant::now() > settle {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let idle_after = soak::sample(pid, target, since).await;
+    let engine_sessions: usize = engines.iter().map(SimEngine::live_sessions).sum();
+    let peak = samples.iter().map(|s| s.rss_kib).max().unwrap_or(0);
+    let o = std::sync::atomic::Ordering::Relaxed;
+    println!(
+        "soak {:.0} s: {} zaps, {} watches, {} stalled players dropped, {:.1} GB delivered, {} failures, {kills} engine kills, {reloads} plugin reloads",
+        duration.as_secs_f64(),
+        counts.zaps.load(o),
+        counts.watches.load(o),
+        counts.stalls_dropped.load(o),
+        counts.bytes.load(o) as f64 / 1e9,
+        counts.failures.load(o)
+    );
+    println!("idle before: {idle_before:?}");
+    println!("idle after : {idle_after:?}");
+    println!("peak RSS under load: {:.1} MiB; engine sessions left: {engine_sessions}", peak as f64 / 1024.0);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "idle_before": idle_before, "idle_after": idle_after, "samples": samples,
+                "counts": &*counts, "kills": kills, "reloads": reloads, "engine_sessions_left": engine_sessions,
+            }))?
+        );
+    }
+    child.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+    anyhow::ensure!(idle_after.sessions == 0 && engine_sessions == 0, "sessions left after the soak");
+    anyhow::ensure!(
+        idle_after.fds <= idle_before.fds + 2,
+        "descriptors grew: {} → {}",
+        idle_before.fds,
+        idle_after.fds
+    );
+    anyhow::ensure!(
+        idle_after.tasks <= idle_before.tasks + 2,
+        "tasks grew: {} → {}",
+        idle_before.tasks,
+        idle_after.tasks
+    );
+    anyhow::ensure!(
+        idle_after.threads <= idle_before.threads + 4,
+        "threads grew: {} → {}",
+        idle_before.threads,
+        idle_after.threads
+    );
     Ok(())
 }
