@@ -29,7 +29,9 @@ use super::connection_limit::{ConnectionLimit, Refusal};
 use super::write_timeout::WriteTimeout;
 
 /// Refused connections being answered at once; more are closed unanswered.
-const REFUSING: usize = 64;
+/// Small: each holds a descriptor for up to [`REFUSAL_TIME`], taken from
+/// the reserve kept for engine traffic.
+const REFUSING: usize = 16;
 
 /// Longest a refused connection is kept to answer it.
 const REFUSAL_TIME: Duration = Duration::from_secs(1);
