@@ -187,6 +187,10 @@ async fn run_tool(tool: &str, args: &[&str]) -> std::process::Output {
 /// real picture and sound (checked with ffprobe and ffmpeg, as a player).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_mode_plays_real_video_without_an_engine() {
+    let test = "cli::demo_mode_plays_real_video_without_an_engine";
+    if !acemux_test_artifacts::programs::available(test, &["ffmpeg", "ffprobe"], "ffmpeg") {
+        return;
+    }
     let (child, listen) = spawn_acemux(&["--demo"]);
     let url = format!("http://{listen}/ace/getstream?id=0123456789abcdef0123456789abcdef01234567");
     assert_eq!(get_when_up(&format!("http://{listen}/healthz")).await.status(), 200);

@@ -28,6 +28,11 @@ fn recorded_sim() -> SimConfig {
     SimConfig { bitrate_bps: 2 * real_time, media: Some(media), ..SimConfig::default() }
 }
 
+/// Whether ffmpeg and ffprobe can be run (else the test is skipped, loudly).
+fn ffmpeg_available(test: &str) -> bool {
+    acemux_test_artifacts::programs::available(&format!("decoders::{test}"), &["ffmpeg", "ffprobe"], "ffmpeg")
+}
+
 /// Runs an ffmpeg tool to the end (killed after 30 s).
 async fn run(tool: &str, args: &[&str]) -> Output {
     let child = Command::new(tool).args(args).stdin(std::process::Stdio::null()).kill_on_drop(true).output();
@@ -101,6 +106,9 @@ async fn first_player_and_late_joiners(join_at: JoinAt) -> (String, Vec<String>,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_player_and_late_joiners_decode_without_error() {
+    if !ffmpeg_available("first_player_and_late_joiners_decode_without_error") {
+        return;
+    }
     let (first, late, session) = first_player_and_late_joiners(JoinAt::Keyframe).await;
     let counters = &session["counters"];
     assert_eq!(first, "", "the first player's decoder reported errors");
@@ -113,6 +121,9 @@ async fn first_player_and_late_joiners_decode_without_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chunk_joins_without_keyframe_alignment_show_decode_errors() {
+    if !ffmpeg_available("chunk_joins_without_keyframe_alignment_show_decode_errors") {
+        return;
+    }
     // The control: the same late joiners, started at chunk boundaries. At
     // most one of the three can land just before a keyframe by chance.
     let (first, late, session) = first_player_and_late_joiners(JoinAt::Chunk).await;
@@ -129,6 +140,9 @@ async fn chunk_joins_without_keyframe_alignment_show_decode_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_looped_recording_plays_across_its_seams() {
+    if !ffmpeg_available("the_looped_recording_plays_across_its_seams") {
+        return;
+    }
     // 30 s of media = two and a half passes of the 12 s recording, paced
     // eight times faster than real time. Each pass's timestamps continue
     // the last, so a decoder sees one continuous channel: not even a
@@ -142,6 +156,9 @@ async fn the_looped_recording_plays_across_its_seams() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ffprobe_finds_video_and_audio_through_every_url_form() {
+    if !ffmpeg_available("ffprobe_finds_video_and_audio_through_every_url_form") {
+        return;
+    }
     let h = Harness::start(recorded_sim(), |_| {}).await;
     let id = content_id(71);
     // The first probe starts the stream; the others join it, at keyframes.
@@ -159,6 +176,9 @@ async fn ffprobe_finds_video_and_audio_through_every_url_form() {
 /// player gets PAT, PMT and a keyframe: its decoder restarts cleanly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lagging_player_skips_to_a_keyframe_after_pat_and_pmt() {
+    if !ffmpeg_available("a_lagging_player_skips_to_a_keyframe_after_pat_and_pmt") {
+        return;
+    }
     let mut sim = recorded_sim();
     // ~30 times real time into a ring of ~0.2 s: about six GOPs.
     sim.bitrate_bps = 16_000_000;
