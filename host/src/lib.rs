@@ -35,6 +35,14 @@ use events::EventBus;
 use metrics::Metrics;
 use stream::{Registry, StreamContext};
 
+/// `acemux --version`: the release and the plugin contract it speaks.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (plugins: WIT package acemux:plugin@",
+    plugins::plugin::package_version!(),
+    ")"
+);
+
 /// Binds the listening socket. Accepted sockets inherit its send buffer
 /// size, so a player's kernel-side backlog is bounded when the operator
 /// sets one.

@@ -14,7 +14,7 @@ async fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match run().await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("acemux: {e:#}");
             std::process::ExitCode::from(2)
@@ -22,9 +22,19 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run() -> anyhow::Result<()> {
+async fn run() -> anyhow::Result<std::process::ExitCode> {
     let cli = Cli::parse();
     let mut settings = Settings::from_cli(&cli)?;
+    if cli.healthcheck {
+        // 1 = unhealthy, as container health checks expect (2 is reserved).
+        return Ok(match healthcheck(&settings).await {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("acemux: unhealthy: {e:#}");
+                std::process::ExitCode::from(1)
+            }
+        });
+    }
     for warning in acemux::config::unused_settings(|name| std::env::var(name).ok()) {
         tracing::warn!("{warning}");
     }
@@ -41,7 +51,7 @@ async fn run() -> anyhow::Result<()> {
     }
     wait_for_signal().await?;
     acemux.shutdown().await;
-    Ok(())
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 #[cfg(feature = "demo")]
@@ -64,6 +74,24 @@ async fn start_demo_engine(settings: &mut Settings) -> anyhow::Result<ace_sim::S
 #[cfg(not(feature = "demo"))]
 async fn start_demo_engine(_: &mut Settings) -> anyhow::Result<()> {
     anyhow::bail!("--demo needs acemux built with the `demo` feature")
+}
+
+/// `--healthcheck`: GET /healthz on the listen address (loopback when it
+/// is the unspecified address); an error exits non-zero.
+async fn healthcheck(settings: &Settings) -> anyhow::Result<()> {
+    let mut addr = settings.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() {
+            [127, 0, 0, 1].into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    let url = format!("http://{addr}/healthz");
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3)).build()?;
+    let answer = client.get(&url).send().await.with_context(|| format!("{url} did not answer"))?;
+    anyhow::ensure!(answer.status().is_success(), "{url} answered {}", answer.status());
+    Ok(())
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

@@ -165,7 +165,7 @@ mod secs {
 #[derive(Debug, Default, Parser)]
 #[command(
     name = "acemux",
-    version,
+    version = crate::VERSION,
     // `--grace-period -1` reaches the setting's parser, which names it.
     allow_negative_numbers = true,
     about = "AceStream proxy: one engine session per content, shared by every player"
@@ -178,6 +178,11 @@ pub struct Cli {
     /// engine, so acemux works without AceStream.
     #[arg(long, env = "ACEMUX_DEMO")]
     pub demo: bool,
+    /// Instead of serving: ask the acemux listening on `--listen` (or
+    /// ACEMUX_LISTEN) for /healthz and exit 0 if it answers, 1 if not (a
+    /// container health check that needs no shell or curl).
+    #[arg(long)]
+    pub healthcheck: bool,
     /// Address to listen on [default: 0.0.0.0:8000].
     #[arg(long, env = "ACEMUX_LISTEN")]
     pub listen: Option<String>,

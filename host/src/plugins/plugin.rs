@@ -28,9 +28,17 @@ use super::settings::PluginSettings;
 use super::stats::PluginStats;
 use crate::config::{format_duration, format_size};
 
+/// The WIT package version this host speaks, as a literal (for `concat!`).
+macro_rules! package_version {
+    () => {
+        "0.1.0"
+    };
+}
+pub(crate) use package_version;
+
 /// The WIT package this host speaks.
 pub const PACKAGE: &str = "acemux:plugin";
-pub const PACKAGE_VERSION: &str = "0.1.0";
+pub const PACKAGE_VERSION: &str = package_version!();
 
 /// Idle selector instances kept per plugin; concurrent selections beyond
 /// it instantiate their own (tens of microseconds) and drop it after.
@@ -412,6 +420,12 @@ fn compatible(version: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::compatible;
+
+    #[test]
+    fn the_host_speaks_the_version_of_wit() {
+        let wit = include_str!("../../../wit/plugin.wit");
+        assert!(wit.contains(&format!("package {}@{};", super::PACKAGE, super::PACKAGE_VERSION)));
+    }
 
     #[test]
     fn only_the_same_minor_version_is_compatible() {
