@@ -89,6 +89,49 @@ async fn killed_engine_fails_over_and_players_keep_clean_ts() {
     assert_eq!(status["sessions"][0]["engine_id"], h.engine_id(other).as_str());
 }
 
+/// An engine a stream left is not banned from it for life: once the
+/// stream has run on its new engine, a later failover may go back to the
+/// first one (restored meanwhile). Seen in the 30-minute soak: long-lived
+/// streams ended at the second engine death although the first engine
+/// had been back for minutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_failover_may_return_to_an_engine_that_came_back() {
+    let mut h = Harness::start_many(vec![sim(), sim()], |s| {
+        s.max_retries = 1;
+        s.retry_wait = Duration::from_millis(100);
+        s.connection_timeout = Duration::from_secs(1);
+        s.health_interval = Duration::from_millis(200);
+    })
+    .await;
+    let id = content_id(31);
+    let mut p = h.player(&id).await;
+    assert!(p.read_at_least(20_000, Duration::from_secs(5)).await);
+    let first = h.engine_with_starts(1).expect("one engine serves the stream");
+    let other = 1 - first;
+    let addr = h.engines[first].addr();
+    h.engines[first].kill();
+    h.engines[first].wait_stopped().await;
+    let mark = p.received.len();
+    assert!(p.read_at_least(mark + 200_000, Duration::from_secs(6)).await, "cut off at the first failover");
+    // The first engine comes back on its address, and is seen healthy.
+    h.engines[first] = ace_sim::SimEngine::bind(addr, sim()).await.unwrap();
+    let healthy = h
+        .wait_for(Duration::from_secs(5), || async { h.status().await["engines"][first]["healthy"] == true })
+        .await;
+    assert!(healthy, "{}", h.status().await);
+    let mark = p.received.len();
+    assert!(p.read_at_least(mark + 100_000, Duration::from_secs(5)).await);
+    // Now the second engine dies: the stream goes back to the first.
+    h.engines[other].kill();
+    let mark = p.received.len();
+    let kept = p.read_at_least(mark + 200_000, Duration::from_secs(6)).await;
+    let status = h.status().await;
+    assert!(kept && p.received.len() >= mark + 200_000, "stream ended at the second failover: {status}");
+    assert_eq!(h.engines[first].counters().starts, 1, "back on the restored engine");
+    assert_eq!(status["sessions"][0]["counters"]["failovers"], 2, "{status}");
+    assert!(p.report().aligned);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_engine_is_stopped_and_left() {
     let stalling = SimConfig { stall_after_bytes: Some(100_000), ..sim() };

@@ -304,6 +304,7 @@ impl Session {
     /// good. Only returns on failure.
     async fn pump(&self, registry: &Registry) -> (EndReason, Option<StreamError>) {
         let ctx = registry.context();
+        // Engines that failed this stream in the current failover episode.
         let mut excluded: Vec<String> = Vec::new();
         let mut delivered = false;
         loop {
@@ -394,6 +395,7 @@ impl Session {
             }
             let mut upstream = Upstream::new(self, ctx);
             let end = upstream.run(&es.playback_url).await;
+            let carried = upstream.carried();
             delivered |= upstream.delivered();
             drop(upstream);
             // This engine is done with the stream: stop its session in the
@@ -415,6 +417,13 @@ impl Session {
                         });
                     }
                     self.info.lock().error = Some(e);
+                    if carried {
+                        // The stream ran here: a new episode. Engines it
+                        // left before may be back (health decides), and a
+                        // long-lived stream must not run out of engines.
+                        // (Engines that only answer and stall stay left.)
+                        excluded.clear();
+                    }
                     excluded.push(engine.id.clone());
                     self.set_state(SessionState::Recovering);
                 }

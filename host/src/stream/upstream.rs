@@ -50,6 +50,9 @@ pub(crate) struct Upstream<'a> {
     last_append: Instant,
     /// Real data reached the ring from this engine.
     delivered: bool,
+    /// Some connection to this engine carried data for longer than the
+    /// connection timeout (the engine worked, not just answered).
+    carried: bool,
     /// When real data first and last reached the ring on the current connection.
     data_window: Option<(Instant, Instant)>,
     /// Aligner counters already added to the session's counters.
@@ -69,6 +72,7 @@ impl<'a> Upstream<'a> {
             pending_since: None,
             last_append: Instant::now(),
             delivered: false,
+            carried: false,
             data_window: None,
             recorded: AlignerStats::default(),
             filters: ctx.plugins.as_ref().map(|host| {
@@ -84,6 +88,12 @@ impl<'a> Upstream<'a> {
 
     pub fn delivered(&self) -> bool {
         self.delivered
+    }
+
+    /// Whether the engine carried the stream (data for longer than the
+    /// connection timeout on one connection) before it failed.
+    pub fn carried(&self) -> bool {
+        self.carried
     }
 
     /// Reads `playback_url`, reconnecting with backoff, until the retries
@@ -117,6 +127,7 @@ impl<'a> Upstream<'a> {
                     // keeps failing soon after connecting counts as failing,
                     // so a flapping engine is left.
                     stable = self.data_span_since(connected_at) >= settings.connection_timeout;
+                    self.carried |= stable;
                     match end {
                         ReadEnd::InitTimeout => return UpstreamEnd::InitTimeout(settings.init_timeout),
                         ReadEnd::Lost(e) => e,
