@@ -76,9 +76,10 @@ pub async fn sample(pid: u32, target: SocketAddr, since: Instant) -> Sample {
             .unwrap_or(0)
     };
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count() as u64);
-    let metrics = match reqwest::get(format!("http://{target}/metrics")).await {
-        Ok(r) => r.text().await.unwrap_or_default(),
-        Err(_) => String::new(),
+    let scrape = async { reqwest::get(format!("http://{target}/metrics")).await?.text().await };
+    let metrics = match tokio::time::timeout(Duration::from_secs(5), scrape).await {
+        Ok(Ok(text)) => text,
+        _ => String::new(),
     };
     let gauge = |name: &str| -> u64 {
         metrics
@@ -136,9 +137,20 @@ pub async fn run(plan: &SoakPlan, counts: Arc<SoakCounts>, samples: &mut Vec<Sam
 
 /// Opens a stream; returns the connection once the 200 headers are read.
 async fn open(target: SocketAddr, content: u32, counts: &SoakCounts) -> Option<TcpStream> {
-    let mut tcp = TcpStream::connect(target).await.ok()?;
     let request = format!("GET /ace/getstream?id={} HTTP/1.1\r\nHost: acemux\r\n\r\n", content_id(content));
-    tcp.write_all(request.as_bytes()).await.ok()?;
+    let connected = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut tcp = TcpStream::connect(target).await?;
+        tcp.write_all(request.as_bytes()).await?;
+        std::io::Result::Ok(tcp)
+    });
+    let mut tcp = match connected.await {
+        Ok(Ok(tcp)) => tcp,
+        _ => {
+            counts.failures.fetch_add(1, Ordering::Relaxed);
+            eprintln!("soak: content {content}: cannot connect");
+            return None;
+        }
+    };
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -163,7 +175,9 @@ async fn open(target: SocketAddr, content: u32, counts: &SoakCounts) -> Option<T
 async fn read_for(tcp: &mut TcpStream, time: Duration, rate: Option<usize>, counts: &SoakCounts) -> bool {
     let until = tokio::time::Instant::now() + time;
     let mut buf = vec![0u8; rate.map_or(64 * 1024, |r| (r / 10).max(1))];
-    loop {
+    // A slow reader always has a backlog, so its reads never wait: check
+    // the deadline between reads too.
+    while tokio::time::Instant::now() < until {
         match tokio::time::timeout_at(until, tcp.read(&mut buf)).await {
             Err(_) => return true,
             Ok(Ok(0)) | Ok(Err(_)) => return false,
@@ -175,6 +189,7 @@ async fn read_for(tcp: &mut TcpStream, time: Duration, rate: Option<usize>, coun
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+    true
 }
 
 fn random_secs(range: std::ops::Range<f64>) -> Duration {
