@@ -64,7 +64,7 @@ impl EngineError {
 /// Whether an I/O error somewhere in `e`'s causes is this process running
 /// out of something (EMFILE, ENFILE, ENOBUFS, ENOMEM) rather than the peer
 /// failing.
-pub fn is_local_resource_error(e: &(dyn std::error::Error + 'static)) -> bool {
+fn is_local_resource_error(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut cause = Some(e);
     while let Some(c) = cause {
         if let Some(io) = c.downcast_ref::<std::io::Error>()
