@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use acemux::stream::Ring;
-use acemux::stream::keyframes::KeyframeScanner;
+use acemux::stream::media::MediaScanner;
 use acemux::stream::ring::Read;
 use acemux_ts::{Aligner, NULL_PACKET};
 use bytes::{Bytes, BytesMut};
@@ -75,9 +75,9 @@ fn keyframes(c: &mut Criterion) {
     let mut group = c.benchmark_group("keyframes");
     group.throughput(Throughput::Bytes(RECORDED.len() as u64));
     group.bench_function("scan 823 KB of H.264/AAC in 64 KiB chunks", |b| {
-        let mut scanner = KeyframeScanner::new();
+        let mut scanner = MediaScanner::new();
         b.iter(|| {
-            let found = RECORDED.chunks(CHUNK).filter_map(|c| scanner.scan(black_box(c))).count();
+            let found = RECORDED.chunks(CHUNK).filter_map(|c| scanner.scan(black_box(c)).keyframes).count();
             black_box(found)
         });
     });
@@ -86,10 +86,10 @@ fn keyframes(c: &mut Criterion) {
     // A full 8 MiB ring of the recording (128 chunks, ~11 s at 6 Mbit/s):
     // the cost one joining player adds.
     let ring = Ring::new(8 << 20, Duration::from_secs(60));
-    let mut scanner = KeyframeScanner::new();
+    let mut scanner = MediaScanner::new();
     let chunks: Vec<Bytes> = RECORDED.chunks_exact(CHUNK).map(Bytes::copy_from_slice).collect();
     for chunk in chunks.iter().cycle().take(128) {
-        ring.append_with_keyframes(chunk.clone(), scanner.scan(chunk));
+        ring.append_media(chunk.clone(), scanner.scan(chunk), 1);
     }
     let mut group = c.benchmark_group("join");
     for (name, at_keyframe) in [("keyframe", true), ("chunk", false)] {

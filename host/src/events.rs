@@ -26,48 +26,44 @@ pub struct StreamRef {
     pub key: ContentKey,
 }
 
+/// How a player receives the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlayerKind {
+    /// One endless MPEG-TS response (`/ace/getstream` and the path forms).
+    Ts,
+    /// An HLS viewer: fetches playlists and segments, holds no connection.
+    Hls,
+}
+
 /// See the module docs.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum StreamEvent {
     /// The first engine accepted the stream (once per stream).
-    Started {
-        stream: StreamRef,
-        engine: EngineRef,
-        session: EngineSession,
-    },
+    Started { stream: StreamRef, engine: EngineRef, session: EngineSession },
     /// The stream moved off a failing engine.
-    Failover {
-        stream: StreamRef,
-        from: EngineRef,
-        error: String,
-    },
+    Failover { stream: StreamRef, from: EngineRef, error: String },
     /// The stream ended (once per stream that started).
-    Ended {
-        stream: StreamRef,
-        engine: Option<EngineRef>,
-        reason: EndReason,
-    },
+    Ended { stream: StreamRef, engine: Option<EngineRef>, reason: EndReason },
     /// An engine was chosen for the stream (first start or failover).
-    EngineSelected {
-        stream: StreamRef,
-        engine: EngineRef,
-    },
+    EngineSelected { stream: StreamRef, engine: EngineRef },
     /// Starting on an engine failed.
-    EngineFailed {
-        stream: StreamRef,
-        engine: EngineRef,
-        error: String,
-    },
+    EngineFailed { stream: StreamRef, engine: EngineRef, error: String },
     PlayerConnected {
         stream: StreamRef,
         engine: Option<EngineRef>,
         client: Option<SocketAddr>,
+        kind: PlayerKind,
     },
     PlayerDisconnected {
         stream: StreamRef,
         engine: Option<EngineRef>,
         client: Option<SocketAddr>,
+        kind: PlayerKind,
+        /// Bytes sent to the player; 0 for an HLS viewer (segments are
+        /// shared URLs fetched without the viewer's token, so their bytes
+        /// are counted per stream, not per viewer).
         bytes: u64,
         duration: Duration,
     },

@@ -12,6 +12,7 @@ pub mod content;
 pub mod descriptors;
 pub mod engine;
 pub mod events;
+pub mod hls;
 pub mod http;
 pub mod metrics;
 pub mod orchestrator;
@@ -89,6 +90,7 @@ const ORCHESTRATOR_QUEUE: usize = 1024;
 pub struct Acemux {
     addr: SocketAddr,
     registry: Arc<Registry>,
+    hls: Arc<hls::Hls>,
     stop_accepting: CancellationToken,
     server: JoinHandle<()>,
     /// Health probes, engine discovery, event delivery.
@@ -161,8 +163,10 @@ impl Acemux {
             metrics,
             plugins: plugins.clone(),
         });
+        let hls = hls::Hls::new(registry.clone(), &settings);
         let state = http::AppState {
             registry: registry.clone(),
+            hls: hls.clone(),
             settings: settings.clone(),
             started_at: Instant::now(),
             plugins: plugins.clone(),
@@ -185,7 +189,17 @@ impl Acemux {
             max_connections_per_client = ?settings.max_connections_per_client,
             "acemux listening"
         );
-        Ok(Self { addr, registry, stop_accepting, server, background, stop_background, settings, plugins })
+        Ok(Self {
+            addr,
+            registry,
+            hls,
+            stop_accepting,
+            server,
+            background,
+            stop_background,
+            settings,
+            plugins,
+        })
     }
 
     /// The plugin host, when plugins are on.
@@ -210,6 +224,9 @@ impl Acemux {
         self.stop_accepting.cancel();
         if !self.registry.shutdown(self.settings.shutdown_timeout).await {
             tracing::warn!("some streams did not stop within the shutdown timeout");
+        }
+        if !self.hls.shutdown(self.settings.shutdown_timeout).await {
+            tracing::warn!("some HLS outputs did not end within the shutdown timeout");
         }
         self.stop_background.cancel();
         let drained = tokio::time::timeout(self.settings.shutdown_timeout, async {

@@ -2,6 +2,7 @@
 //! acemux in-process on loopback, open players over real HTTP, and check
 //! what they received.
 
+pub mod hls;
 pub mod load;
 pub mod orchestrator;
 pub mod plugins;

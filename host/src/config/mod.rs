@@ -151,6 +151,14 @@ pub struct Settings {
     pub epg_url: Option<String>,
     /// Base URL players reach acemux at (else taken from the request).
     pub public_url: Option<String>,
+    /// HLS output: target segment length (a longer GOP makes longer segments).
+    #[serde(with = "secs")]
+    pub hls_segment: Duration,
+    /// HLS output: segments listed in a live playlist.
+    pub hls_window: usize,
+    /// HLS output: a viewer that fetches no playlist for this long is gone.
+    #[serde(with = "secs")]
+    pub hls_viewer_timeout: Duration,
 }
 
 mod secs {
@@ -293,6 +301,17 @@ pub struct Cli {
     /// `https://tv.example.org` [default: from the request].
     #[arg(long, env = "ACEMUX_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// HLS target segment length; segments are cut at the first keyframe
+    /// after it, so a longer GOP makes longer segments [default: 4s].
+    #[arg(long, env = "ACEMUX_HLS_SEGMENT")]
+    pub hls_segment: Option<String>,
+    /// Segments listed in an HLS live playlist (at least 3) [default: 6].
+    #[arg(long, env = "ACEMUX_HLS_WINDOW")]
+    pub hls_window: Option<String>,
+    /// An HLS viewer that fetches no playlist for this long is gone (at
+    /// least twice the segment length) [default: 30s].
+    #[arg(long, env = "ACEMUX_HLS_VIEWER_TIMEOUT")]
+    pub hls_viewer_timeout: Option<String>,
 }
 
 /// One setting's names, for error messages.
@@ -343,6 +362,9 @@ const FILE_KEYS: &[&str] = &[
     "channels",
     "epg_url",
     "public_url",
+    "hls_segment",
+    "hls_window",
+    "hls_viewer_timeout",
 ];
 
 impl Settings {
@@ -555,7 +577,43 @@ impl Settings {
                 names("public-url", "ACEMUX_PUBLIC_URL", "public_url"),
                 http_url,
             )?,
+            hls_segment: r.get(
+                cli.hls_segment.as_deref(),
+                names("hls-segment", "ACEMUX_HLS_SEGMENT", "hls_segment"),
+                "4s",
+                |s| {
+                    let d = parse_duration(s)?;
+                    if d < Duration::from_secs(1) || d > Duration::from_secs(60) {
+                        return Err(format!("`{s}` must be between 1s and 60s"));
+                    }
+                    Ok(d)
+                },
+            )?,
+            hls_window: r.get(
+                cli.hls_window.as_deref(),
+                names("hls-window", "ACEMUX_HLS_WINDOW", "hls_window"),
+                "6",
+                |s| match s.parse::<usize>() {
+                    Ok(n) if (3..=100).contains(&n) => Ok(n),
+                    _ => Err(format!("`{s}` is not a whole number from 3 to 100")),
+                },
+            )?,
+            hls_viewer_timeout: r.duration(
+                cli.hls_viewer_timeout.as_deref(),
+                names("hls-viewer-timeout", "ACEMUX_HLS_VIEWER_TIMEOUT", "hls_viewer_timeout"),
+                "30",
+                true,
+            )?,
         };
+        if settings.hls_viewer_timeout < 2 * settings.hls_segment {
+            bail!(
+                "invalid setting {}: {} must be at least twice the HLS segment length ({}), \
+                 or viewers are dropped between two playlist fetches",
+                names("hls-viewer-timeout", "ACEMUX_HLS_VIEWER_TIMEOUT", "hls_viewer_timeout"),
+                format_duration(settings.hls_viewer_timeout),
+                format_duration(settings.hls_segment),
+            );
+        }
         let mut settings = settings;
         if settings.orchestrator_url.is_some() && cli.engines.is_empty() && !file.contains_key("engines") {
             // With an orchestrator, engines come from it unless listed.

@@ -19,9 +19,9 @@ use super::{ApiError, AppState, Connection};
 
 /// The query's parameters in order, repeats kept (so `?id=A&id=B` can be
 /// refused rather than one of them silently chosen).
-type QueryParams = Result<Query<Vec<(String, String)>>, QueryRejection>;
+pub(super) type QueryParams = Result<Query<Vec<(String, String)>>, QueryRejection>;
 
-fn query(params: QueryParams) -> Result<Vec<(String, String)>, ApiError> {
+pub(super) fn query(params: QueryParams) -> Result<Vec<(String, String)>, ApiError> {
     params.map(|Query(q)| q).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))
 }
 

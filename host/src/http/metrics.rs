@@ -47,7 +47,31 @@ pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     let mut f = Family { out: &mut out };
     f.one("acemux_streams", "gauge", "Stream sessions held now.", sessions.len());
     f.one("acemux_streams_live", "gauge", "Stream sessions with data flowing.", live);
-    f.one("acemux_players", "gauge", "Players attached now.", players);
+    f.one("acemux_players", "gauge", "Players attached now (TS players and HLS viewers).", players);
+    let outputs: Vec<_> = app.hls.outputs().iter().map(|o| o.stats()).collect();
+    let viewers: usize = outputs.iter().map(|o| o.viewers).sum();
+    f.one("acemux_hls_viewers", "gauge", "HLS viewers present now (fetching their playlist).", viewers);
+    f.one("acemux_hls_outputs", "gauge", "Streams being cut into HLS segments now.", outputs.len());
+    f.one(
+        "acemux_hls_window_bytes",
+        "gauge",
+        "Bytes the HLS segment windows hold (shared with the buffers while they still hold them).",
+        outputs.iter().map(|o| o.window_bytes).sum::<usize>(),
+    );
+    let hls_totals = app.hls.totals();
+    f.one(
+        "acemux_hls_playlists_total",
+        "counter",
+        "HLS media playlists served.",
+        hls_totals.playlists_served,
+    );
+    f.one("acemux_hls_segments_total", "counter", "HLS segments served.", hls_totals.segments_served);
+    f.one(
+        "acemux_hls_segment_bytes_total",
+        "counter",
+        "Bytes of HLS segments served.",
+        hls_totals.segment_bytes_served,
+    );
     f.one("acemux_ring_bytes", "gauge", "Bytes held in all stream buffers.", ring_bytes);
     f.one("acemux_connections", "gauge", "HTTP connections open now.", app.connections.open());
     f.one(

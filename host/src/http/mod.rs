@@ -8,6 +8,7 @@ pub mod connection_limit;
 mod error;
 mod getstream;
 mod hdhomerun;
+mod hls;
 mod metrics;
 mod playlist;
 mod plugins;
@@ -26,6 +27,7 @@ pub use error::ApiError;
 pub use server::{Connection, serve};
 
 use crate::config::Settings;
+use crate::hls::Hls;
 use crate::plugins::PluginHost;
 use crate::stream::Registry;
 
@@ -33,6 +35,8 @@ use crate::stream::Registry;
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Arc<Registry>,
+    /// Every stream's HLS output.
+    pub hls: Arc<Hls>,
     pub settings: Arc<Settings>,
     pub started_at: Instant,
     pub plugins: Option<Arc<PluginHost>>,
@@ -44,6 +48,8 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/ace/getstream", get(getstream::getstream).head(getstream::head))
+        .route("/ace/manifest.m3u8", get(hls::manifest).options(hls::preflight))
+        .route("/hls/{id}/{file}", get(hls::file).options(hls::preflight))
         .route("/{form}/{id}/{name}", get(getstream::path_form).head(getstream::path_form_head))
         .route("/proxy/status", get(status::status))
         .route("/proxy/sessions/{content}", get(status::session).delete(admin::stop_session))

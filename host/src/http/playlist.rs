@@ -1,6 +1,6 @@
 //! `GET /playlist.m3u`: the operator's channels as an M3U playlist whose
-//! URLs point at acemux itself, and the base URL logic shared with the
-//! HDHomeRun documents.
+//! URLs point at acemux itself (MPEG-TS, or HLS with `?format=hls`), and
+//! the base URL logic shared with the HDHomeRun documents.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::config::Channel;
 
-use super::AppState;
+use super::{ApiError, AppState};
 
 /// Where players reach acemux: the configured public URL, else what a
 /// reverse proxy says (`X-Forwarded-Proto/Host`), else the `Host` header.
@@ -29,6 +29,11 @@ pub fn base_url(app: &AppState, headers: &HeaderMap) -> String {
     let host =
         get("x-forwarded-host").or_else(|| get("host")).unwrap_or_else(|| app.settings.listen.to_string());
     format!("{proto}://{host}")
+}
+
+/// A channel's HLS URL on acemux (the engine's own HLS URL form).
+pub fn hls_url(base: &str, channel: &Channel) -> String {
+    format!("{base}/ace/manifest.m3u8?{}={}", channel.key.key_type.engine_param(), channel.key.id)
 }
 
 /// A channel's stream URL on acemux (the path form players' playlists use).
@@ -51,6 +56,18 @@ pub async fn playlist(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
+    let url: fn(&str, &Channel) -> String = match q.get("format").map(String::as_str) {
+        None | Some("ts") => stream_url,
+        Some("hls") => hls_url,
+        Some(other) => {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_format",
+                format!("`format` must be `ts` or `hls` (got `{other}`)"),
+            )
+            .into_response();
+        }
+    };
     let base = base_url(&app, &headers);
     let group = q.get("group");
     let mut body = String::from("#EXTM3U");
@@ -70,7 +87,7 @@ pub async fn playlist(
         if let Some(g) = &c.group {
             body.push_str(&format!(" group-title=\"{}\"", attr(g)));
         }
-        body.push_str(&format!(",{}\n{}\n", c.name.replace('\n', " "), stream_url(&base, c)));
+        body.push_str(&format!(",{}\n{}\n", c.name.replace('\n', " "), url(&base, c)));
     }
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     body.hash(&mut hasher);

@@ -16,6 +16,7 @@ use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
 use crate::config::StatusAccess;
+use crate::hls::HlsOutput;
 use crate::stream::{Session, SessionState};
 
 use super::auth::Caller;
@@ -54,19 +55,20 @@ impl Detail {
     }
 }
 
-/// One session as status shows it.
-pub fn session_json(s: &Session, detail: Detail) -> Value {
+/// One session as status shows it, with its HLS output if it has one.
+pub fn session_json(s: &Session, hls: Option<&HlsOutput>, detail: Detail) -> Value {
     let ring = s.ring.stats();
     let state = s.state();
     let info = s.info.lock();
     let engine = info.engine.clone();
     let es = info.engine_session.clone();
-    let players: Vec<Value> = s
+    let mut players: Vec<Value> = s
         .player_stats()
         .iter()
         .map(|p| {
             let offset = p.offset.load(Ordering::Relaxed);
             json!({
+                "kind": "ts",
                 "id": p.id,
                 "client": detail.show(p.client.map(|a| a.to_string())),
                 "connected_seconds": p.connected_at.elapsed().as_secs_f64(),
@@ -77,6 +79,18 @@ pub fn session_json(s: &Session, detail: Detail) -> Value {
             })
         })
         .collect();
+    let ts_players = players.len();
+    let viewers = hls.map(HlsOutput::viewers).unwrap_or_default();
+    players.extend(viewers.iter().map(|v| {
+        json!({
+            "kind": "hls",
+            "id": format!("hls-{}", v.id),
+            "client": detail.show(v.client.map(|a| a.to_string())),
+            "connected_seconds": v.since.elapsed().as_secs_f64(),
+            "last_fetch_seconds": v.last_seen.elapsed().as_secs_f64(),
+            "playlists": v.playlists,
+        })
+    }));
     json!({
         "stream_id": s.id,
         "ace_id": s.key.id,
@@ -91,6 +105,8 @@ pub fn session_json(s: &Session, detail: Detail) -> Value {
         "is_live": es.as_ref().map(|e| e.is_live),
         "is_active": matches!(state, SessionState::Live | SessionState::Prebuffering | SessionState::Recovering),
         "client_count": s.player_count(),
+        "ts_players": ts_players,
+        "hls_viewers": viewers.len(),
         "created_at": unix(Some(info.created_at)),
         "started_at": unix(info.started_at),
         "ended_at": Value::Null,
@@ -109,6 +125,7 @@ pub fn session_json(s: &Session, detail: Detail) -> Value {
             "keyframes": ring.keyframes,
         },
         "counters": s.counters.snapshot(),
+        "hls": hls.map(HlsOutput::stats),
         "players": players,
     })
 }
@@ -152,7 +169,10 @@ pub async fn status(State(app): State<AppState>, headers: HeaderMap) -> Result<J
             "max": app.connections.total_cap(),
             "max_per_client": app.settings.max_connections_per_client,
         },
-        "sessions": sessions.iter().map(|s| session_json(s, detail)).collect::<Vec<_>>(),
+        "sessions": sessions
+            .iter()
+            .map(|s| session_json(s, app.hls.output_of(s).as_deref(), detail))
+            .collect::<Vec<_>>(),
         "engines": engines,
     })))
 }
@@ -165,7 +185,7 @@ pub async fn session(
     let detail = Detail::for_caller(&app, &headers)?;
     app.registry
         .find(&content)
-        .map(|s| Json(session_json(&s, detail)))
+        .map(|s| Json(session_json(&s, app.hls.output_of(&s).as_deref(), detail)))
         .ok_or_else(|| ApiError::not_found(format!("no stream session for `{content}`")))
 }
 

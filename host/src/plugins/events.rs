@@ -46,11 +46,11 @@ pub fn to_wit(event: &StreamEvent) -> Event {
             engine_id: from.id.clone(),
             error: error.clone(),
         }),
-        StreamEvent::PlayerConnected { stream: s, engine, client } => Event::PlayerConnected(Player {
+        StreamEvent::PlayerConnected { stream: s, engine, client, .. } => Event::PlayerConnected(Player {
             stream: stream(s, engine.as_ref()),
             client_address: client.map(|a| a.to_string()),
         }),
-        StreamEvent::PlayerDisconnected { stream: s, engine, client, bytes, duration } => {
+        StreamEvent::PlayerDisconnected { stream: s, engine, client, bytes, duration, .. } => {
             Event::PlayerDisconnected(PlayerLeft {
                 stream: stream(s, engine.as_ref()),
                 client_address: client.map(|a| a.to_string()),

@@ -6,11 +6,11 @@
 //!
 //! [`registry`] maps a content to its [`session`]; the session owns the one
 //! task that runs [`upstream`] and decides when the stream ends; [`ring`]
-//! holds the shared chunks and, from [`keyframes`], where in them a new
+//! holds the shared chunks and, from [`media`], where in them a new
 //! player can start decoding; each [`player`] is only a cursor into it.
 
 pub mod counters;
-pub mod keyframes;
+pub mod media;
 pub mod player;
 pub mod registry;
 pub mod ring;

@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use tracing::debug;
 
 use crate::config::{JoinAt, LagPolicy, Settings};
-use crate::events::StreamEvent;
+use crate::events::{PlayerKind, StreamEvent};
 
 use super::ring::{Join, Read};
 use super::session::Session;
@@ -118,6 +118,7 @@ impl Player {
             stream: session.stream_ref(),
             engine: session.engine(),
             client,
+            kind: PlayerKind::Ts,
         });
         debug!(
             player = stats.id,
@@ -219,6 +220,7 @@ impl Drop for Player {
             stream: session.stream_ref(),
             engine: session.engine(),
             client: self.stats.client,
+            kind: PlayerKind::Ts,
             bytes: self.stats.bytes_sent.load(Ordering::Relaxed),
             duration: self.stats.connected_at.elapsed(),
         });

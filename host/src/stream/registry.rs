@@ -163,6 +163,27 @@ impl Registry {
         Ok(slot)
     }
 
+    /// Attaches a player to the running session `session` is, if it is
+    /// still filed (never creates one: a viewer renewing its place must not
+    /// restart a stream that was stopped). Player limits apply as in
+    /// [`Registry::attach`].
+    pub fn attach_running(&self, session: &Arc<Session>) -> Result<PlayerSlot, StreamError> {
+        let sessions = self.sessions.lock();
+        if self.shutdown.is_cancelled() {
+            return Err(StreamError::ShuttingDown);
+        }
+        if sessions.by_key.get(&session.key).is_none_or(|s| s.id != session.id) {
+            return Err(session.end_error());
+        }
+        if let Some(max) = self.ctx.settings.max_players {
+            let players: usize = sessions.by_key.values().map(|s| s.player_count()).sum();
+            if players >= max {
+                return Err(StreamError::Limit(format!("maximum players reached ({max})")));
+            }
+        }
+        Ok(PlayerSlot::new(session.clone()))
+    }
+
     /// Removes `session` if no player is attached. Called by the session
     /// itself when its grace period ends.
     pub(super) fn retire_if_idle(&self, session: &Session) -> bool {

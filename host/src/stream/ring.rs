@@ -8,8 +8,11 @@
 //! lagged. Readers wait on a `watch` channel that the writer bumps once per
 //! chunk, so a waiting player wakes only when there is data for it.
 //!
-//! Each chunk also carries the keyframes the upstream found in it
-//! ([`ChunkKeyframes`]), so a new player can start where a decoder can.
+//! Each chunk also carries what the upstream's scan found in it
+//! ([`ChunkMedia`]: keyframes, timestamps, tables), so a new player can
+//! start where a decoder can and the HLS segmenter can cut and time
+//! segments, and which upstream connection delivered it (timestamps of two
+//! connections are unrelated).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -19,14 +22,22 @@ use parking_lot::RwLock;
 use serde::Serialize;
 use tokio::sync::watch;
 
-use super::keyframes::ChunkKeyframes;
+use super::media::ChunkMedia;
 
 struct Chunk {
     data: Bytes,
     /// Absolute stream offset of the chunk's first byte.
     offset: u64,
     appended_at: Instant,
-    keyframes: Option<ChunkKeyframes>,
+    /// `None` for keepalive null packets.
+    media: Option<ChunkMedia>,
+    connection: u64,
+}
+
+impl Chunk {
+    fn keyframes(&self) -> Option<&super::media::ChunkKeyframes> {
+        self.media.as_ref()?.keyframes.as_ref()
+    }
 }
 
 struct RingInner {
@@ -56,6 +67,27 @@ pub enum Read {
     /// Not written yet: wait for the next append.
     Pending,
     /// The stream has ended.
+    Closed,
+}
+
+/// A chunk with everything the ring knows of it, for readers that cut the
+/// stream (the HLS segmenter).
+#[derive(Debug, Clone)]
+pub struct MediaChunk {
+    pub data: Bytes,
+    /// `None` for keepalive null packets inserted while the engine was silent.
+    pub media: Option<ChunkMedia>,
+    /// Which upstream connection delivered the chunk (counts up).
+    pub connection: u64,
+    pub appended_at: Instant,
+}
+
+/// What [`Ring::read_media`] gets for a sequence number.
+#[derive(Debug, Clone)]
+pub enum MediaRead {
+    Chunk(Box<MediaChunk>),
+    Lagged { oldest: u64 },
+    Pending,
     Closed,
 }
 
@@ -116,14 +148,19 @@ impl Ring {
         }
     }
 
-    /// Appends one chunk without keyframes (see [`Ring::append_with_keyframes`]).
+    /// Appends keepalive null packets (no media; see [`Ring::append_media`]).
     pub fn append(&self, data: Bytes) {
-        self.append_with_keyframes(data, None);
+        self.push(data, None, 0);
     }
 
-    /// Appends one chunk and the keyframes found in it, and wakes waiting
-    /// readers. Never blocks on readers.
-    pub fn append_with_keyframes(&self, data: Bytes, keyframes: Option<ChunkKeyframes>) {
+    /// Appends one chunk of the stream, what the scan found in it and the
+    /// upstream connection it came on, and wakes waiting readers. Never
+    /// blocks on readers.
+    pub fn append_media(&self, data: Bytes, media: ChunkMedia, connection: u64) {
+        self.push(data, Some(media), connection);
+    }
+
+    fn push(&self, data: Bytes, media: Option<ChunkMedia>, connection: u64) {
         if data.is_empty() {
             return;
         }
@@ -136,7 +173,7 @@ impl Ring {
             let offset = inner.appended;
             inner.appended += data.len() as u64;
             inner.bytes += data.len();
-            inner.chunks.push_back(Chunk { data, offset, appended_at: now, keyframes });
+            inner.chunks.push_back(Chunk { data, offset, appended_at: now, media, connection });
             while inner.chunks.len() > 1 {
                 let front = &inner.chunks[0];
                 let over_budget = inner.bytes > self.capacity_bytes;
@@ -175,6 +212,26 @@ impl Ring {
         }
     }
 
+    /// The chunk with sequence number `seq` and what the ring knows of it.
+    pub fn read_media(&self, seq: u64) -> MediaRead {
+        let inner = self.inner.read();
+        if inner.closed {
+            return MediaRead::Closed;
+        }
+        if seq < inner.first_seq {
+            return MediaRead::Lagged { oldest: inner.first_seq };
+        }
+        match inner.chunks.get((seq - inner.first_seq) as usize) {
+            Some(c) => MediaRead::Chunk(Box::new(MediaChunk {
+                data: c.data.clone(),
+                media: c.media.clone(),
+                connection: c.connection,
+                appended_at: c.appended_at,
+            })),
+            None => MediaRead::Pending,
+        }
+    }
+
     /// Where a new reader starts. The plain point is the oldest chunk
     /// appended within `behind` of now (the newest chunk if none is that
     /// young; the next chunk if the ring is empty), so a new player gets up
@@ -197,8 +254,8 @@ impl Ring {
             let mut at_or_before = inner.chunks.range(..split).enumerate().rev();
             let mut after = inner.chunks.range(split..).enumerate().map(|(i, c)| (split + i, c));
             at_or_before
-                .find_map(|(i, c)| c.keyframes.as_ref().map(|k| (i, &k.last)))
-                .or_else(|| after.find_map(|(i, c)| c.keyframes.as_ref().map(|k| (i, &k.first))))
+                .find_map(|(i, c)| c.keyframes().map(|k| (i, &k.last)))
+                .or_else(|| after.find_map(|(i, c)| c.keyframes().map(|k| (i, &k.first))))
         } else {
             None
         };
@@ -236,7 +293,7 @@ impl Ring {
             oldest_seq: inner.first_seq,
             next_seq: inner.next_seq(),
             appended_bytes: inner.appended,
-            keyframes: inner.chunks.iter().filter_map(|c| c.keyframes.as_ref()).map(|k| k.count).sum(),
+            keyframes: inner.chunks.iter().filter_map(Chunk::keyframes).map(|k| k.count).sum(),
             span_seconds: inner.chunks.front().map_or(0.0, |c| c.appended_at.elapsed().as_secs_f64()),
         }
     }
@@ -292,25 +349,26 @@ mod tests {
         assert_eq!(plain(Duration::ZERO), 1);
     }
 
-    fn keyframes(first: usize, last: usize, count: usize) -> Option<ChunkKeyframes> {
-        use super::super::keyframes::JoinPoint;
+    fn keyframes(first: usize, last: usize, count: usize) -> ChunkMedia {
+        use super::super::media::{ChunkKeyframes, JoinPoint};
         let psi = Bytes::from_static(b"psi");
-        Some(ChunkKeyframes {
-            first: JoinPoint { at: first, psi: psi.clone() },
-            last: JoinPoint { at: last, psi },
+        let keyframes = ChunkKeyframes {
+            first: JoinPoint { at: first, psi: psi.clone(), pts: None },
+            last: JoinPoint { at: last, psi: psi.clone(), pts: None },
             count,
-        })
+        };
+        ChunkMedia { keyframes: Some(keyframes), psi: Some(psi), ..ChunkMedia::default() }
     }
 
     #[test]
     fn join_prefers_the_newest_keyframe_up_to_the_join_point() {
         let ring = Ring::new(1 << 20, Duration::from_secs(60));
         ring.append(chunk(0, 1880));
-        ring.append_with_keyframes(chunk(1, 1880), keyframes(188, 940, 2));
+        ring.append_media(chunk(1, 1880), keyframes(188, 940, 2), 1);
         ring.append(chunk(2, 1880));
         std::thread::sleep(Duration::from_millis(30));
         ring.append(chunk(3, 1880));
-        ring.append_with_keyframes(chunk(4, 1880), keyframes(376, 376, 1));
+        ring.append_media(chunk(4, 1880), keyframes(376, 376, 1), 1);
         assert_eq!(ring.stats().keyframes, 3);
         // The plain point (chunk 3) comes after chunk 1's last keyframe.
         let join = ring.join(Duration::from_millis(20), true);
@@ -328,7 +386,7 @@ mod tests {
         ring.append(chunk(0, 1880));
         ring.append(chunk(1, 1880));
         assert_eq!(ring.join(Duration::from_secs(5), true), Join { seq: 0, skip: 0, prefix: None });
-        ring.append_with_keyframes(chunk(2, 1880), keyframes(564, 1128, 2));
+        ring.append_media(chunk(2, 1880), keyframes(564, 1128, 2), 1);
         let join = ring.join(Duration::from_secs(5), true);
         assert_eq!((join.seq, join.skip), (2, 564));
     }

@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::FutureExt;
@@ -131,6 +131,8 @@ pub struct Session {
     select_request: SelectRequest,
     /// Where this stream's events go.
     pub(super) events: Arc<EventBus>,
+    /// Upstream connections opened so far, over every engine.
+    connections: AtomicU64,
 }
 
 impl Session {
@@ -163,7 +165,14 @@ impl Session {
             cancel,
             select_request,
             events,
+            connections: AtomicU64::new(0),
         }
+    }
+
+    /// Numbers a new upstream connection (1, 2, …): chunks of different
+    /// connections carry unrelated timestamps.
+    pub(super) fn next_connection(&self) -> u64 {
+        self.connections.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// The engine the stream runs on now.
@@ -207,7 +216,8 @@ impl Session {
         }
     }
 
-    fn end_error(&self) -> StreamError {
+    /// Why the session ended (what a reader arriving late is told).
+    pub fn end_error(&self) -> StreamError {
         self.info.lock().failure.clone().unwrap_or(StreamError::Stopped)
     }
 

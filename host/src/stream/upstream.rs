@@ -18,7 +18,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::time::sleep_until;
 use tracing::{debug, info};
 
-use super::keyframes::KeyframeScanner;
+use super::media::MediaScanner;
 use super::registry::StreamContext;
 use super::session::{Session, SessionState};
 use crate::plugins::FilterChain;
@@ -59,7 +59,9 @@ pub(crate) struct Upstream<'a> {
     recorded: AlignerStats,
     /// Filter plugins, run on each chunk before the ring.
     filters: Option<FilterChain>,
-    keyframes: KeyframeScanner,
+    scanner: MediaScanner,
+    /// The session-wide number of the connection being read (0 before the first).
+    connection: u64,
 }
 
 impl<'a> Upstream<'a> {
@@ -79,7 +81,8 @@ impl<'a> Upstream<'a> {
                 let engine_id = session.engine().map(|e| e.id);
                 FilterChain::new(host.clone(), wit_stream(session, engine_id))
             }),
-            keyframes: KeyframeScanner::new(),
+            scanner: MediaScanner::new(),
+            connection: 0,
         };
         // Players waiting since the engine accepted get bytes right away.
         upstream.keepalive();
@@ -119,7 +122,8 @@ impl<'a> Upstream<'a> {
                     // A new connection starts at an arbitrary byte, maybe
                     // with another program layout.
                     self.aligner.reset();
-                    self.keyframes.reset();
+                    self.scanner.reset();
+                    self.connection = self.session.next_connection();
                     let connected_at = Instant::now();
                     let end = self.read_body(response, accepted_at).await;
                     // Only a connection that carried data for longer than the
@@ -236,8 +240,8 @@ impl<'a> Upstream<'a> {
             },
             None => chunk,
         };
-        let keyframes = self.keyframes.scan(&chunk);
-        self.session.ring.append_with_keyframes(chunk, keyframes);
+        let media = self.scanner.scan(&chunk);
+        self.session.ring.append_media(chunk, media, self.connection);
         self.last_append = Instant::now();
         let now = self.last_append;
         self.data_window = Some(self.data_window.map_or((now, now), |(first, _)| (first, now)));

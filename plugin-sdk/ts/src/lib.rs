@@ -10,6 +10,7 @@
 
 pub mod access;
 mod aligner;
+pub mod clock;
 mod packet;
 pub mod psi;
 

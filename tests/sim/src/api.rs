@@ -69,6 +69,7 @@ async fn start_to_the_end(state: Arc<SimState>, q: HashMap<String, String>) -> R
         started_at: Instant::now(),
         cancel: state.killed.child_token(),
         bytes_sent: Arc::new(AtomicU64::new(0)),
+        connections: Arc::new(AtomicU64::new(0)),
     };
     {
         let mut playbacks = state.playbacks.lock();
@@ -121,7 +122,10 @@ async fn playback_redirected(
     let Some(playback) = state.playbacks.lock().get(&token).cloned() else {
         return (StatusCode::NOT_FOUND, "unknown playback session").into_response();
     };
-    let config = state.config.lock().clone();
+    let mut config = state.config.lock().clone();
+    if config.drop_first_connection_only && playback.connections.fetch_add(1, Ordering::Relaxed) > 0 {
+        config.drop_after_bytes = None;
+    }
     bump(&state.counters.playback_connections);
     state.counters.open_playbacks.fetch_add(1, Ordering::Relaxed);
     let open = OpenPlayback(state.clone());

@@ -32,6 +32,9 @@ pub struct SimConfig {
     pub late_headers: bool,
     /// Abort each playback connection after this many bytes.
     pub drop_after_bytes: Option<u64>,
+    /// Apply `drop_after_bytes` to a playback's first connection only (one
+    /// upstream reconnect, then a steady stream).
+    pub drop_first_connection_only: bool,
     /// Stop sending (but keep the connection) after this many bytes.
     pub stall_after_bytes: Option<u64>,
     /// Health endpoints answer 500 when false.
@@ -51,6 +54,7 @@ impl Default for SimConfig {
             redirect: false,
             late_headers: false,
             drop_after_bytes: None,
+            drop_first_connection_only: false,
             stall_after_bytes: None,
             healthy: true,
             media: None,
@@ -66,6 +70,8 @@ pub(crate) struct Playback {
     /// Cancelled by stop, by a second start of the same content, or by kill.
     pub cancel: CancellationToken,
     pub bytes_sent: Arc<std::sync::atomic::AtomicU64>,
+    /// Playback connections made so far.
+    pub connections: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Shared by every request handler.

@@ -1,18 +1,21 @@
-//! Where in a chunk a new player can start decoding.
+//! What a chunk holds for a decoder: where a new reader can start
+//! decoding, what time the media says it is, and the tables in force.
 //!
 //! A player that joins a live stream at an arbitrary packet gets frames
 //! that refer to pictures it never received, and has to wait for the next
 //! PAT and PMT before it even knows the PIDs; decoders print errors and
 //! show garbage until the next keyframe. The upstream task runs every chunk
-//! through a [`KeyframeScanner`] before the ring, so the ring knows, per
-//! chunk, the packets where a video keyframe starts and the PAT and PMT in
-//! force there. A joining player is then sent PAT, PMT and the stream from a
-//! keyframe on, and decodes from its first byte.
+//! through a [`MediaScanner`] before the ring, so the ring knows, per
+//! chunk, the packets where a video keyframe starts (with its PTS) and the
+//! PAT and PMT in force there. A joining player is then sent PAT, PMT and
+//! the stream from a keyframe on, and decodes from its first byte; the HLS
+//! segmenter cuts at the same points and times segments by the same PTS.
 //!
-//! The scan reads packet headers only, plus the first bytes of the video
-//! PID's PES starts: about 5 µs per 64 KiB chunk (`docs/benchmarks.md`).
+//! The scan reads packet headers only, plus the first bytes of PES starts
+//! on the timing PID: about 5 µs per 64 KiB chunk (`docs/benchmarks.md`).
 
 use acemux_ts::access::{VideoStream, is_random_access};
+use acemux_ts::clock::{clock_diff, pcr_90khz, pes_pts};
 use acemux_ts::psi::{parse_pat, parse_pmt};
 use acemux_ts::{PACKET_SIZE, Packet, packets};
 use bytes::{Bytes, BytesMut};
@@ -24,6 +27,8 @@ pub struct JoinPoint {
     pub at: usize,
     /// The PAT and PMT packets in force at the keyframe, to send before it.
     pub psi: Bytes,
+    /// The keyframe's presentation timestamp (90 kHz), when its PES has one.
+    pub pts: Option<u64>,
 }
 
 /// The keyframes one chunk holds.
@@ -36,23 +41,51 @@ pub struct ChunkKeyframes {
     pub count: usize,
 }
 
+/// The earliest and latest media timestamps a chunk carries (90 kHz):
+/// the video PID's PTS, or the PCR when the program has no video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClockSpan {
+    pub first: u64,
+    pub last: u64,
+}
+
+/// What [`MediaScanner::scan`] found in one chunk.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChunkMedia {
+    pub keyframes: Option<ChunkKeyframes>,
+    pub clock: Option<ClockSpan>,
+    /// Byte offset of the chunk's last packet that starts a video PES (a
+    /// frame): where a stream cut short loses its incomplete last frame.
+    pub last_frame: Option<usize>,
+    /// PAT + PMT in force at the chunk's end (shared until they change).
+    pub psi: Option<Bytes>,
+}
+
 /// A PAT or PMT packet, kept to be sent again before a keyframe.
 type PsiPacket = [u8; PACKET_SIZE];
 
-/// Follows a stream's PAT, PMT and video PID across chunks. See the module
-/// docs.
+/// The program map as far as the scan needs it.
+#[derive(Debug, Clone, Copy)]
+struct Pmt {
+    packet: PsiPacket,
+    video: Option<VideoStream>,
+    pcr_pid: u16,
+}
+
+/// Follows a stream's PAT, PMT, video PID and clock across chunks. See the
+/// module docs.
 #[derive(Debug, Default)]
-pub struct KeyframeScanner {
+pub struct MediaScanner {
     /// The latest PAT packet, and the PMT PID of its first program.
     pat: Option<(PsiPacket, u16)>,
-    /// The latest PMT packet of that program, and its video PID and codec.
-    pmt: Option<(PsiPacket, Option<VideoStream>)>,
-    /// `pat` + `pmt` as one buffer, built at the first keyframe after either
+    /// The latest PMT packet of that program.
+    pmt: Option<Pmt>,
+    /// `pat` + `pmt` as one buffer, built when first needed after either
     /// changed and shared by every join point until the next change.
     psi: Option<Bytes>,
 }
 
-impl KeyframeScanner {
+impl MediaScanner {
     pub fn new() -> Self {
         Self::default()
     }
@@ -63,9 +96,11 @@ impl KeyframeScanner {
         *self = Self::default();
     }
 
-    /// The keyframes in `chunk` (whole packets), if any.
-    pub fn scan(&mut self, chunk: &[u8]) -> Option<ChunkKeyframes> {
+    /// What `chunk` (whole packets) holds.
+    pub fn scan(&mut self, chunk: &[u8]) -> ChunkMedia {
         let mut found: Option<ChunkKeyframes> = None;
+        let mut clock: Option<ClockSpan> = None;
+        let mut last_frame = None;
         for (index, raw) in packets(chunk).enumerate() {
             let Some(packet) = Packet::new(raw) else { continue };
             let pid = packet.pid();
@@ -77,12 +112,29 @@ impl KeyframeScanner {
                 self.on_pmt(&packet);
                 continue;
             }
-            let Some((_, Some(video))) = self.pmt else { continue };
-            if pid != video.pid || !is_random_access(&packet, video.codec) {
+            let Some(pmt) = self.pmt else { continue };
+            let time = match pmt.video {
+                Some(video) if video.pid == pid => pes_pts(&packet),
+                None if pmt.pcr_pid == pid => pcr_90khz(&packet),
+                _ => None,
+            };
+            if let Some(t) = time {
+                clock = Some(match clock {
+                    None => ClockSpan { first: t, last: t },
+                    Some(c) if clock_diff(t, c.last) > 0 => ClockSpan { last: t, ..c },
+                    Some(c) => c,
+                });
+            }
+            let Some(video) = pmt.video else { continue };
+            if pid != video.pid || !packet.pusi() {
+                continue;
+            }
+            last_frame = Some(index * PACKET_SIZE);
+            if !is_random_access(&packet, video.codec) {
                 continue;
             }
             let Some(psi) = self.psi() else { continue };
-            let point = JoinPoint { at: index * PACKET_SIZE, psi };
+            let point = JoinPoint { at: index * PACKET_SIZE, psi, pts: time };
             match found.as_mut() {
                 Some(f) => {
                     f.last = point;
@@ -91,7 +143,7 @@ impl KeyframeScanner {
                 None => found = Some(ChunkKeyframes { first: point.clone(), last: point, count: 1 }),
             }
         }
-        found
+        ChunkMedia { keyframes: found, clock, last_frame, psi: self.psi() }
     }
 
     fn on_pat(&mut self, packet: &Packet<'_>) {
@@ -108,16 +160,16 @@ impl KeyframeScanner {
         // A PMT too large for one packet is not followed: no keyframes are
         // reported and players get the plain join.
         let Some(map) = parse_pmt(packet) else { return };
-        self.pmt = Some((*packet.bytes(), map.video()));
+        self.pmt = Some(Pmt { packet: *packet.bytes(), video: map.video(), pcr_pid: map.pcr_pid });
         self.psi = None;
     }
 
     fn psi(&mut self) -> Option<Bytes> {
-        let (Some((pat, _)), Some((pmt, _))) = (&self.pat, &self.pmt) else { return None };
+        let (Some((pat, _)), Some(pmt)) = (&self.pat, &self.pmt) else { return None };
         let psi = self.psi.get_or_insert_with(|| {
             let mut psi = BytesMut::with_capacity(2 * PACKET_SIZE);
             psi.extend_from_slice(pat);
-            psi.extend_from_slice(pmt);
+            psi.extend_from_slice(&pmt.packet);
             psi.freeze()
         });
         Some(psi.clone())
@@ -163,8 +215,11 @@ mod tests {
     }
 
     fn scan_all(ts: &[u8], chunk: usize) -> Vec<(usize, ChunkKeyframes)> {
-        let mut scanner = KeyframeScanner::new();
-        ts.chunks(chunk).enumerate().filter_map(|(i, c)| scanner.scan(c).map(|k| (i * chunk, k))).collect()
+        let mut scanner = MediaScanner::new();
+        ts.chunks(chunk)
+            .enumerate()
+            .filter_map(|(i, c)| scanner.scan(c).keyframes.map(|k| (i * chunk, k)))
+            .collect()
     }
 
     #[test]
@@ -208,13 +263,13 @@ mod tests {
     #[test]
     fn nothing_before_the_tables_are_known_and_nothing_in_other_streams() {
         let first_keyframe = video_keyframes_by_indicator(FIXTURE)[0];
-        let mut scanner = KeyframeScanner::new();
+        let mut scanner = MediaScanner::new();
         // The keyframe packet alone: no PAT/PMT seen yet.
-        assert_eq!(scanner.scan(&FIXTURE[first_keyframe..first_keyframe + PACKET_SIZE]), None);
-        assert_eq!(scanner.scan(&acemux_ts::null_packets(10)), None);
-        assert!(scanner.scan(&FIXTURE[..first_keyframe + PACKET_SIZE]).is_some());
+        assert_eq!(scanner.scan(&FIXTURE[first_keyframe..first_keyframe + PACKET_SIZE]).keyframes, None);
+        assert_eq!(scanner.scan(&acemux_ts::null_packets(10)).keyframes, None);
+        assert!(scanner.scan(&FIXTURE[..first_keyframe + PACKET_SIZE]).keyframes.is_some());
         scanner.reset();
-        assert_eq!(scanner.scan(&FIXTURE[first_keyframe..first_keyframe + PACKET_SIZE]), None);
+        assert_eq!(scanner.scan(&FIXTURE[first_keyframe..first_keyframe + PACKET_SIZE]).keyframes, None);
     }
 
     proptest::proptest! {
@@ -236,14 +291,14 @@ mod tests {
                     ts[at] = byte;
                 }
             }
-            let mut scanner = KeyframeScanner::new();
+            let mut scanner = MediaScanner::new();
             let mut from = 0;
             for n in chunk_packets.into_iter().cycle() {
                 if from >= ts.len() {
                     break;
                 }
                 let chunk = &ts[from..(from + n * PACKET_SIZE).min(ts.len())];
-                if let Some(k) = scanner.scan(chunk) {
+                if let Some(k) = scanner.scan(chunk).keyframes {
                     for point in [&k.first, &k.last] {
                         proptest::prop_assert!(point.at % PACKET_SIZE == 0 && point.at < chunk.len());
                         proptest::prop_assert!(is_whole_packets(&point.psi) && !point.psi.is_empty());

@@ -1,0 +1,311 @@
+//! One stream's HLS output: a segmenter following the ring, the window of
+//! segments it cut, and the viewers fetching them.
+//!
+//! The output's task is one more reader of the session's ring (its own
+//! cursor, like a player's), started by the first HLS viewer and ended when
+//! the stream ends or no viewer has fetched a playlist for the viewer
+//! timeout; its segments go with it. It starts at the oldest keyframe the
+//! ring holds, so the first playlist is usually ready at once.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug};
+
+use crate::events::{EventBus, PlayerKind, StreamEvent};
+use crate::stream::ring::MediaRead;
+use crate::stream::{PlayerSlot, Session, SessionState, StreamError};
+
+use super::segmenter::Segmenter;
+use super::viewers::{Departed, ViewerStats, Viewers};
+use super::window::{Listing, Segment, SegmentWindow};
+
+/// How often viewers' presence is checked.
+const SWEEP: Duration = Duration::from_secs(1);
+/// Empty sweeps in a row before the output retires (so a viewer that is
+/// being added as the output starts is never raced).
+const IDLE_SWEEPS: u32 = 2;
+/// Starting "this far back" reaches the oldest chunk the ring holds.
+const WHOLE_RING: Duration = Duration::from_secs(24 * 3600);
+
+/// The output's settings.
+#[derive(Debug, Clone, Copy)]
+pub struct OutputSettings {
+    pub target: Duration,
+    pub listed: usize,
+    pub viewer_timeout: Duration,
+}
+
+/// Served totals of one output.
+#[derive(Debug, Default)]
+pub struct OutputCounters {
+    pub playlists: AtomicU64,
+    pub segments_served: AtomicU64,
+    pub segment_bytes_served: AtomicU64,
+    pub segments_cut: AtomicU64,
+    /// Times the segmenter fell behind the ring and lost data.
+    pub lost: AtomicU64,
+}
+
+/// Served totals of every output since start, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct ServedTotals {
+    pub playlists: AtomicU64,
+    pub segments: AtomicU64,
+    pub segment_bytes: AtomicU64,
+}
+
+/// A snapshot of [`ServedTotals`].
+#[derive(Debug, Clone, Copy)]
+pub struct ServedValues {
+    pub playlists_served: u64,
+    pub segments_served: u64,
+    pub segment_bytes_served: u64,
+}
+
+impl ServedTotals {
+    pub fn snapshot(&self) -> ServedValues {
+        ServedValues {
+            playlists_served: self.playlists.load(Ordering::Relaxed),
+            segments_served: self.segments.load(Ordering::Relaxed),
+            segment_bytes_served: self.segment_bytes.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// What status shows of an output.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OutputStats {
+    pub viewers: usize,
+    pub segments: usize,
+    pub window_bytes: usize,
+    pub target_duration: u64,
+    pub newest_segment: Option<u64>,
+    pub playlists_served: u64,
+    pub segments_served: u64,
+    pub segment_bytes_served: u64,
+    pub segments_cut: u64,
+    pub lost: u64,
+}
+
+/// Why a request found no segment to list.
+#[derive(Debug)]
+pub enum NoSegment {
+    /// None within the wait.
+    Timeout(Duration),
+    /// The output or its stream ended meanwhile.
+    Ended(StreamError),
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Progress {
+    segments: u64,
+    ended: bool,
+}
+
+/// See the module docs.
+pub struct HlsOutput {
+    pub session: Arc<Session>,
+    window: RwLock<SegmentWindow>,
+    viewers: Mutex<Viewers>,
+    progress: watch::Sender<Progress>,
+    events: Arc<EventBus>,
+    settings: OutputSettings,
+    pub counters: OutputCounters,
+    totals: Arc<ServedTotals>,
+}
+
+impl HlsOutput {
+    pub fn new(
+        session: Arc<Session>,
+        events: Arc<EventBus>,
+        settings: OutputSettings,
+        totals: Arc<ServedTotals>,
+    ) -> Self {
+        Self {
+            session,
+            window: RwLock::new(SegmentWindow::new(settings.listed, settings.target)),
+            viewers: Mutex::new(Viewers::default()),
+            progress: watch::Sender::new(Progress::default()),
+            events,
+            settings,
+            counters: OutputCounters::default(),
+            totals,
+        }
+    }
+
+    /// Adds a viewer holding `slot`; gives the slot back when the output
+    /// has retired (the caller starts a new output).
+    pub fn add_viewer(
+        &self,
+        token: String,
+        slot: PlayerSlot,
+        client: Option<SocketAddr>,
+    ) -> Result<(), PlayerSlot> {
+        self.viewers.lock().add(token, slot, client)?;
+        self.events.emit(StreamEvent::PlayerConnected {
+            stream: self.session.stream_ref(),
+            engine: self.session.engine(),
+            client,
+            kind: PlayerKind::Hls,
+        });
+        debug!(?client, "HLS viewer joined");
+        Ok(())
+    }
+
+    /// Marks the viewer with `token` present; false if it is unknown here.
+    pub fn renew(&self, token: &str) -> bool {
+        self.viewers.lock().renew(token)
+    }
+
+    /// Whether the output takes no new viewers (it is ending).
+    pub fn is_retired(&self) -> bool {
+        self.viewers.lock().is_retired()
+    }
+
+    /// Waits (at most `limit`) until a segment is listed.
+    pub async fn wait_for_segment(&self, limit: Duration) -> Result<(), NoSegment> {
+        let mut rx = self.progress.subscribe();
+        let waited = tokio::time::timeout(limit, rx.wait_for(|p| p.segments > 0 || p.ended)).await;
+        match waited {
+            Ok(Ok(p)) if !p.ended => Ok(()),
+            Ok(_) => Err(NoSegment::Ended(match self.session.state() {
+                SessionState::Ended(_) => self.session.end_error(),
+                _ => StreamError::Stopped,
+            })),
+            Err(_) => Err(NoSegment::Timeout(limit)),
+        }
+    }
+
+    /// `#EXT-X-TARGETDURATION` now, seconds.
+    pub fn target_duration(&self) -> u64 {
+        self.window.read().target_duration()
+    }
+
+    pub fn listing(&self) -> Listing {
+        self.window.read().listing()
+    }
+
+    /// Segment `sequence`, if still held.
+    pub fn segment(&self, sequence: u64) -> Option<Arc<Segment>> {
+        self.window.read().get(sequence)
+    }
+
+    /// Counts a media playlist response.
+    pub fn playlist_served(&self) {
+        self.counters.playlists.fetch_add(1, Ordering::Relaxed);
+        self.totals.playlists.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a segment response (the stream's `bytes_out` too).
+    pub fn served(&self, segment: &Segment) {
+        self.counters.segments_served.fetch_add(1, Ordering::Relaxed);
+        self.counters.segment_bytes_served.fetch_add(segment.bytes as u64, Ordering::Relaxed);
+        self.totals.segments.fetch_add(1, Ordering::Relaxed);
+        self.totals.segment_bytes.fetch_add(segment.bytes as u64, Ordering::Relaxed);
+        self.session.counters.bytes_out.fetch_add(segment.bytes as u64, Ordering::Relaxed);
+    }
+
+    pub fn viewers(&self) -> Vec<ViewerStats> {
+        self.viewers.lock().stats()
+    }
+
+    pub fn stats(&self) -> OutputStats {
+        let viewers = self.viewers.lock().len();
+        let w = self.window.read();
+        let c = &self.counters;
+        OutputStats {
+            viewers,
+            segments: w.len(),
+            window_bytes: w.bytes(),
+            target_duration: w.target_duration(),
+            newest_segment: w.newest(),
+            playlists_served: c.playlists.load(Ordering::Relaxed),
+            segments_served: c.segments_served.load(Ordering::Relaxed),
+            segment_bytes_served: c.segment_bytes_served.load(Ordering::Relaxed),
+            segments_cut: c.segments_cut.load(Ordering::Relaxed),
+            lost: c.lost.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The output's task: cuts segments from the ring and sweeps viewers
+    /// until the stream ends, no viewer is left, or `stop`.
+    pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+        let span = tracing::info_span!("hls", key = %self.session.key);
+        async move {
+            debug!("HLS output started");
+            self.cut_segments(&stop).await;
+            let departed = self.viewers.lock().retire();
+            self.depart(departed);
+            self.progress.send_modify(|p| p.ended = true);
+            debug!("HLS output ended");
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn cut_segments(&self, stop: &CancellationToken) {
+        let ring = &self.session.ring;
+        let mut head = ring.subscribe();
+        let mut seq = ring.join(WHOLE_RING, true).seq;
+        let mut segmenter = Segmenter::new(self.settings.target);
+        let mut sweep = tokio::time::interval(SWEEP);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut idle_sweeps = 0;
+        loop {
+            head.borrow_and_update();
+            loop {
+                match ring.read_media(seq) {
+                    MediaRead::Chunk(chunk) => {
+                        seq += 1;
+                        for cut in segmenter.push(*chunk) {
+                            self.window.write().push(cut);
+                            self.counters.segments_cut.fetch_add(1, Ordering::Relaxed);
+                            self.progress.send_modify(|p| p.segments += 1);
+                        }
+                    }
+                    MediaRead::Lagged { .. } => {
+                        self.counters.lost.fetch_add(1, Ordering::Relaxed);
+                        segmenter.lost();
+                        seq = ring.join(Duration::ZERO, true).seq;
+                    }
+                    MediaRead::Pending => break,
+                    MediaRead::Closed => return,
+                }
+            }
+            tokio::select! {
+                changed = head.changed() => if changed.is_err() { return },
+                _ = sweep.tick() => {
+                    let departed = self.viewers.lock().expire(self.settings.viewer_timeout);
+                    self.depart(departed);
+                    let mut viewers = self.viewers.lock();
+                    idle_sweeps = if viewers.is_empty() { idle_sweeps + 1 } else { 0 };
+                    if idle_sweeps >= IDLE_SWEEPS && viewers.retire_if_empty() {
+                        return;
+                    }
+                }
+                _ = stop.cancelled() => return,
+            }
+        }
+    }
+
+    /// Announces viewers that left; their slots are released here.
+    fn depart(&self, departed: Vec<Departed>) {
+        for d in departed {
+            debug!(client = ?d.stats.client, "HLS viewer left");
+            self.events.emit(StreamEvent::PlayerDisconnected {
+                stream: self.session.stream_ref(),
+                engine: self.session.engine(),
+                client: d.stats.client,
+                kind: PlayerKind::Hls,
+                bytes: 0,
+                duration: d.stats.since.elapsed(),
+            });
+        }
+    }
+}

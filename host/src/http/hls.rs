@@ -1,0 +1,213 @@
+//! HLS URLs: `/ace/manifest.m3u8?id=…` (the engine's own HLS URL, so
+//! users only change host and port), `/hls/<id>/index.m3u8`, and under
+//! `/hls/<id>/` the viewer's media playlist (`live.m3u8?viewer=…`) and the
+//! segments (`<n>.ts`).
+//!
+//! Playlists are never cached (each is a viewer's own); segments are the
+//! same URL for every viewer and never change, so a cache in front may keep
+//! them. Every answer carries CORS headers so a page on another origin can
+//! play the stream.
+
+use std::collections::HashMap;
+
+use axum::Extension;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream;
+
+use crate::content::{ContentKey, KeyType};
+use crate::engine::select::SelectRequest;
+use crate::hls::{HlsOutput, NoSegment, playlist};
+
+use super::getstream::{QueryParams, query};
+use super::{ApiError, AppState, Connection};
+
+const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
+
+/// The headers every HLS answer carries.
+fn cors(h: &mut HeaderMap) {
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("content-length, etag"));
+}
+
+fn playlist_headers() -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(PLAYLIST_TYPE));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-store, must-revalidate"));
+    cors(&mut h);
+    h
+}
+
+/// An error answer with the CORS headers, so a page sees the JSON.
+fn error(e: impl Into<ApiError>) -> Response {
+    let mut response = e.into().into_response();
+    cors(response.headers_mut());
+    response
+}
+
+/// `GET /ace/manifest.m3u8?id=|content_id=|infohash=`: the master playlist.
+pub async fn manifest(
+    State(app): State<AppState>,
+    method: Method,
+    conn: Option<Extension<Connection>>,
+    params: QueryParams,
+) -> Response {
+    let opened = async {
+        let q = query(params)?;
+        let key = ContentKey::from_query(&q)?;
+        let variant = format!("../hls/{}/live.m3u8", key.id);
+        Ok::<_, ApiError>((key, variant, q))
+    };
+    match opened.await {
+        Ok((key, variant, q)) => master(app, method, conn, key, &variant, q).await,
+        Err(e) => error(e),
+    }
+}
+
+/// `GET /hls/{id}/{file}`: `index.m3u8` (master playlist), `live.m3u8`
+/// (the viewer's media playlist), `<n>.ts` (a segment).
+pub async fn file(
+    State(app): State<AppState>,
+    method: Method,
+    conn: Option<Extension<Connection>>,
+    Path((id, file)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    // A running content is found under either key type; a new one starts
+    // as a content id, as `/ace/getstream?id=` does.
+    let key = match ContentKey::parse(KeyType::ContentId, "id", &id) {
+        Ok(key) => key,
+        Err(e) => return error(e),
+    };
+    match file.as_str() {
+        "index.m3u8" => {
+            let key = app.registry.find(&key.id).map_or(key, |s| s.key.clone());
+            let q = vec![(key.key_type.engine_param().to_owned(), key.id.clone())];
+            master(app, method, conn, key, "live.m3u8", q).await
+        }
+        "live.m3u8" => media(app, method, conn, &key.id, q.get("viewer").map(String::as_str)).await,
+        name => match name.strip_suffix(".ts").and_then(|n| n.parse::<u64>().ok()) {
+            Some(sequence) => segment(app, method, &key.id, sequence, &headers),
+            None => {
+                error(ApiError::not_found(format!("no HLS file `{name}` (index.m3u8, live.m3u8 or <n>.ts)")))
+            }
+        },
+    }
+}
+
+/// `OPTIONS` on HLS URLs: the CORS preflight.
+pub async fn preflight() -> Response {
+    let mut h = HeaderMap::new();
+    cors(&mut h);
+    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, HEAD, OPTIONS"));
+    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("*"));
+    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+    (StatusCode::NO_CONTENT, h).into_response()
+}
+
+/// The master playlist: a new viewer of `key` (the stream started if
+/// nobody watches), sent on to its own media playlist at `variant`.
+async fn master(
+    app: AppState,
+    method: Method,
+    conn: Option<Extension<Connection>>,
+    key: ContentKey,
+    variant: &str,
+    query: Vec<(String, String)>,
+) -> Response {
+    if method == Method::HEAD {
+        // Probes get the headers without starting anything.
+        return (playlist_headers(), Body::empty()).into_response();
+    }
+    let client = conn.map(|c| c.peer);
+    let request = SelectRequest { content: Some(key.clone()), client, query: query.into_iter().collect() };
+    let viewing = match app.hls.open(key, request, client).await {
+        Ok(v) => v,
+        Err(e) => return error(e),
+    };
+    if let Err(e) = wait_for_segment(&app, &viewing.output).await {
+        return error(e);
+    }
+    viewing.output.renew(&viewing.token);
+    let body = playlist::master(&viewing.output.listing(), &format!("{variant}?viewer={}", viewing.token));
+    (playlist_headers(), body).into_response()
+}
+
+/// The viewer's media playlist; fetching it keeps the viewer present.
+async fn media(
+    app: AppState,
+    method: Method,
+    conn: Option<Extension<Connection>>,
+    id: &str,
+    token: Option<&str>,
+) -> Response {
+    if method == Method::HEAD {
+        return (playlist_headers(), Body::empty()).into_response();
+    }
+    if app.registry.find(id).is_none() {
+        return error(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_running",
+            format!("no stream of `{id}` is running (open its master playlist to start it)"),
+        ));
+    }
+    let client = conn.map(|c| c.peer);
+    let viewing = match app.hls.renew(id, token, client) {
+        Ok(v) => v,
+        Err(e) => return error(e),
+    };
+    if let Err(e) = wait_for_segment(&app, &viewing.output).await {
+        return error(e);
+    }
+    viewing.output.playlist_served();
+    (playlist_headers(), playlist::media(&viewing.output.listing())).into_response()
+}
+
+async fn wait_for_segment(app: &AppState, output: &HlsOutput) -> Result<(), ApiError> {
+    output.wait_for_segment(app.hls.first_segment_wait()).await.map_err(|e| match e {
+        NoSegment::Timeout(d) => ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "no_segment",
+            format!("no HLS segment could be cut within {d:?} (is the stream sending data?)"),
+        ),
+        NoSegment::Ended(e) => e.into(),
+    })
+}
+
+/// A segment: its shared chunks, one after another (no copy).
+fn segment(app: AppState, method: Method, id: &str, sequence: u64, headers: &HeaderMap) -> Response {
+    let Some(output) = app.hls.find(id) else {
+        return error(ApiError::not_found(format!("no HLS output for `{id}` (open its playlist first)")));
+    };
+    let Some(segment) = output.segment(sequence) else {
+        return error(ApiError::not_found(format!(
+            "segment {sequence} is not held (too old, or not cut yet)"
+        )));
+    };
+    let etag = format!("\"{}-{}\"", segment.sequence, segment.bytes);
+    let mut h = HeaderMap::new();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp2t"));
+    // Never changes; held for the window's length.
+    let max_age = app.hls.segments_held() as u64 * output.target_duration();
+    if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={max_age}, immutable")) {
+        h.insert(header::CACHE_CONTROL, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    cors(&mut h);
+    if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+        return (StatusCode::NOT_MODIFIED, h).into_response();
+    }
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(segment.bytes));
+    if method == Method::HEAD {
+        return (h, Body::empty()).into_response();
+    }
+    output.served(&segment);
+    let parts = segment.parts.clone();
+    let body = Body::from_stream(stream::iter(parts.into_iter().map(Ok::<_, std::io::Error>)));
+    (h, body).into_response()
+}
