@@ -1,6 +1,6 @@
 //! Events as plugin authors see them.
 
-use crate::Stream;
+use crate::{PlayerKind, Stream};
 
 /// Something that happened to a stream.
 #[derive(Debug, Clone)]
@@ -14,10 +14,14 @@ pub enum Event {
     PlayerConnected {
         stream: Stream,
         client_address: Option<String>,
+        /// A TS player or an HLS viewer.
+        kind: PlayerKind,
     },
     PlayerDisconnected {
         stream: Stream,
         client_address: Option<String>,
+        kind: PlayerKind,
+        /// Bytes sent; 0 for an HLS viewer (segments are counted per stream).
         bytes: u64,
         duration_ms: u64,
     },
@@ -71,12 +75,15 @@ macro_rules! __convert_event {
             $iface::Event::StreamEnded(e) => {
                 $crate::Event::StreamEnded { stream: e.stream, reason: e.reason }
             }
-            $iface::Event::PlayerConnected(p) => {
-                $crate::Event::PlayerConnected { stream: p.stream, client_address: p.client_address }
-            }
+            $iface::Event::PlayerConnected(p) => $crate::Event::PlayerConnected {
+                stream: p.stream,
+                client_address: p.client_address,
+                kind: p.kind,
+            },
             $iface::Event::PlayerDisconnected(p) => $crate::Event::PlayerDisconnected {
                 stream: p.stream,
                 client_address: p.client_address,
+                kind: p.kind,
                 bytes: p.bytes,
                 duration_ms: p.duration_ms,
             },

@@ -35,7 +35,7 @@ pub mod testing;
 
 pub use acemux_ts as ts;
 pub use batch::{Batch, Packet};
-pub use bindings::selector_only::acemux::plugin::types::{Engine, KeyType, Request, Stream};
+pub use bindings::selector_only::acemux::plugin::types::{Engine, KeyType, PlayerKind, Request, Stream};
 pub use event::Event;
 pub use host::{Level, config, config_json, log};
 

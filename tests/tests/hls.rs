@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Output;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use ace_sim::{Media, SimConfig};
@@ -325,4 +326,66 @@ async fn filter_plugins_apply_to_hls_segments() {
         let pids: BTreeSet<u16> = packets(&segment.bytes).map(acemux_ts::pid).collect();
         assert!(!pids.contains(&AUDIO_PID) && pids.contains(&VIDEO_PID), "{pids:?}");
     }
+}
+
+/// Everything logged at info level in this test process (plugins log
+/// through acemux's log), for the event hook test.
+fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
+    #[derive(Clone)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let sink = Sink(logs.clone());
+        tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
+            .init();
+        logs
+    })
+    .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_hooks_hear_hls_viewers_come_and_go_marked_as_such() {
+    let logs = captured_logs();
+    let dir = TempDir::new("hls-events");
+    install(dir.path(), "event-log", wasm::EVENT_LOG, None);
+    let d = dir.path().to_path_buf();
+    let h = Harness::start(recorded_sim(2), |s| {
+        s.hls_segment = Duration::from_secs(1);
+        s.hls_viewer_timeout = Duration::from_secs(2);
+        s.plugins_dir = Some(d);
+    })
+    .await;
+    let id = content_id(8);
+    let viewer = HlsViewer::open(&h.http, &manifest(&h, &id)).await.expect("master playlist");
+    viewer.playlist().await.expect("media playlist");
+    assert!(h.wait_for(Duration::from_secs(10), || async { h.session_count().await == 0 }).await);
+    let connected = format!("event=player-connected content={id}");
+    let disconnected = format!("event=player-disconnected content={id}");
+    let heard = h
+        .wait_for(Duration::from_secs(5), || async {
+            String::from_utf8_lossy(&logs.lock().unwrap()).contains(&disconnected)
+        })
+        .await;
+    let text = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    assert!(heard, "no departure logged by the event hook");
+    let lines: Vec<&str> =
+        text.lines().filter(|l| l.contains(&connected) || l.contains(&disconnected)).collect();
+    assert_eq!(lines.len(), 2, "one viewer, one arrival and one departure: {lines:#?}");
+    assert!(lines[0].contains(&connected) && lines[0].contains("kind=hls"), "{}", lines[0]);
+    let departure = lines[1];
+    assert!(departure.contains(&disconnected) && departure.contains("kind=hls"), "{departure}");
+    assert!(departure.contains("bytes=0"), "{departure}");
 }

@@ -5,10 +5,11 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::events::{StreamEvent, StreamRef};
+use crate::events::{PlayerKind, StreamEvent, StreamRef};
 use crate::stream::EndReason;
 use crate::stream::session::EngineRef;
 
+use super::bindings::acemux::plugin::types::PlayerKind as WitPlayerKind;
 use super::bindings::{EngineFailure, Event, Player, PlayerLeft, Stream, StreamEnded};
 use super::host::PluginHost;
 use super::select::key_type;
@@ -18,6 +19,13 @@ fn stream(s: &StreamRef, engine: Option<&EngineRef>) -> Stream {
         content_key: s.key.id.clone(),
         key_type: key_type(s.key.key_type),
         engine_id: engine.map(|e| e.id.clone()),
+    }
+}
+
+fn player_kind(kind: PlayerKind) -> WitPlayerKind {
+    match kind {
+        PlayerKind::Ts => WitPlayerKind::Ts,
+        PlayerKind::Hls => WitPlayerKind::Hls,
     }
 }
 
@@ -46,14 +54,16 @@ pub fn to_wit(event: &StreamEvent) -> Event {
             engine_id: from.id.clone(),
             error: error.clone(),
         }),
-        StreamEvent::PlayerConnected { stream: s, engine, client, .. } => Event::PlayerConnected(Player {
+        StreamEvent::PlayerConnected { stream: s, engine, client, kind } => Event::PlayerConnected(Player {
             stream: stream(s, engine.as_ref()),
             client_address: client.map(|a| a.to_string()),
+            kind: player_kind(*kind),
         }),
-        StreamEvent::PlayerDisconnected { stream: s, engine, client, bytes, duration, .. } => {
+        StreamEvent::PlayerDisconnected { stream: s, engine, client, kind, bytes, duration } => {
             Event::PlayerDisconnected(PlayerLeft {
                 stream: stream(s, engine.as_ref()),
                 client_address: client.map(|a| a.to_string()),
+                kind: player_kind(*kind),
                 bytes: *bytes,
                 duration_ms: duration.as_millis() as u64,
             })

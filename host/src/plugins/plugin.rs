@@ -31,7 +31,7 @@ use crate::config::{format_duration, format_size};
 /// The WIT package version this host speaks, as a literal (for `concat!`).
 macro_rules! package_version {
     () => {
-        "0.1.0"
+        "0.2.0"
     };
 }
 pub(crate) use package_version;
@@ -429,9 +429,10 @@ mod tests {
 
     #[test]
     fn only_the_same_minor_version_is_compatible() {
-        assert!(compatible("0.1.0"));
-        assert!(compatible("0.1.7"));
-        assert!(!compatible("0.2.0"));
+        assert!(compatible("0.2.0"));
+        assert!(compatible("0.2.7"));
+        assert!(!compatible("0.1.0"));
+        assert!(!compatible("0.3.0"));
         assert!(!compatible("1.1.0"));
         assert!(!compatible(""));
     }

@@ -1,6 +1,6 @@
 //! One structured log line per event, with durations and bytes.
 
-use acemux_plugin_sdk::{Event, EventHook, info};
+use acemux_plugin_sdk::{Event, EventHook, PlayerKind, info};
 
 pub struct EventLog;
 
@@ -11,17 +11,25 @@ pub fn line(event: &Event) -> String {
     let head = format!("event={} content={} engine={engine}", event.name(), s.content_key);
     match event {
         Event::StreamEnded { reason, .. } => format!("{head} reason={reason}"),
-        Event::PlayerConnected { client_address, .. } => {
-            format!("{head} client={}", client_address.as_deref().unwrap_or("-"))
+        Event::PlayerConnected { client_address, kind, .. } => {
+            format!("{head} kind={} client={}", kind_name(*kind), client_address.as_deref().unwrap_or("-"))
         }
-        Event::PlayerDisconnected { client_address, bytes, duration_ms, .. } => format!(
-            "{head} client={} bytes={bytes} duration_ms={duration_ms}",
+        Event::PlayerDisconnected { client_address, kind, bytes, duration_ms, .. } => format!(
+            "{head} kind={} client={} bytes={bytes} duration_ms={duration_ms}",
+            kind_name(*kind),
             client_address.as_deref().unwrap_or("-")
         ),
         Event::EngineFailed { engine_id, error, .. } | Event::Failover { engine_id, error, .. } => {
             format!("{head} failed_engine={engine_id} error={error:?}")
         }
         Event::StreamStarted(_) | Event::EngineSelected(_) => head,
+    }
+}
+
+fn kind_name(kind: PlayerKind) -> &'static str {
+    match kind {
+        PlayerKind::Ts => "ts",
+        PlayerKind::Hls => "hls",
     }
 }
 
@@ -43,12 +51,13 @@ mod tests {
         let e = Event::PlayerDisconnected {
             stream: stream("ab"),
             client_address: Some("1.2.3.4:5".into()),
+            kind: PlayerKind::Hls,
             bytes: 1000,
             duration_ms: 42,
         };
         assert_eq!(
             line(&e),
-            "event=player-disconnected content=ab engine=- client=1.2.3.4:5 bytes=1000 duration_ms=42"
+            "event=player-disconnected content=ab engine=- kind=hls client=1.2.3.4:5 bytes=1000 duration_ms=42"
         );
     }
 }
