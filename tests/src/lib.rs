@@ -3,6 +3,7 @@
 //! what they received.
 
 pub mod hls;
+pub mod hls_load;
 pub mod load;
 pub mod orchestrator;
 pub mod plugins;

@@ -71,7 +71,7 @@ pub struct Spread {
 }
 
 impl Spread {
-    fn of(mut v: Vec<Duration>) -> Self {
+    pub fn of(mut v: Vec<Duration>) -> Self {
         if v.is_empty() {
             return Self::default();
         }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use ace_sim::{SimConfig, SimEngine};
 use acemux_tests::content_id;
+use acemux_tests::hls_load::{HlsPlan, HlsReport, run_hls};
 use acemux_tests::load::{LoadPlan, LoadReport, run};
 use clap::Parser;
 
@@ -68,6 +69,10 @@ struct Args {
     /// descriptors, threads and tasks; fails if they do not come back.
     #[arg(long)]
     soak: Option<f64>,
+    /// The players are HLS viewers: each opens `/ace/manifest.m3u8`, then
+    /// polls its playlist and fetches every new segment, as players do.
+    #[arg(long)]
+    hls: bool,
     /// An acemux already running (no child, no CPU/RSS figures).
     #[arg(long)]
     target: Option<SocketAddr>,
@@ -264,6 +269,62 @@ fn print_report(report: &LoadReport, cpu: Option<f64>, rss_kib: Option<u64>, bas
     }
 }
 
+fn print_hls_report(
+    report: &HlsReport,
+    cpu: Option<f64>,
+    rss_kib: Option<u64>,
+    base_rss_kib: Option<u64>,
+    status: Option<&serde_json::Value>,
+) {
+    let t = |s: &acemux_tests::load::Spread| {
+        format!(
+            "n={} min {:.1} / median {:.1} / p99 {:.1} / max {:.1} ms",
+            s.count, s.min_ms, s.median_ms, s.p99_ms, s.max_ms
+        )
+    };
+    println!("HLS viewers {} on {} contents, {:.1} s", report.viewers, report.contents, report.seconds);
+    println!("master playlist   : {}", t(&report.master));
+    println!("segment ttfb      : {}", t(&report.segment_ttfb));
+    println!("segment fetch     : {}", t(&report.segment_fetch));
+    println!(
+        "playlists {} | segments {} | late {} | missed {} | bad starts {} | errors {}",
+        report.playlists,
+        report.segments,
+        report.late_segments,
+        report.missed_segments,
+        report.bad_segment_starts,
+        report.errors.len()
+    );
+    for e in report.errors.iter().take(5) {
+        println!("  error: {e}");
+    }
+    println!(
+        "bytes: total {:.1} MB, aggregate {:.1} MB/s",
+        report.bytes_total as f64 / 1e6,
+        report.aggregate_mb_per_s
+    );
+    if let Some(cpu) = cpu {
+        println!(
+            "acemux CPU: {cpu:.2} s, {:.3} CPU-s per GB delivered",
+            cpu / (report.bytes_total as f64 / 1e9)
+        );
+    }
+    if let (Some(peak), Some(base)) = (rss_kib, base_rss_kib) {
+        println!("acemux peak RSS: {:.1} MiB (idle {:.1} MiB)", peak as f64 / 1024.0, base as f64 / 1024.0);
+    }
+    for s in status.and_then(|s| s["sessions"].as_array()).into_iter().flatten() {
+        let hls = &s["hls"];
+        println!(
+            "stream {}: {} segments held, window {:.1} MiB (ring {:.1} MiB), target duration {} s",
+            s["ace_id"].as_str().unwrap_or("?"),
+            hls["segments"],
+            hls["window_bytes"].as_f64().unwrap_or(0.0) / 1048576.0,
+            s["buffer"]["bytes"].as_f64().unwrap_or(0.0) / 1048576.0,
+            hls["target_duration"],
+        );
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -310,6 +371,34 @@ async fn main() -> anyhow::Result<()> {
     }
     let base_rss = child.as_ref().and_then(Child_::peak_rss_kib);
     let cpu_before = child.as_ref().and_then(Child_::cpu_seconds);
+    if args.hls {
+        let plan = HlsPlan {
+            target,
+            viewers: args.players,
+            contents: args.contents.max(1),
+            ramp: Duration::from_secs_f64(args.ramp),
+            duration: Duration::from_secs_f64(args.duration),
+            content_base: 1000,
+            recorded: args.media.is_some(),
+        };
+        let report = run_hls(&plan).await;
+        let cpu = child.as_ref().and_then(Child_::cpu_seconds).zip(cpu_before).map(|(a, b)| a - b);
+        let rss = child.as_ref().and_then(Child_::peak_rss_kib);
+        let status: Option<serde_json::Value> =
+            match reqwest::get(format!("http://{target}/proxy/status")).await {
+                Ok(r) => r.json().await.ok(),
+                Err(_) => None,
+            };
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        print_hls_report(&report, cpu, rss, base_rss, status.as_ref());
+        if let Some(c) = child {
+            c.stop();
+        }
+        anyhow::ensure!(report.clean(), "the HLS run saw late or missed segments, bad segments or errors");
+        return Ok(());
+    }
     let plan = LoadPlan {
         target,
         players: args.players,
