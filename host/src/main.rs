@@ -46,6 +46,7 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
         eprintln!(
             "demo: try  curl -o /dev/null http://127.0.0.1:{port}/ace/getstream?id=0123456789abcdef0123456789abcdef01234567\n\
              demo: or   ffplay http://127.0.0.1:{port}/ace/getstream?id=0123456789abcdef0123456789abcdef01234567\n\
+             demo: HLS  ffplay http://127.0.0.1:{port}/ace/manifest.m3u8?id=0123456789abcdef0123456789abcdef01234567\n\
              demo: status at http://127.0.0.1:{port}/proxy/status"
         );
     }

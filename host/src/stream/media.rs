@@ -112,10 +112,10 @@ impl MediaScanner {
                 self.on_pmt(&packet);
                 continue;
             }
-            let Some(pmt) = self.pmt else { continue };
-            let time = match pmt.video {
+            let Some((video, pcr_pid)) = self.pmt.as_ref().map(|p| (p.video, p.pcr_pid)) else { continue };
+            let time = match video {
                 Some(video) if video.pid == pid => pes_pts(&packet),
-                None if pmt.pcr_pid == pid => pcr_90khz(&packet),
+                None if pcr_pid == pid => pcr_90khz(&packet),
                 _ => None,
             };
             if let Some(t) = time {
@@ -125,7 +125,7 @@ impl MediaScanner {
                     Some(c) => c,
                 });
             }
-            let Some(video) = pmt.video else { continue };
+            let Some(video) = video else { continue };
             if pid != video.pid || !packet.pusi() {
                 continue;
             }
