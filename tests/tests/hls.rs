@@ -389,3 +389,28 @@ async fn event_hooks_hear_hls_viewers_come_and_go_marked_as_such() {
     assert!(departure.contains(&disconnected) && departure.contains("kind=hls"), "{departure}");
     assert!(departure.contains("bytes=0"), "{departure}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_outlive_the_buffer_chunks_they_were_cut_from() {
+    // A buffer of two chunks (about a second of this stream) behind a
+    // window of six two-second segments.
+    let h = Harness::start(recorded_sim(2), |s| {
+        short_segments(s);
+        s.ring_bytes = 2 * s.chunk_bytes;
+    })
+    .await;
+    let viewer = HlsViewer::open(&h.http, &manifest(&h, &content_id(9))).await.expect("master playlist");
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let playlist = viewer.playlist().await.expect("media playlist");
+    assert!(playlist.segments.len() >= 3, "{} segments", playlist.segments.len());
+    let status = h.status().await;
+    let session = &status["sessions"][0];
+    assert!(
+        session["hls"]["window_bytes"].as_u64() > session["buffer"]["bytes"].as_u64(),
+        "the window holds more than the buffer: {session}"
+    );
+    for i in 0..playlist.segments.len() {
+        let segment = viewer.segment(&playlist, i).await.expect("every listed segment is served");
+        check_segment_start(&segment.bytes, &format!("segment {}", segment.sequence));
+    }
+}
