@@ -164,7 +164,9 @@ impl Acemux {
             plugins: plugins.clone(),
         });
         let hls = hls::Hls::new(registry.clone(), &settings);
+        let stop_accepting = CancellationToken::new();
         let state = http::AppState {
+            stopping: stop_accepting.clone(),
             registry: registry.clone(),
             hls: hls.clone(),
             settings: settings.clone(),
@@ -172,7 +174,6 @@ impl Acemux {
             plugins: plugins.clone(),
             connections: connections.clone(),
         };
-        let stop_accepting = CancellationToken::new();
         let server = tokio::spawn(http::serve(
             listener,
             http::router(state),

@@ -44,9 +44,10 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
         let addr = acemux.addr();
         let port = addr.port();
         eprintln!(
-            "demo: try  curl -o /dev/null http://127.0.0.1:{port}/ace/getstream?id=0123456789abcdef0123456789abcdef01234567\n\
-             demo: or   ffplay http://127.0.0.1:{port}/ace/getstream?id=0123456789abcdef0123456789abcdef01234567\n\
-             demo: HLS  ffplay http://127.0.0.1:{port}/ace/manifest.m3u8?id=0123456789abcdef0123456789abcdef01234567\n\
+            "demo: try  curl -o /dev/null http://127.0.0.1:{port}/ace/getstream?id={DEMO_ID}\n\
+             demo: or   ffplay http://127.0.0.1:{port}/ace/getstream?id={DEMO_ID}\n\
+             demo: HLS  ffplay http://127.0.0.1:{port}/ace/manifest.m3u8?id={DEMO_ID}\n\
+             demo: dashboard at http://127.0.0.1:{port}/\n\
              demo: status at http://127.0.0.1:{port}/proxy/status"
         );
     }
@@ -54,6 +55,9 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
     acemux.shutdown().await;
     Ok(std::process::ExitCode::SUCCESS)
 }
+
+/// The content the demo's hints and channel use.
+const DEMO_ID: &str = "0123456789abcdef0123456789abcdef01234567";
 
 #[cfg(feature = "demo")]
 async fn start_demo_engine(settings: &mut Settings) -> anyhow::Result<ace_sim::SimEngine> {
@@ -69,6 +73,19 @@ async fn start_demo_engine(settings: &mut Settings) -> anyhow::Result<ace_sim::S
         ace_sim::SimEngine::start(config).await.context("cannot start the simulated engine for --demo")?;
     eprintln!("demo: simulated AceStream engine on http://{}", engine.addr());
     settings.engines = vec![EngineSetting::new(engine.addr().ip().to_string(), engine.addr().port())];
+    if settings.channels.is_empty() {
+        // Something for the dashboard's channel list and `/playlist.m3u`.
+        settings.channels = vec![acemux::config::Channel {
+            name: "Demo test pattern".into(),
+            key: acemux::content::ContentKey {
+                key_type: acemux::content::KeyType::ContentId,
+                id: DEMO_ID.into(),
+            },
+            group: Some("Demo".into()),
+            logo: None,
+            tvg_id: None,
+        }];
+    }
     Ok(engine)
 }
 

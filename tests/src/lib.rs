@@ -2,6 +2,7 @@
 //! acemux in-process on loopback, open players over real HTTP, and check
 //! what they received.
 
+pub mod browser;
 pub mod hls;
 pub mod hls_load;
 pub mod load;

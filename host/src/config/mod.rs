@@ -159,6 +159,8 @@ pub struct Settings {
     /// HLS output: a viewer that fetches no playlist for this long is gone.
     #[serde(with = "secs")]
     pub hls_viewer_timeout: Duration,
+    /// Serve the dashboard at `/`.
+    pub dashboard: bool,
 }
 
 mod secs {
@@ -312,6 +314,9 @@ pub struct Cli {
     /// least twice the segment length) [default: 30s].
     #[arg(long, env = "ACEMUX_HLS_VIEWER_TIMEOUT")]
     pub hls_viewer_timeout: Option<String>,
+    /// `on` or `off`: the web dashboard at `/` [default: on].
+    #[arg(long, env = "ACEMUX_DASHBOARD")]
+    pub dashboard: Option<String>,
 }
 
 /// One setting's names, for error messages.
@@ -365,6 +370,7 @@ const FILE_KEYS: &[&str] = &[
     "hls_segment",
     "hls_window",
     "hls_viewer_timeout",
+    "dashboard",
 ];
 
 impl Settings {
@@ -603,6 +609,11 @@ impl Settings {
                 names("hls-viewer-timeout", "ACEMUX_HLS_VIEWER_TIMEOUT", "hls_viewer_timeout"),
                 "30",
                 true,
+            )?,
+            dashboard: r.choice(
+                cli.dashboard.as_deref(),
+                names("dashboard", "ACEMUX_DASHBOARD", "dashboard"),
+                &[("on", true), ("off", false), ("true", true), ("false", false)],
             )?,
         };
         if settings.hls_viewer_timeout < 2 * settings.hls_segment {

@@ -5,10 +5,12 @@
 mod admin;
 pub mod auth;
 pub mod connection_limit;
+mod dashboard;
 mod error;
 mod getstream;
 mod hdhomerun;
 mod hls;
+mod live;
 mod metrics;
 mod playlist;
 mod plugins;
@@ -42,6 +44,9 @@ pub struct AppState {
     pub plugins: Option<Arc<PluginHost>>,
     /// Open connections and the caps on them.
     pub connections: Arc<ConnectionLimit>,
+    /// Cancelled when acemux starts shutting down: endless responses that
+    /// no stream ends (the live feed) end with it.
+    pub stopping: tokio_util::sync::CancellationToken,
 }
 
 /// Every route acemux serves.
@@ -51,7 +56,10 @@ pub fn router(state: AppState) -> Router {
         .route("/ace/manifest.m3u8", get(hls::manifest).options(hls::preflight))
         .route("/hls/{id}/{file}", get(hls::file).options(hls::preflight))
         .route("/{form}/{id}/{name}", get(getstream::path_form).head(getstream::path_form_head))
+        .route("/", get(dashboard::page))
+        .route("/assets/{name}", get(dashboard::asset))
         .route("/proxy/status", get(status::status))
+        .route("/proxy/events", get(live::events))
         .route("/proxy/sessions/{content}", get(status::session).delete(admin::stop_session))
         .route("/metrics", get(metrics::metrics))
         .route("/plugins", get(plugins::list))

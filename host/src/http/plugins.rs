@@ -1,16 +1,26 @@
 //! `GET /plugins`: every plugin file, what it does, and how it fares.
+//! Read access follows `--status-access` like `/proxy/status`; callers
+//! who see the redacted status see no file paths or settings here.
 
 use std::time::UNIX_EPOCH;
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
-use super::AppState;
+use super::status::Detail;
+use super::{ApiError, AppState};
 
-pub async fn list(State(app): State<AppState>) -> Json<Value> {
+pub async fn list(State(app): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let detail = Detail::for_caller(&app, &headers)?;
+    Ok(Json(plugins_json(&app, detail)))
+}
+
+/// Every plugin as `/plugins` shows it (the dashboard's feed too).
+pub fn plugins_json(app: &AppState, detail: Detail) -> Value {
     let Some(host) = &app.plugins else {
-        return Json(json!({"enabled": false, "plugins": []}));
+        return json!({"enabled": false, "plugins": []});
     };
     let secs = |t: std::time::SystemTime| t.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
     let failures = host.failures();
@@ -21,7 +31,7 @@ pub async fn list(State(app): State<AppState>) -> Json<Value> {
         .map(|p| {
             let status = if p.is_active() { "active" } else { "disabled" };
             json!({
-                "file": p.file.display().to_string(),
+                "file": detail.show(p.file.display().to_string()),
                 "name": &*p.name,
                 "version": p.version,
                 "capabilities": p.capabilities,
@@ -31,7 +41,7 @@ pub async fn list(State(app): State<AppState>) -> Json<Value> {
                 "reload_error": failures.get(&p.file).map(|f| f.error.clone()),
                 "loaded_at": secs(p.loaded_at),
                 "order": p.settings.order,
-                "settings": p.settings,
+                "settings": detail.show(serde_json::to_value(&p.settings).unwrap_or_default()),
                 "stats": p.stats.view(),
             })
         })
@@ -41,12 +51,12 @@ pub async fn list(State(app): State<AppState>) -> Json<Value> {
         failures.iter().filter(|(file, _)| !host.current().plugins.iter().any(|p| &p.file == *file))
     {
         plugins.push(json!({
-            "file": file.display().to_string(),
+            "file": detail.show(file.display().to_string()),
             "name": file.file_stem().and_then(|s| s.to_str()),
             "status": "failed",
             "error": f.error,
             "failed_at": secs(f.at),
         }));
     }
-    Json(json!({"enabled": true, "dir": host.dir.display().to_string(), "plugins": plugins}))
+    json!({"enabled": true, "dir": detail.show(host.dir.display().to_string()), "plugins": plugins})
 }

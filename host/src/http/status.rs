@@ -47,7 +47,7 @@ impl Detail {
     }
 
     /// `value`, unless redacted.
-    fn show<T: Into<Value>>(self, value: T) -> Value {
+    pub fn show<T: Into<Value>>(self, value: T) -> Value {
         match self {
             Detail::Full => value.into(),
             Detail::Redacted => Value::Null,
@@ -132,6 +132,13 @@ pub fn session_json(s: &Session, hls: Option<&HlsOutput>, detail: Detail) -> Val
 
 pub async fn status(State(app): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     let detail = Detail::for_caller(&app, &headers)?;
+    Ok(Json(snapshot(&app, detail)))
+}
+
+/// The status document: every session, every engine, the connections.
+/// `/proxy/status` serves it as JSON; the dashboard's live feed sends it
+/// (with the plugins and channels added) once a second.
+pub fn snapshot(app: &AppState, detail: Detail) -> Value {
     let sessions = app.registry.sessions();
     let active = sessions.iter().filter(|s| s.state() == SessionState::Live).count();
     let clients: usize = sessions.iter().map(|s| s.player_count()).sum();
@@ -157,7 +164,7 @@ pub async fn status(State(app): State<AppState>, headers: HeaderMap) -> Result<J
                 .collect(),
         ),
     };
-    Ok(Json(json!({
+    json!({
         "running": true,
         "uptime_seconds": app.started_at.elapsed().as_secs_f64(),
         "total_sessions": app.registry.created_total(),
@@ -174,7 +181,7 @@ pub async fn status(State(app): State<AppState>, headers: HeaderMap) -> Result<J
             .map(|s| session_json(s, app.hls.output_of(s).as_deref(), detail))
             .collect::<Vec<_>>(),
         "engines": engines,
-    })))
+    })
 }
 
 pub async fn session(

@@ -1,0 +1,80 @@
+//! `GET /proxy/events`: the status document as server-sent events, once a
+//! second, for the dashboard (and anyone with `curl -N`).
+//!
+//! Each event is the `/proxy/status` snapshot with the plugins, the
+//! configured channels and what the caller may do added: one snapshot type,
+//! two encodings. The same access rule applies as to `/proxy/status`,
+//! decided when the feed is opened. The feed ends when acemux shuts down;
+//! the `retry` field tells the browser to reconnect two seconds later.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::auth::Caller;
+use super::plugins::plugins_json;
+use super::status::{Detail, snapshot};
+use super::{ApiError, AppState};
+
+/// Time between two events.
+const PERIOD: Duration = Duration::from_secs(1);
+
+/// The live feed's document for a caller.
+pub fn feed_document(app: &AppState, detail: Detail, admin: bool) -> Value {
+    let mut doc = snapshot(app, detail);
+    let channels: Vec<Value> = app
+        .settings
+        .channels
+        .iter()
+        .map(|c| {
+            json!({
+                "name": c.name,
+                "id": c.key.id,
+                "key_type": c.key.key_type,
+                "group": c.group,
+                "logo": c.logo,
+                "hls": format!("/ace/manifest.m3u8?{}={}", c.key.key_type.engine_param(), c.key.id),
+            })
+        })
+        .collect();
+    let time = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+    if let Some(map) = doc.as_object_mut() {
+        map.insert("time".into(), json!(time));
+        map.insert("version".into(), json!(crate::VERSION));
+        map.insert("channels".into(), Value::Array(channels));
+        map.insert("plugins".into(), plugins_json(app, detail));
+        map.insert("admin".into(), json!(admin));
+        map.insert("admin_token_set".into(), json!(app.settings.admin_token.is_some()));
+    }
+    doc
+}
+
+pub async fn events(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let detail = Detail::for_caller(&app, &headers)?;
+    let admin = Caller::of(&app, &headers) == Caller::Admin;
+    let stopping = app.stopping.clone();
+    let mut ticks = tokio::time::interval(PERIOD);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let feed = futures_util::stream::unfold((app, ticks), move |(app, mut ticks)| {
+        let stopping = stopping.clone();
+        async move {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                _ = stopping.cancelled() => return None,
+            }
+            let doc = feed_document(&app, detail, admin);
+            let event = Bytes::from(format!("retry: 2000\nevent: status\ndata: {doc}\n\n"));
+            Some((Ok::<_, std::io::Error>(event), (app, ticks)))
+        }
+    });
+    let mut h = HeaderMap::new();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-store"));
+    // Tells nginx not to buffer the feed.
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok((h, Body::from_stream(feed)).into_response())
+}

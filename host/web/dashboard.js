@@ -1,0 +1,368 @@
+// acemux dashboard: reads the live feed (/proxy/events, one status
+// snapshot a second), draws streams, engines, plugins and channels, and
+// plays a channel through acemux's HLS output. Plain JavaScript, no build.
+"use strict";
+
+const HISTORY = 300; // samples kept per stream (5 minutes at one a second)
+const TOKEN_KEY = "acemux-admin-token";
+const $ = (id) => document.getElementById(id);
+
+const history = new Map(); // stream key -> [{t, bytes, players}]
+let last = null; // latest snapshot
+let hls = null; // hls.js instance while watching
+let channelsShown = "";
+
+// ---- small helpers -------------------------------------------------------
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null) continue;
+    if (k === "class") e.className = v;
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v);
+  }
+  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return e;
+}
+
+function bits(bps) {
+  if (!isFinite(bps) || bps <= 0) return "—";
+  if (bps >= 1e6) return (bps / 1e6).toFixed(2) + " Mbit/s";
+  return (bps / 1e3).toFixed(0) + " kbit/s";
+}
+
+function bytes(n) {
+  if (n >= 1 << 20) return (n / (1 << 20)).toFixed(1) + " MiB";
+  if (n >= 1 << 10) return (n / (1 << 10)).toFixed(0) + " KiB";
+  return n + " B";
+}
+
+function age(seconds) {
+  if (!isFinite(seconds) || seconds < 0) return "—";
+  const s = Math.floor(seconds);
+  if (s < 60) return s + " s";
+  if (s < 3600) return Math.floor(s / 60) + " min " + (s % 60) + " s";
+  return Math.floor(s / 3600) + " h " + Math.floor((s % 3600) / 60) + " min";
+}
+
+function token() {
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+function authHeaders() {
+  const t = token();
+  return t ? { Authorization: "Bearer " + t } : {};
+}
+
+// ---- the live feed -------------------------------------------------------
+
+function setFeed(text, cls) {
+  const f = $("feed");
+  f.textContent = text;
+  f.className = "badge " + cls;
+}
+
+// A server-sent-events reader over fetch (EventSource cannot send the
+// admin token), reconnecting by itself when acemux goes away.
+async function follow() {
+  for (;;) {
+    let wait = 2000;
+    try {
+      const response = await fetch("/proxy/events", { headers: authHeaders(), cache: "no-store" });
+      if (response.status === 401 || response.status === 403) {
+        if (token()) sessionStorage.removeItem(TOKEN_KEY);
+        setFeed(response.status === 403 ? "wrong admin token" : "status needs the admin token", "bad");
+        $("sign-in").hidden = false;
+        wait = 5000;
+      } else if (!response.ok || !response.body) {
+        setFeed("acemux answered " + response.status, "bad");
+      } else {
+        setFeed("live", "ok");
+        const reader = response.body.getReader();
+        const decoder = new TextDecoder();
+        let buffer = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buffer += decoder.decode(value, { stream: true });
+          let end;
+          while ((end = buffer.indexOf("\n\n")) >= 0) {
+            const block = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            const data = block.split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n");
+            if (data) receive(JSON.parse(data));
+          }
+        }
+      }
+    } catch (e) {
+      // acemux restarting, or the network: try again shortly.
+    }
+    if ($("feed").classList.contains("ok")) setFeed("reconnecting…", "warn");
+    await new Promise((r) => setTimeout(r, wait));
+  }
+}
+
+function receive(doc) {
+  last = doc;
+  for (const s of doc.sessions) {
+    const key = s.ace_id + "/" + s.stream_id;
+    const h = history.get(key) || [];
+    h.push({ t: doc.time, bytes: s.counters.upstream_bytes, players: s.client_count });
+    if (h.length > HISTORY) h.shift();
+    history.set(key, h);
+  }
+  const live = new Set(doc.sessions.map((s) => s.ace_id + "/" + s.stream_id));
+  for (const k of history.keys()) if (!live.has(k)) history.delete(k);
+  render(doc);
+}
+
+// ---- drawing -------------------------------------------------------------
+
+function channelName(doc, id) {
+  const c = doc.channels.find((c) => c.id === id);
+  return c ? c.name : id;
+}
+
+function stateClass(state) {
+  if (state === "live") return "ok";
+  if (state === "starting" || state === "prebuffering" || state === "recovering") return "warn";
+  return "bad";
+}
+
+function rate(h) {
+  if (h.length < 2) return NaN;
+  const a = h[Math.max(0, h.length - 6)];
+  const b = h[h.length - 1];
+  return b.t > a.t ? ((b.bytes - a.bytes) * 8) / (b.t - a.t) : NaN;
+}
+
+function sparkline(h) {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("class", "spark");
+  svg.setAttribute("viewBox", "0 0 120 28");
+  svg.setAttribute("role", "img");
+  const rates = [];
+  for (let i = 1; i < h.length; i++) {
+    const dt = h[i].t - h[i - 1].t;
+    rates.push(dt > 0 ? ((h[i].bytes - h[i - 1].bytes) * 8) / dt : 0);
+  }
+  const line = (values, cls) => {
+    if (values.length < 2) return;
+    const max = Math.max(...values, 1);
+    // A minute wide at first, then the whole history.
+    const step = 120 / Math.max(values.length - 1, 59);
+    const x0 = 120 - step * (values.length - 1);
+    const points = values.map((v, i) => (x0 + i * step).toFixed(1) + "," + (26 - (v / max) * 24).toFixed(1));
+    const p = document.createElementNS(ns, "polyline");
+    p.setAttribute("class", cls);
+    p.setAttribute("points", points.join(" "));
+    svg.append(p);
+  };
+  line(rates, "rate");
+  line(h.map((x) => x.players), "players");
+  const title = document.createElementNS(ns, "title");
+  title.textContent = "bitrate in (solid) and players (dashed), last " + Math.round((h.length - 1) / 60) + " min";
+  svg.append(title);
+  return svg;
+}
+
+function cell(label, content, cls) {
+  const td = el("td", { "data-label": label, class: cls });
+  td.append(content instanceof Node ? content : document.createTextNode(String(content)));
+  return td;
+}
+
+function renderSummary(doc) {
+  const summary = $("summary");
+  summary.replaceChildren(
+    el("div", {}, el("b", {}, doc.sessions.length), "streams"),
+    el("div", {}, el("b", {}, doc.total_clients), "players"),
+    el("div", {}, el("b", {}, doc.engines.filter((e) => e.healthy).length + " / " + doc.engines.length), "engines healthy"),
+    el("div", {}, el("b", {}, doc.connections.open), "connections"),
+    el("div", {}, el("b", {}, age(doc.uptime_seconds)), "up"),
+  );
+}
+
+function renderStreams(doc) {
+  const body = $("streams").tBodies[0];
+  const rows = [];
+  for (const s of doc.sessions) {
+    const h = history.get(s.ace_id + "/" + s.stream_id) || [];
+    const state = s.state.state;
+    const b = s.buffer;
+    const c = s.counters;
+    const fill = b.capacity_bytes ? Math.round((100 * b.bytes) / b.capacity_bytes) : 0;
+    const actions = el("td", { "data-label": "Actions" });
+    actions.append(el("button", { type: "button", "data-watch": s.ace_id, onclick: () => watch(hlsUrl(s), channelName(doc, s.ace_id)) }, "Play"));
+    if (doc.admin) {
+      actions.append(" ", el("button", { type: "button", class: "danger", "data-stop": s.ace_id, onclick: () => stopStream(s.ace_id) }, "Stop"));
+    }
+    const players = cell("Players", s.ts_players + " TS + " + s.hls_viewers + " HLS", "num");
+    players.dataset.total = s.client_count;
+    players.dataset.ts = s.ts_players;
+    players.dataset.hls = s.hls_viewers;
+    players.dataset.field = "players";
+    const engine = cell("Engine", s.engine_id ?? "—");
+    engine.dataset.field = "engine";
+    const tr = el("tr", { "data-stream": s.ace_id });
+    tr.append(
+      cell("Channel", channelName(doc, s.ace_id)),
+      cell("State", el("span", { class: "state " + stateClass(state) }, state)),
+      engine,
+      players,
+      cell("Bitrate in", bits(rate(h)), "num"),
+      cell("Buffer", fill + " % of " + bytes(b.capacity_bytes) + ", " + b.span_seconds.toFixed(1) + " s", "num"),
+      cell("Keyframes", b.keyframes, "num"),
+      cell("Events", c.skips + " / " + c.drops + " / " + c.reconnects + " / " + c.failovers, "num"),
+      cell("Age", age(doc.time - s.created_at), "num"),
+      cell("Last minutes", sparkline(h)),
+      actions,
+    );
+    rows.push(tr);
+  }
+  body.replaceChildren(...rows);
+  $("no-streams").hidden = rows.length > 0;
+}
+
+function hlsUrl(s) {
+  return "/ace/manifest.m3u8?" + (s.key_type === "infohash" ? "infohash" : "content_id") + "=" + s.ace_id;
+}
+
+function renderChannels(doc) {
+  const shown = JSON.stringify(doc.channels);
+  if (shown === channelsShown) return;
+  channelsShown = shown;
+  const items = doc.channels.map((c) =>
+    el(
+      "li",
+      {},
+      c.logo ? el("img", { src: c.logo, alt: "" }) : "",
+      el("span", {}, c.name),
+      c.group ? el("span", { class: "muted" }, c.group) : "",
+      el("button", { type: "button", "data-play": c.id, onclick: () => watch(c.hls, c.name) }, "Play"),
+    ),
+  );
+  $("channels").replaceChildren(...items);
+  $("no-channels").hidden = items.length > 0;
+}
+
+function renderEngines(doc) {
+  const rows = doc.engines.map((e) => {
+    const health = e.draining ? ["draining", "warn"] : e.healthy ? ["healthy", "ok"] : ["unhealthy", "bad"];
+    const labels = e.labels ? Object.entries(e.labels).map(([k, v]) => k + "=" + v).join(", ") : "";
+    return el(
+      "tr",
+      {},
+      cell("Engine", e.id ?? "(hidden)"),
+      cell("Health", el("span", { class: "state " + health[1] }, health[0])),
+      cell("Load", e.load + " / " + e.capacity, "num"),
+      cell("Pending", e.pending, "num"),
+      cell("Forwarded", e.forwarded ? "yes" : "no"),
+      cell("Labels", labels || "—"),
+      cell("Last error", e.last_error ?? "—", e.last_error ? "errortext" : ""),
+    );
+  });
+  $("engines").tBodies[0].replaceChildren(...rows);
+}
+
+function renderPlugins(doc) {
+  const list = doc.plugins.plugins || [];
+  const rows = list.map((p) => {
+    const caps = p.capabilities ? Object.entries(p.capabilities).filter(([, v]) => v).map(([k]) => k).join(", ") : "—";
+    const cls = p.status === "active" ? "ok" : p.status === "disabled" ? "warn" : "bad";
+    const why = p.disabled_reason || p.error || p.reload_error;
+    const status = el("span", {}, el("span", { class: "state " + cls }, p.status));
+    if (why) status.append(el("div", { class: "errortext" }, why));
+    const st = p.stats || {};
+    return el(
+      "tr",
+      {},
+      cell("Plugin", p.name ?? "?"),
+      cell("Phase", caps || "—"),
+      cell("Status", status),
+      cell("Calls", st.calls ?? "—", "num"),
+      cell("Errors", st.errors ?? "—", "num"),
+      cell("Timeouts", st.timeouts ?? "—", "num"),
+      cell("p99 call", st.p99_call_us !== undefined ? st.p99_call_us.toFixed(0) + " µs" : "—", "num"),
+    );
+  });
+  $("plugins").tBodies[0].replaceChildren(...rows);
+  $("no-plugins").hidden = rows.length > 0;
+}
+
+function render(doc) {
+  $("version").textContent = doc.version;
+  $("sign-in").hidden = doc.admin || !doc.admin_token_set;
+  $("sign-out").hidden = !token();
+  renderSummary(doc);
+  renderStreams(doc);
+  renderChannels(doc);
+  renderEngines(doc);
+  renderPlugins(doc);
+}
+
+// ---- watching --------------------------------------------------------------
+
+function watch(url, label) {
+  stopWatching();
+  const video = $("player");
+  $("watch").hidden = false;
+  $("watching").textContent = label;
+  $("player-state").textContent = "";
+  if (window.Hls && window.Hls.isSupported()) {
+    hls = new window.Hls({ liveSyncDurationCount: 3 });
+    hls.on(window.Hls.Events.ERROR, (_, data) => {
+      if (data.fatal) $("player-state").textContent = "playback error: " + data.details;
+    });
+    hls.loadSource(url);
+    hls.attachMedia(video);
+  } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
+    video.src = url; // Safari, iOS: native HLS
+  } else {
+    $("player-state").textContent = "this browser cannot play HLS";
+    return;
+  }
+  video.play().catch(() => {
+    $("player-state").textContent = "press play to start";
+  });
+}
+
+function stopWatching() {
+  if (hls) {
+    hls.destroy();
+    hls = null;
+  }
+  const video = $("player");
+  video.pause();
+  video.removeAttribute("src");
+  video.load();
+  $("watch").hidden = true;
+}
+
+// ---- admin -----------------------------------------------------------------
+
+async function stopStream(id) {
+  const name = last ? channelName(last, id) : id;
+  if (!confirm("Stop " + name + " for every player?")) return;
+  const r = await fetch("/proxy/sessions/" + id, { method: "DELETE", headers: authHeaders() });
+  if (!r.ok) alert("Stop failed: " + (await r.text()));
+}
+
+function signIn() {
+  const t = prompt("Admin token");
+  if (!t) return;
+  sessionStorage.setItem(TOKEN_KEY, t.trim());
+  location.reload();
+}
+
+function signOut() {
+  sessionStorage.removeItem(TOKEN_KEY);
+  location.reload();
+}
+
+$("sign-in").addEventListener("click", signIn);
+$("sign-out").addEventListener("click", signOut);
+$("stop-watching").addEventListener("click", stopWatching);
+follow();

@@ -1,0 +1,254 @@
+//! The dashboard in a real browser: Debian's `chromium`, headless, driven
+//! through WebDriver (`chromedriver`, the `fantoccini` client) against
+//! acemux with the simulated engine serving the H.264/AAC recording.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` packages (`.ci/run`
+//! installs them). The screenshot goes to the test's temporary directory,
+//! and to `docs/dashboard.png` with `ACEMUX_UPDATE_SCREENSHOT=1`.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use ace_sim::{Media, SimConfig};
+use acemux::config::Channel;
+use acemux::content::{ContentKey, KeyType};
+use acemux_tests::browser::Browser;
+use acemux_tests::{Harness, content_id};
+use fantoccini::Locator;
+use serde_json::json;
+
+fn recorded_sim() -> SimConfig {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/h264-aac.ts");
+    let media = Media::read(&fixture).expect("the committed fixture is valid TS");
+    let real_time = media.bitrate_bps().expect("the fixture has timestamps");
+    SimConfig { bitrate_bps: real_time, media: Some(media), ..SimConfig::default() }
+}
+
+fn channel(name: &str, id: String) -> Channel {
+    Channel {
+        name: name.into(),
+        key: ContentKey { key_type: KeyType::ContentId, id },
+        group: Some("Test".into()),
+        logo: None,
+        tvg_id: None,
+    }
+}
+
+fn browser_available(test: &str) -> bool {
+    acemux_test_artifacts::programs::available(
+        &format!("dashboard::{test}"),
+        &["chromium", "chromedriver"],
+        "chromium chromium-driver",
+    )
+}
+
+/// A stream's row attribute, or `null` while the row is not there.
+fn row_attr(id: &str, field: &str, attr: &str) -> String {
+    format!(
+        "const c = document.querySelector('tr[data-stream=\"{id}\"] td[data-field=\"{field}\"]'); \
+         return c ? c.getAttribute('{attr}') : null;"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_a_new_player_and_plays_the_channel_through_hls() {
+    if !browser_available("the_dashboard_shows_a_new_player_and_plays_the_channel_through_hls") {
+        return;
+    }
+    let id = content_id(21);
+    let channels = vec![channel("Test pattern", id.clone()), channel("Second channel", content_id(22))];
+    let h = Harness::start(recorded_sim(), |s| {
+        s.channels = channels;
+        s.hls_segment = Duration::from_secs(2);
+    })
+    .await;
+    let browser = Browser::start(1280, 1000).await.expect("chromium through chromedriver");
+    let c = &browser.client;
+    c.goto(&h.url("/")).await.expect("the dashboard loads");
+    assert!(
+        browser
+            .wait_until(
+                Duration::from_secs(5),
+                "return document.getElementById('feed').textContent === 'live';"
+            )
+            .await
+            .unwrap(),
+        "the live feed connects"
+    );
+
+    // A TS player through the HTTP API: its row appears within two seconds,
+    // with the engine and one player.
+    let mut player = h.player(&id).await;
+    let started = Instant::now();
+    let engine = h.engine_id(0);
+    let shown = browser
+        .wait_until(
+            Duration::from_secs(2),
+            &format!(
+                "const e = document.querySelector('tr[data-stream=\"{id}\"] td[data-field=\"engine\"]'); \
+                 const p = document.querySelector('tr[data-stream=\"{id}\"] td[data-field=\"players\"]'); \
+                 return !!e && e.textContent === '{engine}' && p.dataset.total === '1';"
+            ),
+        )
+        .await
+        .unwrap();
+    assert!(shown, "row with engine {engine} and 1 player within 2 s (took {:?})", started.elapsed());
+    let name = browser
+        .eval(&format!("return document.querySelector('tr[data-stream=\"{id}\"] td').textContent;"))
+        .await
+        .unwrap();
+    assert_eq!(name, json!("Test pattern"), "the channel's name, not its id");
+
+    // Play the channel from the page: the <video> element plays it through
+    // acemux's HLS output.
+    c.find(Locator::Css(&format!("button[data-play=\"{id}\"]")))
+        .await
+        .expect("play button")
+        .click()
+        .await
+        .unwrap();
+    assert!(
+        browser
+            .wait_until(Duration::from_secs(30), "return document.getElementById('player').currentTime > 0;")
+            .await
+            .unwrap(),
+        "the video starts: {}",
+        browser.eval("return document.getElementById('player-state').textContent;").await.unwrap()
+    );
+    let t0 = browser
+        .eval("return document.getElementById('player').currentTime;")
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    let advanced = browser
+        .wait_until(
+            Duration::from_secs(15),
+            &format!("return document.getElementById('player').currentTime >= {} ;", t0 + 2.0),
+        )
+        .await
+        .unwrap();
+    assert!(advanced, "currentTime advanced 2 s from {t0}");
+    // The page is one more viewer of the same engine session.
+    let counted = format!("return (() => {{ {} }})() === '2';", row_attr(&id, "players", "data-total"));
+    browser.wait_until(Duration::from_secs(3), &counted).await.unwrap();
+    let total = browser.eval(&row_attr(&id, "players", "data-total")).await.unwrap();
+    let hls = browser.eval(&row_attr(&id, "players", "data-hls")).await.unwrap();
+    assert_eq!((total, hls), (json!("2"), json!("1")), "the page's viewer is counted");
+    assert_eq!(h.engine().counters().starts, 1, "one engine session for the TS player and the page");
+    assert!(player.read_at_least(50_000, Duration::from_secs(5)).await);
+
+    let png = c.screenshot().await.expect("screenshot");
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a real screenshot");
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
+    std::fs::write(&out, &png).unwrap();
+    if std::env::var_os("ACEMUX_UPDATE_SCREENSHOT").is_some() {
+        std::fs::write(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/dashboard.png"), &png).unwrap();
+    }
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_actions_need_the_token_once_and_the_page_fits_a_phone() {
+    if !browser_available("admin_actions_need_the_token_once_and_the_page_fits_a_phone") {
+        return;
+    }
+    let id = content_id(23);
+    let channels = vec![channel("Phone channel", id.clone())];
+    let h = Harness::start(recorded_sim(), |s| {
+        s.channels = channels;
+        s.admin_token = Some("s3cret-token".into());
+    })
+    .await;
+    let mut player = h.player(&id).await;
+    let browser = Browser::start(390, 844).await.expect("chromium through chromedriver");
+    let c = &browser.client;
+    c.goto(&h.url("/")).await.expect("the dashboard loads");
+    let row = format!("return !!document.querySelector('tr[data-stream=\"{id}\"]');");
+    assert!(browser.wait_until(Duration::from_secs(5), &row).await.unwrap(), "the stream's row");
+    // Without the token: redacted (no engine address), no admin buttons.
+    assert_eq!(browser.eval(&row_attr(&id, "engine", "data-label")).await.unwrap(), json!("Engine"));
+    let engine = browser
+        .eval(&format!(
+            "return document.querySelector('tr[data-stream=\"{id}\"] td[data-field=\"engine\"]').textContent;"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(engine, json!("—"), "engine addresses are for admins");
+    assert_eq!(
+        browser.eval("return document.querySelectorAll('button[data-stop]').length;").await.unwrap(),
+        json!(0)
+    );
+    // State is text too, not colour alone; and nothing overflows a phone's width.
+    let state = browser
+        .eval(&format!("return document.querySelector('tr[data-stream=\"{id}\"] .state').textContent;"))
+        .await
+        .unwrap();
+    assert_eq!(state, json!("live"));
+    let fits =
+        browser.eval("return document.documentElement.scrollWidth <= window.innerWidth;").await.unwrap();
+    assert_eq!(fits, json!(true), "no sideways scrolling at 390 px");
+
+    // Sign in once: the prompt takes the token, the page reloads with it.
+    c.find(Locator::Id("sign-in")).await.unwrap().click().await.unwrap();
+    c.send_alert_text("s3cret-token").await.unwrap();
+    c.accept_alert().await.unwrap();
+    let admin = "return document.querySelectorAll('button[data-stop]').length === 1;";
+    assert!(browser.wait_until(Duration::from_secs(5), admin).await.unwrap(), "admin buttons after sign-in");
+    let engine = browser
+        .eval(&format!(
+            "return document.querySelector('tr[data-stream=\"{id}\"] td[data-field=\"engine\"]').textContent;"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(engine, json!(h.engine_id(0)));
+
+    // Stop the stream from the page (after confirming).
+    c.find(Locator::Css("button[data-stop]")).await.unwrap().click().await.unwrap();
+    c.accept_alert().await.unwrap();
+    assert!(h.wait_for(Duration::from_secs(5), || async { h.session_count().await == 0 }).await, "stopped");
+    assert!(player.read_to_end(Duration::from_secs(5)).await, "the TS player's response ended");
+    let gone = format!("return !document.querySelector('tr[data-stream=\"{id}\"]');");
+    assert!(browser.wait_until(Duration::from_secs(3), &gone).await.unwrap(), "the row goes");
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_feed_is_server_sent_events_under_the_status_rules() {
+    let h = Harness::start(recorded_sim(), |s| {
+        s.admin_token = Some("feed-token".into());
+        s.status_access = acemux::config::StatusAccess::Token;
+    })
+    .await;
+    let r = h.http.get(h.url("/proxy/events")).send().await.unwrap();
+    assert_eq!(r.status(), 401, "same rule as /proxy/status");
+    let mut r = h.http.get(h.url("/proxy/events")).bearer_auth("feed-token").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    let mut text = String::new();
+    let until = Instant::now() + Duration::from_secs(5);
+    while text.matches("\n\n").count() < 2 && Instant::now() < until {
+        if let Ok(Ok(Some(chunk))) = tokio::time::timeout(Duration::from_secs(3), r.chunk()).await {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+    let events: Vec<&str> = text.split("\n\n").filter(|e| !e.is_empty()).collect();
+    assert!(events.len() >= 2, "an event a second: {text}");
+    let data = events[0].lines().find_map(|l| l.strip_prefix("data: ")).expect("a data line");
+    let doc: serde_json::Value = serde_json::from_str(data).unwrap();
+    assert!(doc["sessions"].is_array() && doc["engines"].is_array() && doc["plugins"].is_object());
+    assert_eq!((doc["admin"].clone(), doc["redacted"].clone()), (json!(true), json!(false)));
+    assert!(events[0].contains("retry: "), "the browser is told when to reconnect");
+
+    // The page itself, and turning it off.
+    let page = h.http.get(h.url("/")).send().await.unwrap();
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    assert!(page.headers().contains_key("content-security-policy"));
+    for asset in ["/assets/dashboard.js", "/assets/dashboard.css", "/assets/hls.light.min.js"] {
+        assert_eq!(h.http.get(h.url(asset)).send().await.unwrap().status(), 200, "{asset}");
+    }
+    let off = Harness::start(recorded_sim(), |s| s.dashboard = false).await;
+    let r = off.http.get(off.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "not_found");
+}
