@@ -136,6 +136,13 @@ async fn the_dashboard_shows_a_new_player_and_plays_the_channel_through_hls() {
     let hls = browser.eval(&row_attr(&id, "players", "data-hls")).await.unwrap();
     assert_eq!((total, hls), (json!("2"), json!("1")), "the page's viewer is counted");
     assert_eq!(h.engine().counters().starts, 1, "one engine session for the TS player and the page");
+    let lines = browser
+        .eval(&format!(
+            "return document.querySelectorAll('tr[data-stream=\"{id}\"] svg.spark polyline').length;"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(lines, json!(2), "sparklines of bitrate and players");
     assert!(player.read_at_least(50_000, Duration::from_secs(5)).await);
 
     let png = c.screenshot().await.expect("screenshot");
@@ -251,4 +258,34 @@ async fn the_live_feed_is_server_sent_events_under_the_status_rules() {
     let r = off.http.get(off.url("/")).send().await.unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "not_found");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_reconnects_by_itself_after_acemux_restarts() {
+    if !browser_available("the_page_reconnects_by_itself_after_acemux_restarts") {
+        return;
+    }
+    let mut h = Harness::start(recorded_sim(), |_| {}).await;
+    let addr = h.acemux.as_ref().unwrap().addr();
+    let browser = Browser::start(1024, 768).await.expect("chromium through chromedriver");
+    browser.client.goto(&h.url("/")).await.expect("the dashboard loads");
+    let live = "return document.getElementById('feed').textContent === 'live';";
+    assert!(browser.wait_until(Duration::from_secs(5), live).await.unwrap());
+    h.shutdown().await;
+    let lost = "return document.getElementById('feed').textContent !== 'live';";
+    assert!(browser.wait_until(Duration::from_secs(5), lost).await.unwrap(), "the page notices");
+    // A new acemux on the same address, with a channel the old one lacked.
+    let mut settings = acemux::config::Settings::with_engines(&[h.engine().endpoint()]).unwrap();
+    settings.listen = addr;
+    settings.plugins_dir = None;
+    settings.channels = vec![channel("After the restart", content_id(24))];
+    let again = acemux::Acemux::start(settings).await.expect("acemux starts again on the same address");
+    let back = format!(
+        "return document.getElementById('feed').textContent === 'live' && \
+         !!document.querySelector('button[data-play=\"{}\"]');",
+        content_id(24)
+    );
+    assert!(browser.wait_until(Duration::from_secs(10), &back).await.unwrap(), "live again without a reload");
+    browser.close().await;
+    again.shutdown().await;
 }
