@@ -14,6 +14,7 @@ pub mod engine;
 pub mod events;
 pub mod hls;
 pub mod http;
+pub mod memory;
 pub mod metrics;
 pub mod orchestrator;
 mod periodic;
@@ -117,6 +118,7 @@ impl Acemux {
         let mut background = JoinSet::new();
         let stop_background = CancellationToken::new();
 
+        background.spawn(memory::trim_periodically(stop_background.clone()));
         background.spawn(engine::health::run(
             pool.clone(),
             client.clone(),

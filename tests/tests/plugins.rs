@@ -110,7 +110,14 @@ async fn misbehaving_plugins_fail_alone_while_players_get_valid_ts() {
     let dir = TempDir::new("bad");
     install(dir.path(), "trap-filter", wasm::TRAP_FILTER, Some("order = 1\n"));
     install(dir.path(), "spin-filter", wasm::SPIN_FILTER, Some("order = 2\ntime_budget = \"20ms\"\n"));
-    install(dir.path(), "hog-filter", wasm::HOG_FILTER, Some("order = 3\nmemory_limit = \"8MiB\"\n"));
+    // A generous budget: on a busy machine growing to the cap can take
+    // longer than the default 10 ms, and this test is about the cap.
+    install(
+        dir.path(),
+        "hog-filter",
+        wasm::HOG_FILTER,
+        Some("order = 3\nmemory_limit = \"8MiB\"\ntime_budget = \"1s\"\n"),
+    );
     install(dir.path(), "broken-filter", wasm::BROKEN_FILTER, Some("order = 4\n"));
     let d = dir.path().to_path_buf();
     let h = Harness::start(sim(), |s| s.plugins_dir = Some(d)).await;

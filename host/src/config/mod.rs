@@ -208,7 +208,8 @@ pub struct Cli {
     /// Longest a partial chunk waits before players get it [default: 100ms].
     #[arg(long, env = "ACEMUX_CHUNK_MAX_DELAY")]
     pub chunk_max_delay: Option<String>,
-    /// Longest a chunk stays in the buffer [default: 60s].
+    /// Longest a chunk stays in the buffer, beyond the keyframe a player
+    /// joining `--join-behind` behind live starts at [default: 4s].
     #[arg(long, env = "PROXY_BUFFER_TTL")]
     pub buffer_ttl: Option<String>,
     /// How far behind live a new player starts [default: 2s].
@@ -420,7 +421,7 @@ impl Settings {
             buffer_ttl: r.duration(
                 cli.buffer_ttl.as_deref(),
                 names("buffer-ttl", "PROXY_BUFFER_TTL", "buffer_ttl"),
-                "60",
+                "4",
                 true,
             )?,
             join_behind: r.duration(

@@ -182,6 +182,7 @@ impl Plugin {
         F: Future<Output = wasmtime::Result<R>> + 's,
     {
         let budget = self.settings.time_budget;
+        let _in_flight = self.runtime.call_in_flight();
         store.set_epoch_deadline(ticks(budget));
         let memory_hit = store.data().limits.memory_hit();
         let memory_limit = store.data().limits.memory_limit();

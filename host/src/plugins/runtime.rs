@@ -9,12 +9,16 @@
 //! thread left blocked. A plugin waiting in a WASI call (a clock, a poll, a
 //! socket) returns `Pending` by itself; wasm code that computes is made to
 //! yield by epoch interruption once it has run for its whole budget (a
-//! ticker thread advances the epoch every [`TICK`]). A call that ends
-//! within its budget never yields, so a busy runtime that polls it late
-//! cannot make it look slow.
+//! ticker thread advances the epoch every [`TICK`] while a call is in
+//! flight, and sleeps otherwise, so plugins cost nothing between calls). A
+//! call that ends within its budget never yields, so a busy runtime that
+//! polls it late cannot make it look slow.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
 
 use anyhow::Context;
 use wasmtime::component::{Component, Linker, ResourceTable};
@@ -66,6 +70,7 @@ impl bindings::acemux::plugin::types::Host for PluginState {}
 pub struct Runtime {
     pub engine: Engine,
     pub linker: Linker<PluginState>,
+    ticker: Arc<Ticker>,
 }
 
 impl Runtime {
@@ -81,9 +86,19 @@ impl Runtime {
             |state| state,
         ))
         .context("cannot link the acemux host interface")?;
-        let runtime = Arc::new(Self { engine, linker });
-        spawn_ticker(&runtime.engine).context("cannot start the plugin epoch thread")?;
-        Ok(runtime)
+        let ticker = Arc::new(Ticker::default());
+        spawn_ticker(&engine, ticker.clone()).context("cannot start the plugin epoch thread")?;
+        Ok(Arc::new(Self { engine, linker, ticker }))
+    }
+
+    /// Keeps the epoch advancing while the returned guard lives: hold one
+    /// for the whole of every plugin call.
+    pub fn call_in_flight(&self) -> InFlight {
+        if self.ticker.in_flight.fetch_add(1, Ordering::AcqRel) == 0 {
+            let _lock = self.ticker.lock.lock();
+            self.ticker.wake.notify_one();
+        }
+        InFlight { ticker: self.ticker.clone() }
     }
 
     /// Compiles a component (CPU-heavy: call off the async threads).
@@ -138,14 +153,49 @@ pub fn ticks(budget: Duration) -> u64 {
     budget.as_micros().div_ceil(TICK.as_micros()) as u64 + 1
 }
 
-/// Advances the epoch every tick while the engine lives.
-fn spawn_ticker(engine: &Engine) -> std::io::Result<()> {
+/// Plugin calls in flight, and where the ticker sleeps while there is none.
+#[derive(Default)]
+struct Ticker {
+    in_flight: AtomicUsize,
+    lock: Mutex<()>,
+    wake: Condvar,
+}
+
+/// One plugin call in flight (see [`Runtime::call_in_flight`]).
+pub struct InFlight {
+    ticker: Arc<Ticker>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.ticker.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Longest the ticker sleeps with no call in flight before it looks again
+/// whether the engine is gone (a wake-up from a new call comes at once).
+const IDLE_CHECK: Duration = Duration::from_secs(5);
+
+/// Advances the epoch every tick while a plugin call is in flight; sleeps
+/// on a condition variable otherwise; ends when the engine is dropped.
+fn spawn_ticker(engine: &Engine, ticker: Arc<Ticker>) -> std::io::Result<()> {
     let weak = engine.weak();
     std::thread::Builder::new()
         .name("acemux-plugin-epoch".into())
         .spawn(move || {
-            while let Some(engine) = weak.upgrade() {
-                engine.increment_epoch();
+            loop {
+                if ticker.in_flight.load(Ordering::Acquire) == 0 {
+                    let mut lock = ticker.lock.lock();
+                    // Checked again under the lock: a call that began in
+                    // between has notified, or will find us waiting.
+                    if ticker.in_flight.load(Ordering::Acquire) == 0 {
+                        ticker.wake.wait_for(&mut lock, IDLE_CHECK);
+                    }
+                }
+                let Some(engine) = weak.upgrade() else { return };
+                if ticker.in_flight.load(Ordering::Acquire) > 0 {
+                    engine.increment_epoch();
+                }
                 drop(engine);
                 std::thread::sleep(TICK);
             }

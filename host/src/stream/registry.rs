@@ -152,7 +152,7 @@ impl Registry {
         let session = Arc::new(Session::new(
             self.next_id.fetch_add(1, Ordering::Relaxed),
             key.clone(),
-            Ring::new(settings.ring_bytes, settings.buffer_ttl),
+            Ring::new(settings.ring_bytes, settings.buffer_ttl).keeping_join_keyframe(settings.join_behind),
             self.shutdown.child_token(),
             SelectRequest { content: Some(key.clone()), ..request },
             self.ctx.events.clone(),

@@ -5,7 +5,11 @@
 //! payload is never copied per player. Appending never waits for a reader:
 //! the oldest chunks are evicted when the ring is over its byte budget or
 //! older than the TTL, and a reader that asked for an evicted chunk learns it
-//! lagged. Readers wait on a `watch` channel that the writer bumps once per
+//! lagged. The TTL is short (what joins and lagging players can use, a few
+//! seconds), so a stream's memory follows its bitrate; but a chunk is never
+//! evicted for age while it holds the keyframe a player joining at the
+//! join-behind point starts at, so a long GOP keeps what a keyframe join
+//! needs. Readers wait on a `watch` channel that the writer bumps once per
 //! chunk, so a waiting player wakes only when there is data for it.
 //!
 //! Each chunk also carries what the upstream's scan found in it
@@ -128,6 +132,8 @@ pub struct Ring {
     head: watch::Sender<u64>,
     capacity_bytes: usize,
     ttl: Duration,
+    /// Keep, whatever its age, the newest keyframe at least this old.
+    join_behind: Option<Duration>,
 }
 
 impl Ring {
@@ -145,7 +151,27 @@ impl Ring {
             head: watch::Sender::new(0),
             capacity_bytes,
             ttl,
+            join_behind: None,
         }
+    }
+
+    /// Also keeps, past the TTL (within the byte budget), the chunk with
+    /// the newest keyframe at least `join_behind` old, so a player joining
+    /// that far behind live can start at a keyframe.
+    pub fn keeping_join_keyframe(mut self, join_behind: Duration) -> Self {
+        self.join_behind = Some(join_behind);
+        self
+    }
+
+    /// Whether the front chunk holds the keyframe a player joining at the
+    /// join-behind point would start at (no later chunk has one that old).
+    fn front_is_join_keyframe(&self, inner: &RingInner, now: Instant) -> bool {
+        let Some(cutoff) = self.join_behind.and_then(|b| now.checked_sub(b)) else { return false };
+        let front = &inner.chunks[0];
+        if front.keyframes().is_none() || front.appended_at > cutoff {
+            return false;
+        }
+        !inner.chunks.iter().skip(1).take_while(|c| c.appended_at <= cutoff).any(|c| c.keyframes().is_some())
     }
 
     /// Appends keepalive null packets (no media; see [`Ring::append_media`]).
@@ -177,7 +203,8 @@ impl Ring {
             while inner.chunks.len() > 1 {
                 let front = &inner.chunks[0];
                 let over_budget = inner.bytes > self.capacity_bytes;
-                let expired = now.duration_since(front.appended_at) > self.ttl;
+                let expired = now.duration_since(front.appended_at) > self.ttl
+                    && !self.front_is_join_keyframe(&inner, now);
                 if !over_budget && !expired {
                     break;
                 }
@@ -389,6 +416,31 @@ mod tests {
         ring.append_media(chunk(2, 1880), keyframes(564, 1128, 2), 1);
         let join = ring.join(Duration::from_secs(5), true);
         assert_eq!((join.seq, join.skip), (2, 564));
+    }
+
+    #[test]
+    fn a_short_ttl_keeps_the_keyframe_a_join_behind_live_starts_at() {
+        let ring =
+            Ring::new(1 << 20, Duration::from_millis(20)).keeping_join_keyframe(Duration::from_millis(10));
+        ring.append_media(chunk(0, 1880), keyframes(0, 0, 1), 1);
+        ring.append(chunk(1, 1880));
+        std::thread::sleep(Duration::from_millis(40));
+        ring.append(chunk(2, 1880));
+        // Chunk 1 expired; chunk 0 too, but it holds the only keyframe old
+        // enough for a join 10 ms behind.
+        assert_eq!(ring.stats().oldest_seq, 0, "the join keyframe stays");
+        assert_eq!(ring.join(Duration::from_millis(10), true).seq, 0);
+        // A newer keyframe, once old enough, takes its place.
+        ring.append_media(chunk(3, 1880), keyframes(0, 0, 1), 1);
+        std::thread::sleep(Duration::from_millis(40));
+        ring.append(chunk(4, 1880));
+        assert_eq!(ring.stats().oldest_seq, 3, "everything before the newer keyframe left");
+        // Without the anchor the TTL alone decides.
+        let plain = Ring::new(1 << 20, Duration::from_millis(20));
+        plain.append_media(chunk(0, 1880), keyframes(0, 0, 1), 1);
+        std::thread::sleep(Duration::from_millis(40));
+        plain.append(chunk(1, 1880));
+        assert_eq!(plain.stats().oldest_seq, 1);
     }
 
     #[tokio::test]

@@ -23,4 +23,4 @@ mod tsgen;
 pub use counters::Counters;
 pub use engine::{SimConfig, SimEngine};
 pub use media::Media;
-pub use tsgen::{PMT_PID, VIDEO_PID, video_counter};
+pub use tsgen::{PMT_PID, TsGenerator, VIDEO_PID, video_counter};

@@ -22,7 +22,7 @@ pub fn video_counter(packet: &[u8]) -> Option<u64> {
 }
 
 /// Writes packets for one playback connection.
-pub(crate) struct TsGenerator {
+pub struct TsGenerator {
     /// Packets generated so far (drives the PAT/PMT/video/null cycle).
     position: u64,
     /// Next video counter.

@@ -73,6 +73,18 @@ struct Args {
     /// polls its playlist and fetches every new segment, as players do.
     #[arg(long)]
     hls: bool,
+    /// After the run, also run the same players against the fan-out floor
+    /// (`acemux_tests::floor`: a bare server writing one shared stream) as
+    /// a child process, and report both costs per GB and their ratio.
+    #[arg(long)]
+    floor: bool,
+    /// Internal: be the fan-out floor server on this address.
+    #[arg(long, hide = true)]
+    serve_floor: Option<SocketAddr>,
+    /// After the run, wait this many seconds with no player and report
+    /// acemux's resident memory then (is memory given back?).
+    #[arg(long)]
+    settle: Option<f64>,
     /// An acemux already running (no child, no CPU/RSS figures).
     #[arg(long)]
     target: Option<SocketAddr>,
@@ -103,8 +115,16 @@ impl Child_ {
     }
 
     fn peak_rss_kib(&self) -> Option<u64> {
+        self.status_kib("VmHWM:")
+    }
+
+    fn rss_kib(&self) -> Option<u64> {
+        self.status_kib("VmRSS:")
+    }
+
+    fn status_kib(&self, field: &str) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let line = status.lines().find(|l| l.starts_with(field))?;
         line.split_whitespace().nth(1)?.parse().ok()
     }
 
@@ -325,9 +345,28 @@ fn print_hls_report(
     }
 }
 
+/// Starts the fan-out floor as a child process (this binary, `--serve-floor`).
+async fn start_floor(bitrate: u64) -> anyhow::Result<(SocketAddr, Child_)> {
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
+    let child = Command::new(std::env::current_exe()?)
+        .args(["--serve-floor", &addr.to_string(), "--bitrate", &bitrate.to_string()])
+        .stdin(Stdio::null())
+        .spawn()?;
+    let until = Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        anyhow::ensure!(Instant::now() < until, "the floor server did not come up on {addr}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok((addr, Child_ { child }))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(addr) = args.serve_floor {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        return acemux_tests::floor::serve_floor(listener, args.bitrate, 65424).await;
+    }
     if let Some(seconds) = args.soak {
         return soak(&args, Duration::from_secs_f64(seconds)).await;
     }
@@ -448,8 +487,33 @@ async fn main() -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     }
     print_report(&report, cpu, rss, base_rss);
+    if let (Some(seconds), Some(c)) = (args.settle, &child) {
+        tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+        if let Some(now) = c.rss_kib() {
+            println!("acemux RSS {seconds:.0} s after the players left: {:.1} MiB", now as f64 / 1024.0);
+        }
+    }
     if let Some(c) = child {
         c.stop();
+    }
+    if args.floor {
+        let (addr, floor) = start_floor(args.bitrate).await?;
+        let before = floor.cpu_seconds();
+        let floor_report = run(&LoadPlan { target: addr, ..plan.clone() }).await;
+        let floor_cpu = floor.cpu_seconds().zip(before).map(|(a, b)| a - b);
+        floor.stop();
+        let per_gb = |cpu: f64, bytes: u64| cpu / (bytes as f64 / 1e9);
+        if let Some(f) = floor_cpu {
+            let floor_per_gb = per_gb(f, floor_report.bytes_total);
+            println!(
+                "floor: {:.1} MB delivered, stalls {}, CPU {f:.2} s, {floor_per_gb:.3} CPU-s per GB",
+                floor_report.bytes_total as f64 / 1e6,
+                floor_report.stalls
+            );
+            if let Some(a) = cpu {
+                println!("acemux / floor: {:.2}x", per_gb(a, report.bytes_total) / floor_per_gb);
+            }
+        }
     }
     if !report.clean() {
         anyhow::bail!("the run saw stalls, TS errors or failed players");
