@@ -209,7 +209,7 @@ pub struct Cli {
     #[arg(long, env = "ACEMUX_CHUNK_MAX_DELAY")]
     pub chunk_max_delay: Option<String>,
     /// Longest a chunk stays in the buffer, beyond the keyframe a player
-    /// joining `--join-behind` behind live starts at [default: 4s].
+    /// joining `--join-behind` behind live starts at [default: 3s].
     #[arg(long, env = "PROXY_BUFFER_TTL")]
     pub buffer_ttl: Option<String>,
     /// How far behind live a new player starts [default: 2s].
@@ -421,7 +421,7 @@ impl Settings {
             buffer_ttl: r.duration(
                 cli.buffer_ttl.as_deref(),
                 names("buffer-ttl", "PROXY_BUFFER_TTL", "buffer_ttl"),
-                "4",
+                "3",
                 true,
             )?,
             join_behind: r.duration(

@@ -165,8 +165,12 @@ async fn start_acemux(
         engines = format!("{engines},{}", spare.endpoint());
     }
     let plugins = plugins.map_or_else(|| "none".to_owned(), |p| p.display().to_string());
+    // `--acemux-arg=--plugins=DIR` replaces the default of no plugins.
+    let plugins_given = args.acemux_args.iter().any(|a| a.starts_with("--plugins"));
+    let plugin_args = if plugins_given { vec![] } else { vec!["--plugins".to_owned(), plugins] };
     let child = Command::new(&bin)
-        .args(["--listen", &addr.to_string(), "--engine", &engines, "--plugins", &plugins])
+        .args(["--listen", &addr.to_string(), "--engine", &engines])
+        .args(&plugin_args)
         // Fail over fast: one retry, short waits.
         .env("PROXY_MAX_RETRIES", "1")
         .env("PROXY_RETRY_WAIT_INTERVAL", "0.1")
