@@ -31,6 +31,7 @@ mod batch;
 pub mod bindings;
 mod event;
 mod host;
+mod selection;
 pub mod testing;
 
 pub use acemux_ts as ts;
@@ -129,12 +130,20 @@ macro_rules! __impl_selector {
         const _: () = {
             use $iface as iface;
             impl iface::Guest for $ty {
+                fn set_engines(engines: ::std::vec::Vec<$crate::Engine>) {
+                    $crate::__private::install_panic_hook();
+                    $crate::__private::set_engines(engines);
+                }
+
                 fn select(
                     request: $crate::Request,
-                    candidates: ::std::vec::Vec<$crate::Engine>,
+                    candidates: ::std::vec::Vec<$crate::__private::Candidate>,
                 ) -> iface::Selection {
                     $crate::__private::install_panic_hook();
-                    match <$ty as $crate::Selector>::select(&request, &candidates) {
+                    let chosen = $crate::__private::with_candidates(&candidates, |engines| {
+                        <$ty as $crate::Selector>::select(&request, engines)
+                    });
+                    match chosen {
                         $crate::Selection::Engine(id) => iface::Selection::Engine(id),
                         $crate::Selection::NoOpinion => iface::Selection::NoOpinion,
                         $crate::Selection::Refuse(reason) => iface::Selection::Refuse(reason),
@@ -176,8 +185,10 @@ macro_rules! __impl_events {
 
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::bindings::selector_only::acemux::plugin::types::Candidate;
     pub use crate::event::convert_event;
     pub use crate::host::install_panic_hook;
+    pub use crate::selection::{set_engines, with_candidates};
 
     /// Per-stream filter state, as the WIT resource (which acemux calls
     /// through `&self`).

@@ -22,7 +22,8 @@ use wasmtime::component::{InstancePre, ResourceAny};
 use wasmtime::{Store, Trap};
 
 use super::bindings::exports::acemux::plugin::{events, filter, selector};
-use super::bindings::{Engine, Event, Request, Selection, Stream};
+use super::bindings::{Event, Request, Selection, Stream};
+use super::candidates::Candidates;
 use super::runtime::{PluginState, Runtime, any, ticks};
 use super::settings::PluginSettings;
 use super::stats::PluginStats;
@@ -31,7 +32,7 @@ use crate::config::{format_duration, format_size};
 /// The WIT package version this host speaks, as a literal (for `concat!`).
 macro_rules! package_version {
     () => {
-        "0.2.0"
+        "0.3.0"
     };
 }
 pub(crate) use package_version;
@@ -75,6 +76,14 @@ impl CallError {
     }
 }
 
+/// A selector instance and the engine list it was last given.
+struct SelectorInstance {
+    store: Store<PluginState>,
+    guest: selector::Guest,
+    /// Fingerprint of that list (`None`: not given yet).
+    engines: Option<u64>,
+}
+
 /// See the module docs.
 pub struct Plugin {
     pub name: Arc<str>,
@@ -92,7 +101,7 @@ pub struct Plugin {
     filter: Option<filter::GuestIndices>,
     events: Option<events::GuestIndices>,
     /// Selector instances not in use (a selection takes one out for its call).
-    idle_selectors: Mutex<Vec<(Store<PluginState>, selector::Guest)>>,
+    idle_selectors: Mutex<Vec<SelectorInstance>>,
     disabled: AtomicBool,
     failures_in_a_row: AtomicU32,
     last_error: Mutex<Option<String>>,
@@ -244,21 +253,26 @@ impl Plugin {
 
     /// Asks the selector. `Err` means fall through to the next one; an
     /// answer naming an engine that is not among `candidates` is a failure.
-    pub async fn select(&self, request: &Request, candidates: &[Engine]) -> Result<Selection, CallError> {
+    pub async fn select(
+        &self,
+        request: &Request,
+        candidates: &Candidates<'_>,
+    ) -> Result<Selection, CallError> {
         let Some(indices) = &self.selector else { return Err(CallError::Disabled) };
         // Each selection has an instance of its own: one slow call never
         // queues another content's start behind it.
         let idle = self.idle_selectors.lock().pop();
-        let (mut store, guest) = match idle {
+        let mut instance = match idle {
             Some(instance) => instance,
             None => {
                 let made = self.instantiate(|store, instance| indices.load(store, instance)).await;
-                self.account_setup(made)?
+                let (store, guest) = self.account_setup(made)?;
+                SelectorInstance { store, guest, engines: None }
             }
         };
-        let result = self.guarded(&mut store, |s| guest.call_select(s, request, candidates)).await;
+        let result = self.select_with(&mut instance, request, candidates).await;
         let result = result.and_then(|selection| match selection {
-            Selection::Engine(id) if !candidates.iter().any(|c| c.id == id) => {
+            Selection::Engine(id) if !candidates.contains(&id) => {
                 Err(CallError::BadOutput(format!("answered engine `{id}`, not a candidate")))
             }
             other => Ok(other),
@@ -266,10 +280,28 @@ impl Plugin {
         if !result.as_ref().is_err_and(CallError::poisons) {
             let mut idle = self.idle_selectors.lock();
             if idle.len() < IDLE_SELECTORS {
-                idle.push((store, guest));
+                idle.push(instance);
             }
         }
         self.account(result)
+    }
+
+    /// Gives the instance the engine list if it changed, then selects.
+    async fn select_with(
+        &self,
+        instance: &mut SelectorInstance,
+        request: &Request,
+        candidates: &Candidates<'_>,
+    ) -> Result<Selection, CallError> {
+        let guest = &instance.guest;
+        if instance.engines != Some(candidates.fingerprint) {
+            instance.engines = None;
+            let engines = candidates.engines();
+            self.guarded(&mut instance.store, |s| guest.call_set_engines(s, engines)).await?;
+            instance.engines = Some(candidates.fingerprint);
+        }
+        let loads = &candidates.loads;
+        self.guarded(&mut instance.store, |s| guest.call_select(s, request, loads)).await
     }
 
     /// A fresh store and instance, then `load` picks the export.
@@ -430,10 +462,10 @@ mod tests {
 
     #[test]
     fn only_the_same_minor_version_is_compatible() {
-        assert!(compatible("0.2.0"));
-        assert!(compatible("0.2.7"));
-        assert!(!compatible("0.1.0"));
-        assert!(!compatible("0.3.0"));
+        assert!(compatible("0.3.0"));
+        assert!(compatible("0.3.7"));
+        assert!(!compatible("0.2.0"));
+        assert!(!compatible("0.4.0"));
         assert!(!compatible("1.1.0"));
         assert!(!compatible(""));
     }

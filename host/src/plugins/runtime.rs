@@ -9,13 +9,14 @@
 //! thread left blocked. A plugin waiting in a WASI call (a clock, a poll, a
 //! socket) returns `Pending` by itself; wasm code that computes is made to
 //! yield by epoch interruption once it has run for its whole budget (a
-//! ticker thread advances the epoch every [`TICK`] while a call is in
-//! flight, and sleeps otherwise, so plugins cost nothing between calls). A
+//! ticker thread advances the epoch every [`TICK`] while calls are in
+//! flight, and sleeps when none came for a moment, so plugins cost nothing
+//! between calls). A
 //! call that ends within its budget never yields, so a busy runtime that
 //! polls it late cannot make it look slow.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
@@ -94,7 +95,11 @@ impl Runtime {
     /// Keeps the epoch advancing while the returned guard lives: hold one
     /// for the whole of every plugin call.
     pub fn call_in_flight(&self) -> InFlight {
-        if self.ticker.in_flight.fetch_add(1, Ordering::AcqRel) == 0 {
+        // (SeqCst here and in the ticker: either this call sees the ticker
+        // asleep and wakes it, or the ticker sees this call and stays up.)
+        if self.ticker.in_flight.fetch_add(1, Ordering::SeqCst) == 0
+            && self.ticker.asleep.load(Ordering::SeqCst)
+        {
             let _lock = self.ticker.lock.lock();
             self.ticker.wake.notify_one();
         }
@@ -157,6 +162,8 @@ pub fn ticks(budget: Duration) -> u64 {
 #[derive(Default)]
 struct Ticker {
     in_flight: AtomicUsize,
+    /// The ticker waits on `wake` (a new call must notify it).
+    asleep: AtomicBool,
     lock: Mutex<()>,
     wake: Condvar,
 }
@@ -176,6 +183,11 @@ impl Drop for InFlight {
 /// whether the engine is gone (a wake-up from a new call comes at once).
 const IDLE_CHECK: Duration = Duration::from_secs(5);
 
+/// Ticks the ticker goes on after the last call ended before it sleeps:
+/// calls that follow each other closely (a busy selector, a filter per
+/// chunk) then cost no wake-up each.
+const LINGER_TICKS: u32 = 50;
+
 /// Advances the epoch every tick while a plugin call is in flight; sleeps
 /// on a condition variable otherwise; ends when the engine is dropped.
 fn spawn_ticker(engine: &Engine, ticker: Arc<Ticker>) -> std::io::Result<()> {
@@ -183,19 +195,27 @@ fn spawn_ticker(engine: &Engine, ticker: Arc<Ticker>) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("acemux-plugin-epoch".into())
         .spawn(move || {
+            let mut idle_ticks = 0;
             loop {
-                if ticker.in_flight.load(Ordering::Acquire) == 0 {
+                if ticker.in_flight.load(Ordering::SeqCst) == 0 {
+                    idle_ticks += 1;
+                } else {
+                    idle_ticks = 0;
+                }
+                if idle_ticks > LINGER_TICKS {
                     let mut lock = ticker.lock.lock();
-                    // Checked again under the lock: a call that began in
-                    // between has notified, or will find us waiting.
-                    if ticker.in_flight.load(Ordering::Acquire) == 0 {
+                    ticker.asleep.store(true, Ordering::SeqCst);
+                    // Checked again after saying so: a call that began in
+                    // between either saw `asleep` and will notify (we hold
+                    // the lock it needs until we wait), or is counted here.
+                    if ticker.in_flight.load(Ordering::SeqCst) == 0 {
                         ticker.wake.wait_for(&mut lock, IDLE_CHECK);
                     }
+                    ticker.asleep.store(false, Ordering::SeqCst);
+                    idle_ticks = 0;
                 }
                 let Some(engine) = weak.upgrade() else { return };
-                if ticker.in_flight.load(Ordering::Acquire) > 0 {
-                    engine.increment_epoch();
-                }
+                engine.increment_epoch();
                 drop(engine);
                 std::thread::sleep(TICK);
             }

@@ -9,6 +9,7 @@ use crate::engine::pool::EngineView;
 use crate::engine::select::{BuiltinSelector, EngineSelector, SelectRequest, Selection};
 
 use super::bindings::{self, KeyType};
+use super::candidates::Candidates;
 use super::host::PluginHost;
 use super::plugin::Plugin;
 
@@ -32,9 +33,9 @@ impl EngineSelector for PluginSelector {
                 .collect();
             if !selectors.is_empty() {
                 let wit_request = to_wit_request(request);
-                let engines: Vec<bindings::Engine> = candidates.iter().map(to_wit_engine).collect();
+                let candidates_for_plugins = Candidates::of(candidates);
                 for plugin in selectors {
-                    match plugin.select(&wit_request, &engines).await {
+                    match plugin.select(&wit_request, &candidates_for_plugins).await {
                         Ok(bindings::Selection::Engine(id)) => {
                             tracing::debug!(plugin = &*plugin.name, engine = %id, "plugin chose the engine");
                             return Selection::Engine(id);
@@ -66,19 +67,5 @@ pub fn key_type(k: crate::content::KeyType) -> KeyType {
     match k {
         crate::content::KeyType::ContentId => KeyType::ContentId,
         crate::content::KeyType::Infohash => KeyType::Infohash,
-    }
-}
-
-fn to_wit_engine(e: &EngineView) -> bindings::Engine {
-    bindings::Engine {
-        id: e.id.clone(),
-        host: e.host.clone(),
-        port: e.port,
-        labels: e.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        forwarded: e.forwarded,
-        healthy: e.healthy,
-        active_streams: (e.load - e.pending) as u32,
-        pending_streams: e.pending as u32,
-        capacity: e.capacity as u32,
     }
 }
