@@ -205,10 +205,11 @@ impl HlsOutput {
     /// Counts a segment response (the stream's `bytes_out` too).
     pub fn served(&self, segment: &Segment) {
         self.counters.segments_served.fetch_add(1, Ordering::Relaxed);
-        self.counters.segment_bytes_served.fetch_add(segment.bytes as u64, Ordering::Relaxed);
+        let bytes = segment.cut.bytes as u64;
+        self.counters.segment_bytes_served.fetch_add(bytes, Ordering::Relaxed);
         self.totals.segments.fetch_add(1, Ordering::Relaxed);
-        self.totals.segment_bytes.fetch_add(segment.bytes as u64, Ordering::Relaxed);
-        self.session.counters.bytes_out.fetch_add(segment.bytes as u64, Ordering::Relaxed);
+        self.totals.segment_bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.session.counters.bytes_out.fetch_add(bytes, Ordering::Relaxed);
     }
 
     pub fn viewers(&self) -> Vec<ViewerStats> {

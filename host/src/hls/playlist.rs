@@ -39,14 +39,14 @@ pub fn media(listing: &Listing) -> String {
         out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
     }
     for s in &listing.segments {
-        if s.discontinuity {
+        if s.cut.discontinuity {
             out.push_str("#EXT-X-DISCONTINUITY\n");
         }
-        let date = humantime::format_rfc3339_millis(s.program_date_time);
+        let date = humantime::format_rfc3339_millis(s.cut.program_date_time);
         let _ = write!(
             out,
             "#EXT-X-PROGRAM-DATE-TIME:{date}\n#EXTINF:{:.3},\n{}.ts\n",
-            s.duration.as_secs_f64(),
+            s.cut.duration.as_secs_f64(),
             s.sequence
         );
     }
@@ -55,16 +55,16 @@ pub fn media(listing: &Listing) -> String {
 
 /// Every listed segment starts at a keyframe after PAT and PMT.
 fn independent(listing: &Listing) -> bool {
-    !listing.segments.is_empty() && listing.segments.iter().all(|s| s.independent)
+    !listing.segments.is_empty() && listing.segments.iter().all(|s| s.cut.independent)
 }
 
 /// Peak and average bits per second over the listed segments (the peak is
 /// what `BANDWIDTH` must not be exceeded by).
 fn bandwidth(listing: &Listing) -> (u64, Option<u64>) {
     let rate = |bytes: usize, secs: f64| (bytes as f64 * 8.0 / secs.max(0.001)).ceil() as u64;
-    let peak = listing.segments.iter().map(|s| rate(s.bytes, s.duration.as_secs_f64())).max();
-    let bytes: usize = listing.segments.iter().map(|s| s.bytes).sum();
-    let secs: f64 = listing.segments.iter().map(|s| s.duration.as_secs_f64()).sum();
+    let peak = listing.segments.iter().map(|s| rate(s.cut.bytes, s.cut.duration.as_secs_f64())).max();
+    let bytes: usize = listing.segments.iter().map(|s| s.cut.bytes).sum();
+    let secs: f64 = listing.segments.iter().map(|s| s.cut.duration.as_secs_f64()).sum();
     match peak {
         Some(peak) => (peak.max(1), (secs > 0.0).then(|| rate(bytes, secs))),
         None => (1, None),
@@ -77,17 +77,20 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     use super::*;
+    use crate::hls::segmenter::Cut;
     use crate::hls::window::Segment;
 
     fn segment(sequence: u64, secs: f64, discontinuity: bool) -> Arc<Segment> {
         Arc::new(Segment {
             sequence,
-            parts: Vec::new(),
-            bytes: 1_000_000,
-            duration: Duration::from_secs_f64(secs),
-            independent: true,
-            discontinuity,
-            program_date_time: UNIX_EPOCH + Duration::from_millis(1_795_000_000_250),
+            cut: Cut {
+                parts: Vec::new(),
+                bytes: 1_000_000,
+                duration: Duration::from_secs_f64(secs),
+                independent: true,
+                discontinuity,
+                program_date_time: UNIX_EPOCH + Duration::from_millis(1_795_000_000_250),
+            },
         })
     }
 

@@ -14,8 +14,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
-
 use super::segmenter::Cut;
 
 /// Segments still served after they left the playlist.
@@ -36,12 +34,7 @@ fn first_number() -> u64 {
 #[derive(Debug)]
 pub struct Segment {
     pub sequence: u64,
-    pub parts: Vec<Bytes>,
-    pub bytes: usize,
-    pub duration: Duration,
-    pub independent: bool,
-    pub discontinuity: bool,
-    pub program_date_time: SystemTime,
+    pub cut: Cut,
 }
 
 /// What a media playlist shows, taken under the window's lock.
@@ -87,21 +80,13 @@ impl SegmentWindow {
         // RFC 8216: every EXTINF, rounded to the nearest integer, at most
         // the target duration.
         self.target_duration = self.target_duration.max(cut.duration.as_secs_f64().round() as u64).max(1);
-        let segment = Arc::new(Segment {
-            sequence,
-            parts: cut.parts,
-            bytes: cut.bytes,
-            duration: cut.duration,
-            independent: cut.independent,
-            discontinuity: cut.discontinuity,
-            program_date_time: cut.program_date_time,
-        });
-        self.bytes += segment.bytes;
+        let segment = Arc::new(Segment { sequence, cut });
+        self.bytes += segment.cut.bytes;
         self.segments.push_back(segment.clone());
         while self.segments.len() > self.listed + KEPT_AFTER_LISTING {
             if let Some(old) = self.segments.pop_front() {
-                self.bytes -= old.bytes;
-                self.discontinuities_dropped += u64::from(old.discontinuity);
+                self.bytes -= old.cut.bytes;
+                self.discontinuities_dropped += u64::from(old.cut.discontinuity);
             }
         }
         segment
@@ -110,7 +95,7 @@ impl SegmentWindow {
     /// The segments a playlist lists now.
     pub fn listing(&self) -> Listing {
         let skip = self.segments.len().saturating_sub(self.listed);
-        let before = self.segments.iter().take(skip).filter(|s| s.discontinuity).count() as u64;
+        let before = self.segments.iter().take(skip).filter(|s| s.cut.discontinuity).count() as u64;
         let segments: Vec<Arc<Segment>> = self.segments.iter().skip(skip).cloned().collect();
         Listing {
             target_duration: self.target_duration,
@@ -153,6 +138,8 @@ impl SegmentWindow {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+
     use super::*;
 
     fn cut(secs: f64, discontinuity: bool) -> Cut {

@@ -187,7 +187,7 @@ fn segment(app: AppState, method: Method, id: &str, sequence: u64, headers: &Hea
             "segment {sequence} is not held (too old, or not cut yet)"
         )));
     };
-    let etag = format!("\"{}-{}\"", segment.sequence, segment.bytes);
+    let etag = format!("\"{}-{}\"", segment.sequence, segment.cut.bytes);
     let mut h = HeaderMap::new();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp2t"));
     // Never changes; held for the window's length.
@@ -202,12 +202,12 @@ fn segment(app: AppState, method: Method, id: &str, sequence: u64, headers: &Hea
     if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
         return (StatusCode::NOT_MODIFIED, h).into_response();
     }
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(segment.bytes));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(segment.cut.bytes));
     if method == Method::HEAD {
         return (h, Body::empty()).into_response();
     }
     output.served(&segment);
-    let parts = segment.parts.clone();
+    let parts = segment.cut.parts.clone();
     let body = Body::from_stream(stream::iter(parts.into_iter().map(Ok::<_, std::io::Error>)));
     (h, body).into_response()
 }
