@@ -88,6 +88,16 @@ impl Spread {
     }
 }
 
+impl std::fmt::Display for Spread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "n={} min {:.1} / median {:.1} / p99 {:.1} / max {:.1} ms",
+            self.count, self.min_ms, self.median_ms, self.p99_ms, self.max_ms
+        )
+    }
+}
+
 /// What a run measured.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct LoadReport {

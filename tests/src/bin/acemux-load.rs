@@ -247,15 +247,9 @@ async fn churn(
 }
 
 fn print_report(report: &LoadReport, cpu: Option<f64>, rss_kib: Option<u64>, base_rss_kib: Option<u64>) {
-    let t = |s: &acemux_tests::load::Spread| {
-        format!(
-            "n={} min {:.1} / median {:.1} / p99 {:.1} / max {:.1} ms",
-            s.count, s.min_ms, s.median_ms, s.p99_ms, s.max_ms
-        )
-    };
     println!("players {} on {} contents, {:.1} s", report.players, report.contents, report.seconds);
-    println!("ttfb first player : {}", t(&report.ttfb_first_player));
-    println!("ttfb late joiners : {}", t(&report.ttfb_late_joiners));
+    println!("ttfb first player : {}", report.ttfb_first_player);
+    println!("ttfb late joiners : {}", report.ttfb_late_joiners);
     println!(
         "bytes: total {:.1} MB, per player min {:.2} MB median {:.2} MB, aggregate {:.1} MB/s",
         report.bytes_total as f64 / 1e6,
@@ -300,16 +294,10 @@ fn print_hls_report(
     base_rss_kib: Option<u64>,
     status: Option<&serde_json::Value>,
 ) {
-    let t = |s: &acemux_tests::load::Spread| {
-        format!(
-            "n={} min {:.1} / median {:.1} / p99 {:.1} / max {:.1} ms",
-            s.count, s.min_ms, s.median_ms, s.p99_ms, s.max_ms
-        )
-    };
     println!("HLS viewers {} on {} contents, {:.1} s", report.viewers, report.contents, report.seconds);
-    println!("master playlist   : {}", t(&report.master));
-    println!("segment ttfb      : {}", t(&report.segment_ttfb));
-    println!("segment fetch     : {}", t(&report.segment_fetch));
+    println!("master playlist   : {}", report.master);
+    println!("segment ttfb      : {}", report.segment_ttfb);
+    println!("segment fetch     : {}", report.segment_fetch);
     println!(
         "playlists {} | segments {} | late {} | missed {} | bad starts {} | errors {}",
         report.playlists,
