@@ -281,6 +281,8 @@ async fn bad_requests_get_json_errors_and_probes_start_nothing() {
         (format!("/ace/manifest.m3u8?id={id}&infohash={id}"), 400, "bad_content_id"),
         ("/hls/xyz/index.m3u8".to_owned(), 400, "bad_content_id"),
         (format!("/hls/{id}/live.m3u8?viewer=abc"), 404, "not_running"),
+        (format!("/hls/{id}/live.m3u8?viewer={}", "a".repeat(65)), 400, "bad_viewer"),
+        (format!("/hls/{id}/live.m3u8?viewer=not-hex"), 400, "bad_viewer"),
         (format!("/hls/{id}/1795000000.ts"), 404, "not_found"),
         (format!("/hls/{id}/notes.txt"), 404, "not_found"),
         ("/playlist.m3u?format=dash".to_owned(), 400, "bad_format"),

@@ -77,11 +77,6 @@ impl Hls {
         self.first_segment_wait
     }
 
-    /// Segment length asked for.
-    pub fn target(&self) -> Duration {
-        self.settings.target
-    }
-
     /// Segments held per output (listed and kept after listing).
     pub fn segments_held(&self) -> usize {
         self.settings.listed + window::KEPT_AFTER_LISTING

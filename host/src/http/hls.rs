@@ -26,6 +26,9 @@ use super::{ApiError, AppState, Connection};
 
 const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
 
+/// Longest viewer token accepted (acemux gives out 32 hex digits).
+const MAX_TOKEN: usize = 64;
+
 /// The headers every HLS answer carries.
 fn cors(h: &mut HeaderMap) {
     h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
@@ -88,7 +91,20 @@ pub async fn file(
             let q = vec![(key.key_type.engine_param().to_owned(), key.id.clone())];
             master(app, method, conn, key, "live.m3u8", q).await
         }
-        "live.m3u8" => media(app, method, conn, &key.id, q.get("viewer").map(String::as_str)).await,
+        "live.m3u8" => match q.get("viewer").map(String::as_str) {
+            // Tokens are ours (32 hex digits); anything else is refused
+            // before it can become a viewer entry.
+            Some(t) if t.is_empty() || t.len() > MAX_TOKEN || !t.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                error(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_viewer",
+                    format!(
+                        "`viewer` must be the hexadecimal token a master playlist gave (at most {MAX_TOKEN} digits)"
+                    ),
+                ))
+            }
+            token => media(app, method, conn, &key.id, token).await,
+        },
         name => match name.strip_suffix(".ts").and_then(|n| n.parse::<u64>().ok()) {
             Some(sequence) => segment(app, method, &key.id, sequence, &headers),
             None => {
