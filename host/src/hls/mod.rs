@@ -97,27 +97,26 @@ impl Hls {
         Ok(Viewing { output, token })
     }
 
-    /// A media playlist fetch: the viewer with `token` (or, without one,
-    /// the viewer at the client's address) is present; it is registered
-    /// again if it had timed out. Never starts a stream: a stopped stream
-    /// stays stopped, whoever polls it.
+    /// A media playlist fetch of the running `session`: the viewer with
+    /// `token` (or, without one, the viewer at the client's address) is
+    /// present; it is registered again if it had timed out. Never starts a
+    /// stream: a stopped stream stays stopped, whoever polls it.
     pub fn renew(
         self: &Arc<Self>,
-        id: &str,
+        session: &Arc<Session>,
         token: Option<&str>,
         client: Option<SocketAddr>,
     ) -> Result<Viewing, StreamError> {
-        let session = self.registry.find(id).ok_or(StreamError::Stopped)?;
         let token = match token {
             Some(t) => t.to_owned(),
             None => format!("address-{}", client.map_or_else(|| "unknown".into(), |a| a.ip().to_string())),
         };
-        if let Some(output) = self.output_of(&session)
+        if let Some(output) = self.output_of(session)
             && output.renew(&token)
         {
             return Ok(Viewing { output, token });
         }
-        let slot = self.registry.attach_running(&session)?;
+        let slot = self.registry.attach_running(session)?;
         let output = self.add_viewer(slot, token.clone(), client);
         output.renew(&token);
         Ok(Viewing { output, token })

@@ -163,15 +163,15 @@ async fn media(
     if method == Method::HEAD {
         return (playlist_headers(), Body::empty()).into_response();
     }
-    if app.registry.find(id).is_none() {
+    let Some(session) = app.registry.find(id) else {
         return error(ApiError::new(
             StatusCode::NOT_FOUND,
             "not_running",
             format!("no stream of `{id}` is running (open its master playlist to start it)"),
         ));
-    }
+    };
     let client = conn.map(|c| c.peer);
-    let viewing = match app.hls.renew(id, token, client) {
+    let viewing = match app.hls.renew(&session, token, client) {
         Ok(v) => v,
         Err(e) => return error(e),
     };

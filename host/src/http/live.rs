@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::auth::Caller;
+use super::playlist::hls_url;
 use super::plugins::plugins_json;
 use super::status::{Detail, snapshot};
 use super::{ApiError, AppState};
@@ -37,7 +38,8 @@ pub fn feed_document(app: &AppState, detail: Detail, admin: bool) -> Value {
                 "key_type": c.key.key_type,
                 "group": c.group,
                 "logo": c.logo,
-                "hls": format!("/ace/manifest.m3u8?{}={}", c.key.key_type.engine_param(), c.key.id),
+                // Relative to the page (empty base).
+                "hls": hls_url("", c),
             })
         })
         .collect();

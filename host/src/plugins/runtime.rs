@@ -11,9 +11,8 @@
 //! yield by epoch interruption once it has run for its whole budget (a
 //! ticker thread advances the epoch every [`TICK`] while calls are in
 //! flight, and sleeps when none came for a moment, so plugins cost nothing
-//! between calls). A
-//! call that ends within its budget never yields, so a busy runtime that
-//! polls it late cannot make it look slow.
+//! between calls). A call that ends within its budget never yields, so a
+//! busy runtime that polls it late cannot make it look slow.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
