@@ -33,6 +33,7 @@ fn host_with(name: &str, wasm: &str) -> Arc<PluginHost> {
 fn engines(n: usize) -> Vec<EngineView> {
     (0..n)
         .map(|i| EngineView {
+            serial: i as u64,
             id: format!("10.0.0.{i}:6878"),
             host: format!("10.0.0.{i}"),
             port: 6878,

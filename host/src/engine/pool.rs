@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
@@ -19,6 +19,8 @@ use super::select::{EngineSelector, SelectError, SelectRequest, Selection};
 /// One engine and its live counters.
 #[derive(Debug)]
 pub struct Engine {
+    /// Distinct for every engine the pool ever held (see [`EngineView::serial`]).
+    serial: u64,
     /// `host:port`; unique in the pool.
     pub id: String,
     pub host: String,
@@ -46,6 +48,11 @@ pub const FORWARDED_LABEL: &str = "acestream.forwarded";
 /// A read-only view of an engine for selectors and status.
 #[derive(Debug, Clone, Serialize)]
 pub struct EngineView {
+    /// Which engine this is a view of: distinct for every engine the pool
+    /// ever held, and one serial's id, host, port, labels and forwarded
+    /// never change (so a list of serials stands for those fields).
+    #[serde(skip)]
+    pub serial: u64,
     pub id: String,
     pub host: String,
     pub port: u16,
@@ -63,7 +70,9 @@ pub struct EngineView {
 
 impl Engine {
     fn new(setting: &EngineSetting, discovered: bool) -> Self {
+        static SERIALS: AtomicU64 = AtomicU64::new(1);
         Self {
+            serial: SERIALS.fetch_add(1, Ordering::Relaxed),
             id: format!("{}:{}", setting.host, setting.port),
             host: setting.host.clone(),
             port: setting.port,
@@ -138,6 +147,7 @@ impl Engine {
 
     fn view(&self, capacity: usize) -> EngineView {
         EngineView {
+            serial: self.serial,
             id: self.id.clone(),
             host: self.host.clone(),
             port: self.port,

@@ -89,6 +89,7 @@ mod tests {
 
     fn view(id: &str, load: usize, forwarded: bool) -> EngineView {
         EngineView {
+            serial: 0,
             id: id.into(),
             host: "h".into(),
             port: 1,

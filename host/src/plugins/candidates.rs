@@ -3,7 +3,6 @@
 //! changed (its strings and labels were most of a call's cost), and each
 //! candidate's load, lowered on every call (a few integers each).
 
-use std::hash::{Hash, Hasher};
 use std::sync::OnceLock;
 
 use crate::engine::pool::EngineView;
@@ -15,19 +14,12 @@ pub struct Candidates<'a> {
     views: &'a [EngineView],
     /// The load of each engine, by position in the list.
     pub loads: Vec<Candidate>,
-    /// Fingerprint of the list (ids, addresses, labels, forwarded): an
-    /// instance that was given a list with this fingerprint has it already.
-    pub fingerprint: u64,
     /// The list, built the first time an instance needs it.
     engines: OnceLock<Vec<Engine>>,
 }
 
 impl<'a> Candidates<'a> {
     pub fn of(views: &'a [EngineView]) -> Self {
-        let mut hash = std::hash::DefaultHasher::new();
-        for e in views {
-            (&e.id, &e.host, e.port, &e.labels, e.forwarded).hash(&mut hash);
-        }
         let loads = views
             .iter()
             .enumerate()
@@ -39,7 +31,14 @@ impl<'a> Candidates<'a> {
                 capacity: e.capacity as u32,
             })
             .collect();
-        Self { views, loads, fingerprint: hash.finish(), engines: OnceLock::new() }
+        Self { views, loads, engines: OnceLock::new() }
+    }
+
+    /// The engines' serials, in list order: an instance given a list with
+    /// these serials has this list already (a serial's id, address, labels
+    /// and forwarded never change).
+    pub fn serials(&self) -> impl ExactSizeIterator<Item = u64> + '_ {
+        self.views.iter().map(|e| e.serial)
     }
 
     /// The engine list as the WIT `set-engines` takes it.

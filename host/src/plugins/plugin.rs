@@ -80,8 +80,8 @@ impl CallError {
 struct SelectorInstance {
     store: Store<PluginState>,
     guest: selector::Guest,
-    /// Fingerprint of that list (`None`: not given yet).
-    engines: Option<u64>,
+    /// The serials of that list's engines (`None`: not given yet).
+    engines: Option<Vec<u64>>,
 }
 
 /// See the module docs.
@@ -197,9 +197,10 @@ impl Plugin {
         let memory_limit = store.data().limits.memory_limit();
         memory_hit.store(false, Ordering::Relaxed);
         let started = Instant::now();
+        let deadline = tokio::time::Instant::from_std(started) + budget;
         // Past the deadline the call's future is dropped: the wasm stack is
         // unwound wherever it was, host call or not.
-        let result = tokio::time::timeout(budget, call(store)).await;
+        let result = tokio::time::timeout_at(deadline, call(store)).await;
         self.stats.record(started.elapsed());
         match result {
             Err(_elapsed) => Err(CallError::Timeout(budget)),
@@ -294,11 +295,11 @@ impl Plugin {
         candidates: &Candidates<'_>,
     ) -> Result<Selection, CallError> {
         let guest = &instance.guest;
-        if instance.engines != Some(candidates.fingerprint) {
+        if !instance.engines.as_ref().is_some_and(|given| given.iter().copied().eq(candidates.serials())) {
             instance.engines = None;
             let engines = candidates.engines();
             self.guarded(&mut instance.store, |s| guest.call_set_engines(s, engines)).await?;
-            instance.engines = Some(candidates.fingerprint);
+            instance.engines = Some(candidates.serials().collect());
         }
         let loads = &candidates.loads;
         self.guarded(&mut instance.store, |s| guest.call_select(s, request, loads)).await

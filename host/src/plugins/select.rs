@@ -11,7 +11,6 @@ use crate::engine::select::{BuiltinSelector, EngineSelector, SelectRequest, Sele
 use super::bindings::{self, KeyType};
 use super::candidates::Candidates;
 use super::host::PluginHost;
-use super::plugin::Plugin;
 
 /// Asks each active selector plugin in order; the first engine or refusal
 /// wins; no opinion or a failure (including an engine id that is not a
@@ -27,22 +26,23 @@ impl EngineSelector for PluginSelector {
         candidates: &'a [EngineView],
     ) -> BoxFuture<'a, Selection> {
         Box::pin(async move {
-            let selectors: Vec<Arc<Plugin>> = (self.host.current().plugins.iter())
-                .filter(|p| p.capabilities.selector && p.is_active())
-                .cloned()
-                .collect();
-            if !selectors.is_empty() {
-                let wit_request = to_wit_request(request);
-                let candidates_for_plugins = Candidates::of(candidates);
-                for plugin in selectors {
-                    match plugin.select(&wit_request, &candidates_for_plugins).await {
-                        Ok(bindings::Selection::Engine(id)) => {
-                            tracing::debug!(plugin = &*plugin.name, engine = %id, "plugin chose the engine");
-                            return Selection::Engine(id);
-                        }
-                        Ok(bindings::Selection::Refuse(reason)) => return Selection::Refuse(reason),
-                        Ok(bindings::Selection::NoOpinion) | Err(_) => {}
+            let set = self.host.current();
+            // The request and candidates in WIT form, made for the first
+            // selector that is asked (none when no selector is loaded).
+            let mut asked = None;
+            for plugin in set.plugins.iter() {
+                if !(plugin.capabilities.selector && plugin.is_active()) {
+                    continue;
+                }
+                let (wit_request, wit_candidates) =
+                    asked.get_or_insert_with(|| (to_wit_request(request), Candidates::of(candidates)));
+                match plugin.select(wit_request, wit_candidates).await {
+                    Ok(bindings::Selection::Engine(id)) => {
+                        tracing::debug!(plugin = &*plugin.name, engine = %id, "plugin chose the engine");
+                        return Selection::Engine(id);
                     }
+                    Ok(bindings::Selection::Refuse(reason)) => return Selection::Refuse(reason),
+                    Ok(bindings::Selection::NoOpinion) | Err(_) => {}
                 }
             }
             BuiltinSelector::choose(candidates)

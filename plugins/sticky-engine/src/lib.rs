@@ -6,21 +6,30 @@ use acemux_plugin_sdk::{Engine, Request, Selection, Selector};
 
 pub struct StickyEngine;
 
-/// FNV-1a over content key and engine id: stable across builds and hosts.
-fn weight(content: &str, engine: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in content.bytes().chain([0xFF]).chain(engine.bytes()) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
+/// FNV-1a, fed byte by byte: stable across builds and hosts.
+#[derive(Clone, Copy)]
+struct Fnv(u64);
+
+impl Fnv {
+    const START: Self = Self(0xcbf2_9ce4_8422_2325);
+
+    fn feed(mut self, bytes: impl IntoIterator<Item = u8>) -> Self {
+        for b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+        self
     }
-    h
 }
 
 impl Selector for StickyEngine {
     fn select(request: &Request, candidates: &[Engine]) -> Selection {
+        // An engine's weight is FNV-1a of content key, 0xFF, engine id; the
+        // content's part is the same for every engine, so it is fed once.
+        let content = Fnv::START.feed(request.content_key.bytes().chain([0xFF]));
         candidates
             .iter()
-            .max_by_key(|e| weight(&request.content_key, &e.id))
+            .max_by_key(|e| content.feed(e.id.bytes()).0)
             .map_or(Selection::NoOpinion, |e| Selection::Engine(e.id.clone()))
     }
 }
@@ -46,6 +55,27 @@ mod tests {
         for n in 0..50 {
             let key = format!("{n:040x}");
             assert_eq!(pick(&key, &a), pick(&key, &b));
+        }
+    }
+
+    /// The weight as first written (FNV-1a over the whole key, 0xFF and id
+    /// at once): feeding the content once must not move any content.
+    fn weight_as_first_written(content: &str, engine: &str) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in content.bytes().chain([0xFF]).chain(engine.bytes()) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h
+    }
+
+    #[test]
+    fn choices_are_those_of_the_first_release() {
+        let engines: Vec<Engine> = (0..8).map(|i| engine(&format!("10.0.0.{i}:6878"), 0)).collect();
+        for n in 0..200 {
+            let key = format!("{n:040x}");
+            let expected = engines.iter().max_by_key(|e| weight_as_first_written(&key, &e.id)).unwrap();
+            assert_eq!(pick(&key, &engines), expected.id);
         }
     }
 
