@@ -43,6 +43,7 @@ fn engines(n: usize) -> Vec<EngineView> {
             healthy: true,
             draining: false,
             load: i % 3,
+            load_elsewhere: 0,
             pending: 0,
             capacity: 3,
             last_error: None,

@@ -7,6 +7,7 @@
 //! that path: [`stream::registry`], [`stream::session`], [`engine::pool`],
 //! [`engine::select`].
 
+pub mod cluster;
 pub mod config;
 pub mod content;
 pub mod descriptors;
@@ -156,15 +157,42 @@ impl Acemux {
             Some(host) => Arc::new(plugins::PluginSelector { host: host.clone() }),
             None => Arc::new(BuiltinSelector),
         };
+        let cluster = match (&settings.redis_url, &settings.advertise_url) {
+            (Some(redis_url), Some(advertise_url)) => {
+                Some(cluster::Cluster::new(cluster::ClusterSettings {
+                    redis_url: redis_url.clone(),
+                    advertise_url: advertise_url.clone(),
+                    instance_id: settings.instance_id.clone(),
+                    lease: settings.cluster_lease,
+                })?)
+            }
+            _ => None,
+        };
         let registry = Registry::new(StreamContext {
             settings: settings.clone(),
-            pool,
-            client,
+            pool: pool.clone(),
+            client: client.clone(),
             selector,
             events: Arc::new(events),
             metrics,
             plugins: plugins.clone(),
+            cluster: cluster.as_ref().map(|(c, _)| c.clone()),
         });
+        let cluster = match cluster {
+            Some((cluster, keeper)) => {
+                let sessions = Arc::downgrade(&registry);
+                let running = move || sessions.upgrade().map(|r| r.keys()).unwrap_or_default();
+                background.spawn(keeper.run(pool, client, running, stop_background.clone()));
+                info!(
+                    instance = %cluster.instance_id(),
+                    advertise_url = ?settings.advertise_url,
+                    lease = ?settings.cluster_lease,
+                    "cluster on: content and engine slot leases in Redis"
+                );
+                Some(cluster)
+            }
+            None => None,
+        };
         let hls = hls::Hls::new(registry.clone(), &settings);
         let stop_accepting = CancellationToken::new();
         let state = http::AppState {
@@ -175,6 +203,7 @@ impl Acemux {
             started_at: Instant::now(),
             plugins: plugins.clone(),
             connections: connections.clone(),
+            cluster,
         };
         let server = tokio::spawn(http::serve(
             listener,

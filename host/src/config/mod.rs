@@ -161,6 +161,30 @@ pub struct Settings {
     pub hls_viewer_timeout: Duration,
     /// Serve the dashboard at `/`.
     pub dashboard: bool,
+    /// Cluster: the Redis holding the state instances share; `None` = this
+    /// instance alone. (Skipped when shown: it may carry a password.)
+    #[serde(skip)]
+    pub redis_url: Option<String>,
+    /// Cluster: how other instances and redirected players reach this one.
+    pub advertise_url: Option<String>,
+    /// Cluster: this instance's name in Redis, status and metrics.
+    pub instance_id: String,
+    /// Cluster: leases not renewed for this long lapse (a dead instance's
+    /// contents can start elsewhere after it).
+    #[serde(with = "secs")]
+    pub cluster_lease: Duration,
+    /// Cluster: what a request for a content another instance owns gets.
+    pub cluster_forward: ClusterForward,
+}
+
+/// What a request for a content that another instance owns gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClusterForward {
+    /// `307` to the same path and query on the owner.
+    Redirect,
+    /// acemux fetches it from the owner and passes it through.
+    Proxy,
 }
 
 mod secs {
@@ -318,6 +342,27 @@ pub struct Cli {
     /// `on` or `off`: the web dashboard at `/` [default: on].
     #[arg(long, env = "ACEMUX_DASHBOARD")]
     pub dashboard: Option<String>,
+    /// Redis URL shared by the instances of a cluster, e.g.
+    /// `redis://:password@redis:6379/0` or `rediss://…` for TLS; needs
+    /// --advertise-url [default: none: this instance alone].
+    #[arg(long, env = "ACEMUX_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Base URL other instances and redirected players reach this instance
+    /// at, e.g. `http://10.0.0.5:6878` (cluster only) [default: none].
+    #[arg(long, env = "ACEMUX_ADVERTISE_URL")]
+    pub advertise_url: Option<String>,
+    /// This instance's name in the cluster (letters, digits, `.`, `_`, `-`)
+    /// [default: random at each start].
+    #[arg(long, env = "ACEMUX_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+    /// Cluster leases lapse this long after their instance stopped renewing
+    /// them (at least 1s) [default: 5s].
+    #[arg(long, env = "ACEMUX_CLUSTER_LEASE")]
+    pub cluster_lease: Option<String>,
+    /// `redirect` (307 to the owner) or `proxy` (pass the owner's answer
+    /// through) for a content another instance streams [default: redirect].
+    #[arg(long, env = "ACEMUX_CLUSTER_FORWARD")]
+    pub cluster_forward: Option<String>,
 }
 
 /// One setting's names, for error messages.
@@ -372,6 +417,11 @@ const FILE_KEYS: &[&str] = &[
     "hls_window",
     "hls_viewer_timeout",
     "dashboard",
+    "redis_url",
+    "advertise_url",
+    "instance_id",
+    "cluster_lease",
+    "cluster_forward",
 ];
 
 impl Settings {
@@ -616,7 +666,47 @@ impl Settings {
                 names("dashboard", "ACEMUX_DASHBOARD", "dashboard"),
                 &[("on", true), ("off", false), ("true", true), ("false", false)],
             )?,
+            redis_url: r.optional(
+                cli.redis_url.as_deref(),
+                names("redis-url", "ACEMUX_REDIS_URL", "redis_url"),
+                redis_url,
+            )?,
+            advertise_url: r.optional(
+                cli.advertise_url.as_deref(),
+                names("advertise-url", "ACEMUX_ADVERTISE_URL", "advertise_url"),
+                http_url,
+            )?,
+            instance_id: r
+                .optional(
+                    cli.instance_id.as_deref(),
+                    names("instance-id", "ACEMUX_INSTANCE_ID", "instance_id"),
+                    instance_id,
+                )?
+                .unwrap_or_else(crate::cluster::random_instance_id),
+            cluster_lease: r.get(
+                cli.cluster_lease.as_deref(),
+                names("cluster-lease", "ACEMUX_CLUSTER_LEASE", "cluster_lease"),
+                "5",
+                |s| {
+                    let d = parse_duration(s)?;
+                    if d < Duration::from_secs(1) {
+                        return Err("must be at least 1s (leases are renewed every third of it)".into());
+                    }
+                    Ok(d)
+                },
+            )?,
+            cluster_forward: r.choice(
+                cli.cluster_forward.as_deref(),
+                names("cluster-forward", "ACEMUX_CLUSTER_FORWARD", "cluster_forward"),
+                &[("redirect", ClusterForward::Redirect), ("proxy", ClusterForward::Proxy)],
+            )?,
         };
+        if settings.redis_url.is_some() && settings.advertise_url.is_none() {
+            bail!(
+                "invalid setting {}: a cluster (--redis-url) needs the URL other instances reach this one at",
+                names("advertise-url", "ACEMUX_ADVERTISE_URL", "advertise_url"),
+            );
+        }
         if settings.hls_viewer_timeout < 2 * settings.hls_segment {
             bail!(
                 "invalid setting {}: {} must be at least twice the HLS segment length ({}), \
@@ -871,6 +961,25 @@ fn at_least_one<T: std::str::FromStr + PartialOrd + From<u8>>(s: &str) -> Result
         Ok(_) => Err("must be at least 1".into()),
         Err(_) => Err(format!("`{s}` is not a whole number")),
     }
+}
+
+/// A Redis URL as redis-rs accepts it (checked, not connected; the error
+/// never repeats the URL, which may hold a password).
+fn redis_url(s: &str) -> Result<String, String> {
+    redis::Client::open(s).map(|_| s.to_owned()).map_err(|e| {
+        format!(
+            "not a Redis URL ({:?}): expected redis://[:password@]host[:port][/db] or rediss://…",
+            e.kind()
+        )
+    })
+}
+
+fn instance_id(s: &str) -> Result<String, String> {
+    let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if s.is_empty() || s.len() > 64 || !s.chars().all(ok) {
+        return Err(format!("`{s}` is not 1 to 64 letters, digits, `.`, `_` or `-`"));
+    }
+    Ok(s.to_owned())
 }
 
 fn token(s: &str) -> Result<String, String> {

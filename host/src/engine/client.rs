@@ -150,7 +150,12 @@ impl EngineClient {
     /// Stops an engine session. A session the engine no longer knows counts
     /// as stopped.
     pub async fn stop(&self, session: &EngineSession) -> Result<(), EngineError> {
-        let request = self.http.get(&session.command_url).query(&[("method", "stop")]);
+        self.stop_command(&session.command_url).await
+    }
+
+    /// Stops the engine session whose command URL this is.
+    pub async fn stop_command(&self, command_url: &str) -> Result<(), EngineError> {
+        let request = self.http.get(command_url).query(&[("method", "stop")]);
         match self.call::<serde_json::Value>(request).await {
             Ok(_) => Ok(()),
             Err(EngineError::Refused(msg)) if msg.contains("unknown playback session id") => Ok(()),

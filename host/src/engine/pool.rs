@@ -35,6 +35,8 @@ pub struct Engine {
     load: AtomicUsize,
     /// Of those, streams whose engine start has not succeeded yet.
     pending: AtomicUsize,
+    /// Streams other acemux instances run here (from Redis; 0 alone).
+    load_elsewhere: AtomicUsize,
     healthy: AtomicBool,
     /// Failed probes in a row.
     probe_failures: AtomicUsize,
@@ -61,8 +63,11 @@ pub struct EngineView {
     pub forwarded: bool,
     pub healthy: bool,
     pub draining: bool,
-    /// Streams that hold this engine (pending included).
+    /// Streams that hold this engine (pending included), over every
+    /// instance of a cluster.
     pub load: usize,
+    /// Of those, streams other acemux instances run (0 without a cluster).
+    pub load_elsewhere: usize,
     pub pending: usize,
     pub capacity: usize,
     pub last_error: Option<String>,
@@ -82,6 +87,7 @@ impl Engine {
             discovered,
             load: AtomicUsize::new(0),
             pending: AtomicUsize::new(0),
+            load_elsewhere: AtomicUsize::new(0),
             healthy: AtomicBool::new(true),
             probe_failures: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
@@ -126,6 +132,11 @@ impl Engine {
         }
     }
 
+    /// Records how many streams other instances run on this engine.
+    pub fn set_others_load(&self, streams: usize) {
+        self.load_elsewhere.store(streams, Ordering::Relaxed);
+    }
+
     pub fn is_healthy(&self) -> bool {
         self.healthy.load(Ordering::Relaxed)
     }
@@ -156,7 +167,8 @@ impl Engine {
             forwarded: self.forwarded,
             healthy: self.is_healthy(),
             draining: self.draining.load(Ordering::Relaxed),
-            load: self.load.load(Ordering::Relaxed),
+            load: self.load.load(Ordering::Relaxed) + self.load_elsewhere.load(Ordering::Relaxed),
+            load_elsewhere: self.load_elsewhere.load(Ordering::Relaxed),
             pending: self.pending.load(Ordering::Relaxed),
             capacity,
             last_error: self.last_error.lock().clone(),

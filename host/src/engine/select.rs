@@ -99,6 +99,7 @@ mod tests {
             healthy: true,
             draining: false,
             load,
+            load_elsewhere: 0,
             pending: 0,
             capacity: 3,
             last_error: None,

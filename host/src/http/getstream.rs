@@ -7,7 +7,7 @@ use axum::Extension;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 
@@ -15,6 +15,7 @@ use crate::content::ContentKey;
 use crate::engine::select::SelectRequest;
 use crate::stream::Player;
 
+use super::cluster::{Lookup, to_owner};
 use super::{ApiError, AppState, Connection};
 
 /// The query's parameters in order, repeats kept (so `?id=A&id=B` can be
@@ -39,9 +40,11 @@ fn stream_headers() -> HeaderMap {
 pub async fn getstream(
     State(app): State<AppState>,
     conn: Option<Extension<Connection>>,
+    uri: Uri,
+    headers: HeaderMap,
     params: QueryParams,
 ) -> Result<Response, ApiError> {
-    stream(app, conn, query(params)?).await
+    stream(app, conn, query(params)?, &uri, &headers).await
 }
 
 /// The URL forms other proxies' playlists carry: `/pid/<id>/<name>.ts`,
@@ -50,9 +53,11 @@ pub async fn getstream(
 pub async fn path_form(
     State(app): State<AppState>,
     conn: Option<Extension<Connection>>,
+    uri: Uri,
+    headers: HeaderMap,
     Path((form, id, _name)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
-    stream(app, conn, path_query(&form, id)?).await
+    stream(app, conn, path_query(&form, id)?, &uri, &headers).await
 }
 
 /// `HEAD` on a path form: headers only, no engine session.
@@ -76,9 +81,14 @@ async fn stream(
     app: AppState,
     conn: Option<Extension<Connection>>,
     query: Vec<(String, String)>,
+    uri: &Uri,
+    headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let requested_at = std::time::Instant::now();
     let key = ContentKey::from_query(&query)?;
+    if let Some(elsewhere) = to_owner(&app, &key, Lookup::Claim, uri, headers).await {
+        return Ok(elsewhere);
+    }
     let client = conn.as_ref().map(|c| c.peer);
     let query: HashMap<String, String> = query.into_iter().collect();
     let request = SelectRequest { content: Some(key.clone()), client, query };

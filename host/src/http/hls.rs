@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream;
 
@@ -21,6 +21,7 @@ use crate::content::{ContentKey, KeyType};
 use crate::engine::select::SelectRequest;
 use crate::hls::{HlsOutput, NoSegment, playlist};
 
+use super::cluster::{Lookup, to_owner};
 use super::getstream::{QueryParams, query};
 use super::{ApiError, AppState, Connection};
 
@@ -55,6 +56,8 @@ pub async fn manifest(
     State(app): State<AppState>,
     method: Method,
     conn: Option<Extension<Connection>>,
+    uri: Uri,
+    headers: HeaderMap,
     params: QueryParams,
 ) -> Response {
     let opened = async {
@@ -64,7 +67,14 @@ pub async fn manifest(
         Ok::<_, ApiError>((key, variant, q))
     };
     match opened.await {
-        Ok((key, variant, q)) => master(app, method, conn, key, &variant, q).await,
+        Ok((key, variant, q)) => {
+            if method != Method::HEAD
+                && let Some(elsewhere) = to_owner(&app, &key, Lookup::Claim, &uri, &headers).await
+            {
+                return elsewhere;
+            }
+            master(app, method, conn, key, &variant, q).await
+        }
         Err(e) => error(e),
     }
 }
@@ -77,6 +87,7 @@ pub async fn file(
     conn: Option<Extension<Connection>>,
     Path((id, file)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
     // A running content is found under either key type; a new one starts
@@ -85,6 +96,14 @@ pub async fn file(
         Ok(key) => key,
         Err(e) => return error(e),
     };
+    if method != Method::HEAD && app.registry.find(&key.id).is_none() {
+        // In a cluster, another instance may stream it: a master playlist
+        // starts it (claim); a viewer's playlist or segment only follows.
+        let lookup = if file == "index.m3u8" { Lookup::Claim } else { Lookup::Follow };
+        if let Some(elsewhere) = to_owner(&app, &key, lookup, &uri, &headers).await {
+            return elsewhere;
+        }
+    }
     match file.as_str() {
         "index.m3u8" => {
             let key = app.registry.find(&key.id).map_or(key, |s| s.key.clone());

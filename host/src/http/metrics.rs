@@ -130,7 +130,17 @@ pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     for e in &engines {
         let _ = writeln!(f.out, "acemux_engine_pending{{engine=\"{}\"}} {}", escape(&e.id), e.pending);
     }
+    f.head("acemux_engine_load_elsewhere", "gauge", "Of the engine's load, streams other instances run.");
+    for e in &engines {
+        let _ = writeln!(
+            f.out,
+            "acemux_engine_load_elsewhere{{engine=\"{}\"}} {}",
+            escape(&e.id),
+            e.load_elsewhere
+        );
+    }
     f.one("acemux_engine_capacity", "gauge", "Streams one engine may carry.", ctx.pool.capacity());
+    cluster_metrics(&mut f, &app);
 
     let sent = ctx.metrics.orchestrator_events_sent.load(std::sync::atomic::Ordering::Relaxed);
     let failed = ctx.metrics.orchestrator_events_failed.load(std::sync::atomic::Ordering::Relaxed);
@@ -141,4 +151,43 @@ pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
         let _ = writeln!(f.out, "acemux_events_dropped_total{{consumer=\"{consumer}\"}} {n}");
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out)
+}
+
+/// The instance's id, and with Redis the cluster's state and counters.
+fn cluster_metrics(f: &mut Family<'_>, app: &AppState) {
+    f.head("acemux_instance_info", "gauge", "This instance's id (always 1).");
+    let _ = writeln!(f.out, "acemux_instance_info{{instance=\"{}\"}} 1", escape(&app.settings.instance_id));
+    let Some(cluster) = &app.cluster else { return };
+    let get = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
+    let status = cluster.status();
+    f.one(
+        "acemux_cluster_redis_up",
+        "gauge",
+        "1 while Redis answers; 0 while new streams use local accounting.",
+        u8::from(cluster.is_reachable()),
+    );
+    f.one("acemux_cluster_instances", "gauge", "Instances alive in the cluster.", status.instances);
+    f.one(
+        "acemux_cluster_owned_contents",
+        "gauge",
+        "Contents this instance holds the lease on.",
+        status.owned_contents,
+    );
+    f.one("acemux_cluster_held_slots", "gauge", "Engine slots this instance holds.", status.held_slots);
+    let c = &cluster.counters;
+    for (name, help, n) in [
+        ("redis_calls", "Redis calls made.", &c.redis_calls),
+        ("redis_errors", "Redis calls that failed or timed out.", &c.redis_errors),
+        ("redirects", "Requests redirected to the instance that streams the content.", &c.redirects),
+        ("proxied", "Requests passed through to the instance that streams the content.", &c.proxied),
+        (
+            "ownership_conflicts",
+            "Contents found streaming here and on the lease holder.",
+            &c.ownership_conflicts,
+        ),
+        ("orphans_stopped", "Engine sessions of dead instances stopped here.", &c.orphans_stopped),
+        ("slots_refused", "Engine slots refused because the engine was full cluster-wide.", &c.slots_refused),
+    ] {
+        f.one(&format!("acemux_cluster_{name}_total"), "counter", help, get(n));
+    }
 }

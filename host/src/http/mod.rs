@@ -4,6 +4,7 @@
 
 mod admin;
 pub mod auth;
+mod cluster;
 pub mod connection_limit;
 mod dashboard;
 mod error;
@@ -47,6 +48,8 @@ pub struct AppState {
     /// Cancelled when acemux starts shutting down: endless responses that
     /// no stream ends (the live feed) end with it.
     pub stopping: tokio_util::sync::CancellationToken,
+    /// Content ownership across instances, when acemux runs in a cluster.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 /// Every route acemux serves.

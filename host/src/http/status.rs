@@ -156,6 +156,7 @@ pub fn snapshot(app: &AppState, detail: Detail) -> Value {
                         "healthy": e.healthy,
                         "draining": e.draining,
                         "load": e.load,
+                        "load_elsewhere": e.load_elsewhere,
                         "pending": e.pending,
                         "capacity": e.capacity,
                         "forwarded": e.forwarded,
@@ -164,8 +165,18 @@ pub fn snapshot(app: &AppState, detail: Detail) -> Value {
                 .collect(),
         ),
     };
+    let cluster = app.cluster.as_ref().map(|c| {
+        let mut status = c.status();
+        if detail == Detail::Redacted {
+            status.advertise_url = String::new();
+            status.redis_error = status.redis_error.map(|_| "(redacted)".into());
+        }
+        status
+    });
     json!({
         "running": true,
+        "instance_id": app.settings.instance_id,
+        "cluster": cluster,
         "uptime_seconds": app.started_at.elapsed().as_secs_f64(),
         "total_sessions": app.registry.created_total(),
         "active_sessions": active,

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, info, warn};
 
+use crate::cluster::Cluster;
 use crate::config::Settings;
 use crate::content::{ContentKey, KeyType};
 use crate::engine::select::SelectRequest;
@@ -39,6 +40,8 @@ pub struct StreamContext {
     pub metrics: Arc<Metrics>,
     /// Filter plugins run on every stream's packets when present.
     pub plugins: Option<Arc<PluginHost>>,
+    /// Shared engine slots when acemux runs as one of several instances.
+    pub cluster: Option<Arc<Cluster>>,
 }
 
 impl StreamContext {
@@ -250,6 +253,16 @@ impl Registry {
     pub(super) fn spawn_engine_stop(self: &Registry, session: EngineSession) {
         let client = self.ctx.client.clone();
         self.tasks.spawn(async move { stop_logged(&client, &session).await }.in_current_span());
+    }
+
+    /// Whether a session of this content runs here (under any of its names).
+    pub fn contains(&self, key: &ContentKey) -> bool {
+        self.sessions.lock().lookup(key).is_some()
+    }
+
+    /// The key of every session, as it was created.
+    pub fn keys(&self) -> Vec<ContentKey> {
+        self.sessions.lock().by_key.keys().cloned().collect()
     }
 
     /// Finds a session by content id (either key type).

@@ -25,6 +25,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, warn};
 
+use crate::cluster::SlotAnswer;
 use crate::content::ContentKey;
 use crate::engine::select::SelectRequest;
 use crate::engine::{EngineError, EngineSession, SelectError};
@@ -316,12 +317,19 @@ impl Session {
         let ctx = registry.context();
         // Engines that failed this stream in the current failover episode.
         let mut excluded: Vec<String> = Vec::new();
+        // Engines at their cap over the whole cluster when last asked.
+        let mut full_elsewhere: Vec<String> = Vec::new();
         let mut delivered = false;
         loop {
             let fail_reason = if delivered { EndReason::Error } else { EndReason::FailedToStart };
+            let leave_out = [excluded.as_slice(), full_elsewhere.as_slice()].concat();
             let mut lease =
-                match ctx.pool.reserve(ctx.selector.as_ref(), &self.select_request, &excluded).await {
+                match ctx.pool.reserve(ctx.selector.as_ref(), &self.select_request, &leave_out).await {
                     Ok(lease) => lease,
+                    Err(_) if excluded.is_empty() && !full_elsewhere.is_empty() => {
+                        let capacity = ctx.pool.capacity();
+                        return (fail_reason, Some(SelectError::AtCapacity(capacity).into()));
+                    }
                     Err(e) if excluded.is_empty() => return (fail_reason, Some(e.into())),
                     // Failing over and no engine left: the last upstream error
                     // says more than "no engines".
@@ -330,6 +338,18 @@ impl Session {
                     }
                 };
             let engine = lease.engine().clone();
+            // In a cluster the engine's cap counts every instance's streams.
+            let cluster_slot = match &ctx.cluster {
+                None => None,
+                Some(cluster) => match cluster.take_slot(&engine, ctx.pool.capacity()).await {
+                    SlotAnswer::Taken(slot) => Some(slot),
+                    SlotAnswer::Full => {
+                        info!(engine = %engine.id, "engine full with other instances' streams; choosing again");
+                        full_elsewhere.push(engine.id.clone());
+                        continue;
+                    }
+                },
+            };
             tracing::Span::current().record("engine", engine.id.as_str());
             if !excluded.is_empty() {
                 self.counters.failovers.fetch_add(1, Ordering::Relaxed);
@@ -381,6 +401,9 @@ impl Session {
                 }
             };
             lease.mark_started();
+            if let Some(slot) = &cluster_slot {
+                slot.engine_session(&es.command_url);
+            }
             info!(playback = %es.playback_url, "engine accepted the stream");
             if let Some(infohash) = &es.infohash {
                 registry.learn_infohash(self, infohash);
@@ -433,6 +456,7 @@ impl Session {
                         // long-lived stream must not run out of engines.
                         // (Engines that only answer and stall stay left.)
                         excluded.clear();
+                        full_elsewhere.clear();
                     }
                     excluded.push(engine.id.clone());
                     self.set_state(SessionState::Recovering);

@@ -84,6 +84,7 @@ async fn start_to_the_end(state: Arc<SimState>, q: HashMap<String, String>) -> R
             keep
         });
         playbacks.insert(token.clone(), playback);
+        state.counters.peak_sessions.fetch_max(playbacks.len() as u64, Ordering::Relaxed);
     }
     bump(&state.counters.starts);
     let base = format!("http://{}", state.addr);

@@ -13,6 +13,7 @@ pub(crate) struct LiveCounters {
     pub open_playbacks: AtomicU64,
     pub stops: AtomicU64,
     pub superseded: AtomicU64,
+    pub peak_sessions: AtomicU64,
     pub bytes_sent: AtomicU64,
     pub status_calls: AtomicU64,
     pub stat_calls: AtomicU64,
@@ -33,6 +34,8 @@ pub struct Counters {
     pub stops: u64,
     /// Sessions ended because the same content was started again.
     pub superseded: u64,
+    /// Most playback sessions held at once (what a per-engine cap limits).
+    pub peak_sessions: u64,
     /// TS bytes written to playback connections.
     pub bytes_sent: u64,
     /// Health (`get_status` / `get_version`) calls.
@@ -51,6 +54,7 @@ impl LiveCounters {
             open_playbacks: get(&self.open_playbacks),
             stops: get(&self.stops),
             superseded: get(&self.superseded),
+            peak_sessions: get(&self.peak_sessions),
             bytes_sent: get(&self.bytes_sent),
             status_calls: get(&self.status_calls),
             stat_calls: get(&self.stat_calls),

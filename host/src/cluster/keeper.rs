@@ -1,0 +1,202 @@
+//! The cluster's one background task: renews this instance's leases every
+//! third of the lease, gives back what it no longer holds, sweeps the
+//! slots that dead instances left (stopping their engine sessions), and
+//! reads each engine's load over the whole cluster for selection.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use futures_util::future::join_all;
+use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::slot::Released;
+use super::{Cluster, PREFIX, content_key, engine_keys, scripts};
+use crate::content::ContentKey;
+use crate::engine::{EngineClient, EnginePool};
+
+/// See the module docs.
+pub struct Keeper {
+    cluster: Arc<Cluster>,
+    releases: mpsc::Receiver<Released>,
+}
+
+impl Keeper {
+    pub(super) fn new(cluster: Arc<Cluster>, releases: mpsc::Receiver<Released>) -> Self {
+        Self { cluster, releases }
+    }
+
+    /// Runs until `stop`, then gives back every lease it still holds.
+    /// `running` lists the contents this instance streams now.
+    pub async fn run(
+        mut self,
+        pool: Arc<EnginePool>,
+        client: EngineClient,
+        running: impl Fn() -> Vec<ContentKey> + Send + 'static,
+        stop: CancellationToken,
+    ) {
+        let mut rounds = tokio::time::interval(self.cluster.lease() / 3);
+        rounds.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = rounds.tick() => self.round(&pool, &client, &running()).await,
+                _ = self.cluster.wake.notified() => self.round(&pool, &client, &running()).await,
+                Some(released) = self.releases.recv() => self.release(released).await,
+            }
+        }
+        self.give_back().await;
+    }
+
+    /// One renewal round; every call at once, each under its own timeout.
+    async fn round(&self, pool: &EnginePool, client: &EngineClient, running: &[ContentKey]) {
+        let cluster = &self.cluster;
+        let lease = cluster.lease_ms();
+        let running: HashSet<String> = running.iter().map(content_key).collect();
+        let young = |at: &Instant| at.elapsed() < cluster.lease();
+        // Contents: renew what runs here (and fresh claims whose session is
+        // starting); give back the rest.
+        let (renew, give_back): (Vec<String>, Vec<String>) = {
+            let claims = cluster.claims.lock();
+            let mut renew: Vec<String> = running.iter().cloned().collect();
+            renew.extend(
+                claims.iter().filter(|(k, at)| !running.contains(*k) && young(at)).map(|(k, _)| k.clone()),
+            );
+            let give_back = claims.keys().filter(|k| !renew.contains(k)).cloned().collect();
+            (renew, give_back)
+        };
+        let renewals = renew.iter().map(|key| async move {
+            let owner: Option<String> = cluster
+                .call(
+                    scripts::CLAIM_CONTENT
+                        .key(key)
+                        .arg(&cluster.owner_value)
+                        .arg(lease)
+                        .arg(cluster.address_suffix()),
+                )
+                .await;
+            (key, owner)
+        });
+        let slots: Vec<_> = cluster.slots.lock().values().cloned().collect();
+        let keeps = slots.iter().map(|entry| async move {
+            let url = entry.command_url.lock().clone().unwrap_or_default();
+            let kept: Option<i64> = cluster
+                .call(
+                    scripts::KEEP_SLOT
+                        .key(&entry.slots_key)
+                        .key(&entry.sessions_key)
+                        .arg(&entry.member)
+                        .arg(lease)
+                        .arg(url),
+                )
+                .await;
+            if kept.is_some() {
+                entry.registered.store(true, Ordering::Relaxed);
+            }
+        });
+        let engines = pool.engines();
+        let sweeps = engines.iter().map(|engine| async move {
+            let (slots_key, sessions_key) = engine_keys(&engine.id);
+            let swept: Option<Vec<String>> =
+                cluster.call(scripts::SWEEP_SLOTS.key(slots_key).key(sessions_key)).await;
+            (engine, swept)
+        });
+        let mut beat = scripts::HEARTBEAT.key(format!("{PREFIX}instances"));
+        beat.arg(cluster.instance_id()).arg(lease);
+        let heartbeat = cluster.call::<u64>(&beat);
+        let (renewed, _, swept, instances) =
+            tokio::join!(join_all(renewals), join_all(keeps), join_all(sweeps), heartbeat);
+        let gives = give_back.iter().map(|key| async move {
+            let _: Option<i64> =
+                cluster.call(scripts::RELEASE_CONTENT.key(key).arg(&cluster.owner_value)).await;
+        });
+        join_all(gives).await;
+
+        {
+            let mut claims = cluster.claims.lock();
+            claims.retain(|k, _| !give_back.contains(k));
+            for (key, owner) in renewed {
+                match owner {
+                    Some(owner) if owner != cluster.owner_value => {
+                        cluster.counters.ownership_conflicts.fetch_add(1, Ordering::Relaxed);
+                        warn!(
+                            content = %key,
+                            owner = %owner,
+                            "a content streaming here is owned by another instance (Redis was unreachable, \
+                             or the lease lapsed); new players go to the owner"
+                        );
+                        claims.remove(key);
+                    }
+                    _ => {
+                        let at = claims.entry(key.clone()).or_insert_with(Instant::now);
+                        if running.contains(key) {
+                            *at = Instant::now();
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(n) = instances {
+            cluster.instances.store(n, Ordering::Relaxed);
+        }
+        // Cluster-wide load: what Redis counts, less this instance's own
+        // registered slots (the pool counts those itself).
+        let mut orphans = Vec::new();
+        for (engine, swept) in swept {
+            let Some(mut swept) = swept else {
+                engine.set_others_load(0);
+                continue;
+            };
+            let live: usize = swept.first().and_then(|n| n.parse().ok()).unwrap_or(0);
+            let ours = slots
+                .iter()
+                .filter(|s| s.engine_id == engine.id && s.registered.load(Ordering::Relaxed))
+                .count();
+            engine.set_others_load(live.saturating_sub(ours));
+            if swept.len() > 1 {
+                orphans.extend(swept.drain(1..).map(|url| (engine.id.clone(), url)));
+            }
+        }
+        let stops = orphans.iter().map(|(engine, url)| async move {
+            info!(engine = %engine, "stopping an engine session a dead instance left");
+            match client.stop_command(url).await {
+                Ok(()) => {
+                    cluster.counters.orphans_stopped.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => warn!(engine = %engine, error = %e, "cannot stop a dead instance's engine session"),
+            }
+        });
+        join_all(stops).await;
+    }
+
+    async fn release(&self, released: Released) {
+        let _: Option<i64> = self
+            .cluster
+            .call(
+                scripts::RELEASE_SLOT
+                    .key(&released.slots_key)
+                    .key(&released.sessions_key)
+                    .arg(&released.member),
+            )
+            .await;
+    }
+
+    /// Shutdown: slots the ending streams gave back, then every content
+    /// lease, so other instances can take them at once.
+    async fn give_back(&mut self) {
+        while let Ok(released) = self.releases.try_recv() {
+            self.release(released).await;
+        }
+        let keys: Vec<String> = self.cluster.claims.lock().drain().map(|(k, _)| k).collect();
+        let cluster = &self.cluster;
+        join_all(keys.iter().map(|key| async move {
+            let _: Option<i64> =
+                cluster.call(scripts::RELEASE_CONTENT.key(key).arg(&cluster.owner_value)).await;
+        }))
+        .await;
+    }
+}
