@@ -14,7 +14,7 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::slot::Released;
+use super::slot::{SlotChange, SlotEntry};
 use super::{Cluster, PREFIX, content_key, engine_keys, scripts};
 use crate::content::ContentKey;
 use crate::engine::{EngineClient, EnginePool};
@@ -22,12 +22,12 @@ use crate::engine::{EngineClient, EnginePool};
 /// See the module docs.
 pub struct Keeper {
     cluster: Arc<Cluster>,
-    releases: mpsc::Receiver<Released>,
+    changes: mpsc::Receiver<SlotChange>,
 }
 
 impl Keeper {
-    pub(super) fn new(cluster: Arc<Cluster>, releases: mpsc::Receiver<Released>) -> Self {
-        Self { cluster, releases }
+    pub(super) fn new(cluster: Arc<Cluster>, changes: mpsc::Receiver<SlotChange>) -> Self {
+        Self { cluster, changes }
     }
 
     /// Runs until `stop`, then gives back every lease it still holds.
@@ -45,8 +45,7 @@ impl Keeper {
             tokio::select! {
                 _ = stop.cancelled() => break,
                 _ = rounds.tick() => self.round(&pool, &client, &running()).await,
-                _ = self.cluster.wake.notified() => self.round(&pool, &client, &running()).await,
-                Some(released) = self.releases.recv() => self.release(released).await,
+                Some(change) = self.changes.recv() => self.apply(change).await,
             }
         }
         self.give_back().await;
@@ -82,22 +81,7 @@ impl Keeper {
             (key, owner)
         });
         let slots: Vec<_> = cluster.slots.lock().values().cloned().collect();
-        let keeps = slots.iter().map(|entry| async move {
-            let url = entry.command_url.lock().clone().unwrap_or_default();
-            let kept: Option<i64> = cluster
-                .call(
-                    scripts::KEEP_SLOT
-                        .key(&entry.slots_key)
-                        .key(&entry.sessions_key)
-                        .arg(&entry.member)
-                        .arg(lease)
-                        .arg(url),
-                )
-                .await;
-            if kept.is_some() {
-                entry.registered.store(true, Ordering::Relaxed);
-            }
-        });
+        let keeps = slots.iter().map(|entry| keep_slot(cluster, entry));
         let engines = pool.engines();
         let sweeps = engines.iter().map(|engine| async move {
             let (slots_key, sessions_key) = engine_keys(&engine.id);
@@ -173,23 +157,23 @@ impl Keeper {
         join_all(stops).await;
     }
 
-    async fn release(&self, released: Released) {
-        let _: Option<i64> = self
-            .cluster
-            .call(
-                scripts::RELEASE_SLOT
-                    .key(&released.slots_key)
-                    .key(&released.sessions_key)
-                    .arg(&released.member),
-            )
-            .await;
+    async fn apply(&self, change: SlotChange) {
+        let cluster = &self.cluster;
+        match change {
+            SlotChange::Record(entry) => keep_slot(cluster, &entry).await,
+            SlotChange::Release { slots_key, sessions_key, member } => {
+                let mut release = scripts::RELEASE_SLOT.key(slots_key);
+                release.key(sessions_key).arg(member);
+                let _: Option<i64> = cluster.call(&release).await;
+            }
+        }
     }
 
     /// Shutdown: slots the ending streams gave back, then every content
     /// lease, so other instances can take them at once.
     async fn give_back(&mut self) {
-        while let Ok(released) = self.releases.try_recv() {
-            self.release(released).await;
+        while let Ok(change) = self.changes.try_recv() {
+            self.apply(change).await;
         }
         let keys: Vec<String> = self.cluster.claims.lock().drain().map(|(k, _)| k).collect();
         let cluster = &self.cluster;
@@ -198,5 +182,17 @@ impl Keeper {
                 cluster.call(scripts::RELEASE_CONTENT.key(key).arg(&cluster.owner_value)).await;
         }))
         .await;
+    }
+}
+
+/// Renews one held slot (adding it if Redis lost it) with its engine
+/// session's command URL.
+async fn keep_slot(cluster: &Cluster, entry: &SlotEntry) {
+    let url = entry.command_url.lock().clone().unwrap_or_default();
+    let mut keep = scripts::KEEP_SLOT.key(&entry.slots_key);
+    keep.key(&entry.sessions_key).arg(&entry.member).arg(cluster.lease_ms()).arg(url);
+    let kept: Option<i64> = cluster.call(&keep).await;
+    if kept.is_some() {
+        entry.registered.store(true, Ordering::Relaxed);
     }
 }

@@ -38,8 +38,9 @@ pub use slot::{ClusterSlot, SlotAnswer};
 /// Longest any one Redis call may take before acemux carries on without it.
 pub const CALL_TIMEOUT: Duration = Duration::from_millis(1000);
 
-/// Slot releases waiting for the keeper; beyond it, a slot lapses by TTL.
-const RELEASE_QUEUE: usize = 1024;
+/// Slot changes waiting for the keeper; beyond it, a release waits for the
+/// lease to lapse and a record for the next round.
+const CHANGE_QUEUE: usize = 1024;
 
 /// The settings a cluster runs with.
 #[derive(Debug, Clone)]
@@ -107,12 +108,10 @@ pub struct Cluster {
     /// Slots held, by serial.
     slots: Mutex<HashMap<u64, Arc<slot::SlotEntry>>>,
     next_slot: AtomicU64,
-    released: mpsc::Sender<slot::Released>,
+    changes: mpsc::Sender<slot::SlotChange>,
     /// Contents claimed and when (the keeper renews them while a session
     /// runs, and gives them back after).
     claims: Mutex<HashMap<String, Instant>>,
-    /// Asks the keeper for a round now (an engine session to record).
-    wake: tokio::sync::Notify,
     forward: reqwest::Client,
     pub counters: ClusterCounters,
 }
@@ -133,7 +132,7 @@ impl Cluster {
             .set_max_delay(Duration::from_secs(2));
         let redis = ConnectionManager::new_lazy_with_config(client, config)
             .context("cannot set up the Redis connection (--redis-url / ACEMUX_REDIS_URL)")?;
-        let (released, release_queue) = mpsc::channel(RELEASE_QUEUE);
+        let (changes, change_queue) = mpsc::channel(CHANGE_QUEUE);
         let forward = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(3))
             .redirect(reqwest::redirect::Policy::none())
@@ -148,13 +147,12 @@ impl Cluster {
             instances: AtomicU64::new(0),
             slots: Mutex::new(HashMap::new()),
             next_slot: AtomicU64::new(1),
-            released,
+            changes,
             claims: Mutex::new(HashMap::new()),
-            wake: tokio::sync::Notify::new(),
             forward,
             counters: ClusterCounters::default(),
         });
-        let keeper = Keeper::new(cluster.clone(), release_queue);
+        let keeper = Keeper::new(cluster.clone(), change_queue);
         Ok((cluster, keeper))
     }
 
@@ -286,11 +284,6 @@ impl Cluster {
     /// `" <advertise url>"`: the end of every lease value held at our address.
     fn address_suffix(&self) -> String {
         format!(" {}", self.settings.advertise_url)
-    }
-
-    /// Wakes the keeper for a round now.
-    fn keep_soon(&self) {
-        self.wake.notify_one();
     }
 
     fn lease_ms(&self) -> u64 {

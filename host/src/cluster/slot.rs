@@ -47,12 +47,14 @@ impl SlotEntry {
     }
 }
 
-/// A slot given back, for the keeper to remove from Redis.
+/// What a slot asks of the keeper between its rounds.
 #[derive(Debug)]
-pub(super) struct Released {
-    pub slots_key: String,
-    pub sessions_key: String,
-    pub member: String,
+pub(super) enum SlotChange {
+    /// Write this slot's engine session to Redis now (not at the next
+    /// round: this instance could die before it).
+    Record(Arc<SlotEntry>),
+    /// The slot was given back: remove it from Redis.
+    Release { slots_key: String, sessions_key: String, member: String },
 }
 
 /// See the module docs.
@@ -70,19 +72,20 @@ impl ClusterSlot {
     /// The engine accepted the stream: remember how to stop its session.
     pub fn engine_session(&self, command_url: &str) {
         *self.entry.command_url.lock() = Some(command_url.to_owned());
-        self.cluster.keep_soon();
+        // A full queue leaves it to the next round.
+        let _ = self.cluster.changes.try_send(SlotChange::Record(self.entry.clone()));
     }
 }
 
 impl Drop for ClusterSlot {
     fn drop(&mut self) {
         self.cluster.slots.lock().remove(&self.serial);
-        let released = Released {
+        let released = SlotChange::Release {
             slots_key: self.entry.slots_key.clone(),
             sessions_key: self.entry.sessions_key.clone(),
             member: self.entry.member.clone(),
         };
         // A full queue only delays the release until the lease lapses.
-        let _ = self.cluster.released.try_send(released);
+        let _ = self.cluster.changes.try_send(released);
     }
 }
