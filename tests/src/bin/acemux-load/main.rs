@@ -97,6 +97,13 @@ struct Args {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Instead of one acemux: the same players against one instance alone,
+    /// then through HAProxy (`deploy/cluster/haproxy.cfg`) in front of three
+    /// instances sharing a `redis-server`; reports CPU per GB of each, the
+    /// added time to first byte of a redirected player and Redis commands
+    /// per stream start.
+    #[arg(long)]
+    cluster: bool,
 }
 
 /// The acemux child process and its resource use.
@@ -154,12 +161,24 @@ async fn start_acemux(
     spare: Option<&SimEngine>,
     plugins: Option<&std::path::Path>,
 ) -> anyhow::Result<(SocketAddr, Child_)> {
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
+    start_acemux_at(addr, &[], args, engine, spare, plugins).await
+}
+
+/// [`start_acemux`] on a given address, with `extra` arguments first.
+async fn start_acemux_at(
+    addr: SocketAddr,
+    extra: &[String],
+    args: &Args,
+    engine: &SimEngine,
+    spare: Option<&SimEngine>,
+    plugins: Option<&std::path::Path>,
+) -> anyhow::Result<(SocketAddr, Child_)> {
     let bin = match &args.acemux_bin {
         Some(b) => b.clone(),
         None => std::env::current_exe()?.with_file_name("acemux"),
     };
     anyhow::ensure!(bin.exists(), "no acemux binary at {} (build it, or pass --acemux-bin)", bin.display());
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
     let mut engines = engine.endpoint();
     if let Some(spare) = spare {
         engines = format!("{engines},{}", spare.endpoint());
@@ -171,6 +190,7 @@ async fn start_acemux(
     let child = Command::new(&bin)
         .args(["--listen", &addr.to_string(), "--engine", &engines])
         .args(&plugin_args)
+        .args(extra)
         // Fail over fast: one retry, short waits.
         .env("PROXY_MAX_RETRIES", "1")
         .env("PROXY_RETRY_WAIT_INTERVAL", "0.1")
@@ -352,6 +372,8 @@ async fn start_floor(bitrate: u64) -> anyhow::Result<(SocketAddr, Child_)> {
     Ok((addr, Child_ { child }))
 }
 
+mod cluster;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -393,6 +415,13 @@ async fn main() -> anyhow::Result<()> {
         }
         (None, None) => unreachable!("an engine is started without --target"),
     };
+    if args.cluster {
+        let (Some(engine), Some(alone)) = (&engine, child) else {
+            anyhow::bail!("--cluster starts its own instances (no --target)");
+        };
+        alone.stop();
+        return cluster::compare(&args, engine).await;
+    }
     if let Some(cycles) = args.churn {
         let result = churn(target, cycles, args.contents.max(1), engine.as_ref()).await;
         if let Some(c) = child {
