@@ -25,7 +25,7 @@ fn host_with(name: &str, wasm: &str) -> Arc<PluginHost> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::copy(wasm, dir.join(format!("{name}.wasm"))).unwrap();
-    let host = PluginHost::new(dir).unwrap();
+    let host = PluginHost::new(dir, None).unwrap();
     assert!(runtime().block_on(host.scan()), "plugin did not load");
     host
 }

@@ -63,6 +63,7 @@ fn listen(settings: &Settings) -> std::io::Result<TcpListener> {
 /// watched and feeds stream events to event plugins.
 async fn start_plugins(
     dir: &std::path::Path,
+    cache: Option<&std::path::Path>,
     events: &mut EventBus,
     background: &mut JoinSet<()>,
     stop: &CancellationToken,
@@ -71,7 +72,19 @@ async fn start_plugins(
     tokio::task::spawn_blocking(move || std::fs::create_dir_all(&owned)).await?.with_context(|| {
         format!("cannot create the plugin directory {} (--plugins / ACEMUX_PLUGINS_DIR)", dir.display())
     })?;
-    let host = plugins::PluginHost::new(dir.to_path_buf())?;
+    let cache = match cache {
+        Some(cache) => {
+            let owned = cache.to_path_buf();
+            let opened =
+                tokio::task::spawn_blocking(move || plugins::cache::CompileCache::open(&owned)).await?;
+            Some(
+                opened
+                    .context("invalid setting --plugin-cache / ACEMUX_PLUGIN_CACHE (`none` turns it off)")?,
+            )
+        }
+        None => None,
+    };
+    let host = plugins::PluginHost::new(dir.to_path_buf(), cache)?;
     let watch = plugins::watch::DirWatch::new(&host);
     host.scan().await;
     let loaded = host.current().plugins.len();
@@ -150,7 +163,16 @@ impl Acemux {
         }
 
         let plugins = match &settings.plugins_dir {
-            Some(dir) => Some(start_plugins(dir, &mut events, &mut background, &stop_background).await?),
+            Some(dir) => Some(
+                start_plugins(
+                    dir,
+                    settings.plugin_cache.as_deref(),
+                    &mut events,
+                    &mut background,
+                    &stop_background,
+                )
+                .await?,
+            ),
             None => None,
         };
         let selector: Arc<dyn engine::EngineSelector> = match &plugins {

@@ -79,6 +79,8 @@ impl Harness {
         settings.init_timeout = Duration::from_secs(10);
         settings.shutdown_timeout = Duration::from_secs(3);
         settings.plugins_dir = None;
+        // Tests that want the compile cache give it a directory of their own.
+        settings.plugin_cache = None;
         // Every test player comes from 127.0.0.1; the cap has tests of its own.
         settings.max_connections_per_client = None;
         tweak(&mut settings);

@@ -141,6 +141,8 @@ pub struct Settings {
     pub admin_token: Option<String>,
     /// Directory of `.wasm` plugins (watched); `None` = no plugins.
     pub plugins_dir: Option<PathBuf>,
+    /// Compiled plugins kept here across loads and restarts; `None` = off.
+    pub plugin_cache: Option<PathBuf>,
     /// Concurrent contents; a request for a new one beyond it gets 503.
     pub max_streams: Option<usize>,
     /// Concurrent players across all contents.
@@ -315,6 +317,11 @@ pub struct Cli {
     /// `none` turns plugins off [default: plugins.d].
     #[arg(long = "plugins", env = "ACEMUX_PLUGINS_DIR")]
     pub plugins_dir: Option<String>,
+    /// Directory where compiled plugins are kept, so known code loads at
+    /// once; `none` turns it off. Not inside the plugin directory
+    /// [default: $XDG_CACHE_HOME/acemux/plugins or ~/.cache/acemux/plugins].
+    #[arg(long, env = "ACEMUX_PLUGIN_CACHE")]
+    pub plugin_cache: Option<String>,
     /// Concurrent contents; `0` = no limit [default: 0].
     #[arg(long, env = "ACEMUX_MAX_STREAMS")]
     pub max_streams: Option<String>,
@@ -408,6 +415,7 @@ const FILE_KEYS: &[&str] = &[
     "api_key",
     "admin_token",
     "plugins_dir",
+    "plugin_cache",
     "max_streams",
     "max_players",
     "channels",
@@ -611,6 +619,12 @@ impl Settings {
                 "plugins.d",
                 |s| Ok(if s == "none" || s.is_empty() { None } else { Some(PathBuf::from(s)) }),
             )?,
+            plugin_cache: r.get(
+                cli.plugin_cache.as_deref(),
+                names("plugin-cache", "ACEMUX_PLUGIN_CACHE", "plugin_cache"),
+                &default_plugin_cache(),
+                |s| Ok(if s == "none" || s.is_empty() { None } else { Some(PathBuf::from(s)) }),
+            )?,
             max_streams: r.get(
                 cli.max_streams.as_deref(),
                 names("max-streams", "ACEMUX_MAX_STREAMS", "max_streams"),
@@ -701,6 +715,17 @@ impl Settings {
                 &[("redirect", ClusterForward::Redirect), ("proxy", ClusterForward::Proxy)],
             )?,
         };
+        if let (Some(cache), Some(plugins)) = (&settings.plugin_cache, &settings.plugins_dir)
+            && absolute(cache).starts_with(absolute(plugins))
+        {
+            bail!(
+                "invalid setting {}: {} is inside the plugin directory {}; compiled plugins are native code \
+                 that is loaded unchecked, so they must not sit where plugin files are dropped",
+                names("plugin-cache", "ACEMUX_PLUGIN_CACHE", "plugin_cache"),
+                cache.display(),
+                plugins.display()
+            );
+        }
         if settings.redis_url.is_some() && settings.advertise_url.is_none() {
             bail!(
                 "invalid setting {}: a cluster (--redis-url) needs the URL other instances reach this one at",
@@ -961,6 +986,22 @@ fn at_least_one<T: std::str::FromStr + PartialOrd + From<u8>>(s: &str) -> Result
         Ok(_) => Err("must be at least 1".into()),
         Err(_) => Err(format!("`{s}` is not a whole number")),
     }
+}
+
+/// `$XDG_CACHE_HOME/acemux/plugins`, else `~/.cache/acemux/plugins`, else
+/// `none`.
+fn default_plugin_cache() -> String {
+    let base =
+        std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()).map(PathBuf::from).or_else(|| {
+            std::env::var_os("HOME").filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(".cache"))
+        });
+    base.map_or_else(|| "none".to_owned(), |b| b.join("acemux").join("plugins").display().to_string())
+}
+
+/// `path` made absolute against the working directory (not resolved: it
+/// may not exist yet).
+fn absolute(path: &std::path::Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// A Redis URL as redis-rs accepts it (checked, not connected; the error

@@ -40,6 +40,8 @@ pub fn plugins_json(app: &AppState, detail: Detail) -> Value {
                 "last_error": p.last_error(),
                 "reload_error": failures.get(&p.file).map(|f| f.error.clone()),
                 "loaded_at": secs(p.loaded_at),
+                "compiled": p.compiled,
+                "compile_ms": p.compile_time.as_secs_f64() * 1e3,
                 "order": p.settings.order,
                 "settings": detail.show(serde_json::to_value(&p.settings).unwrap_or_default()),
                 "stats": p.stats.view(),
@@ -56,6 +58,15 @@ pub fn plugins_json(app: &AppState, detail: Detail) -> Value {
             "status": "failed",
             "error": f.error,
             "failed_at": secs(f.at),
+        }));
+    }
+    // Files being compiled (a running earlier version, if any, is listed above).
+    for (file, since) in host.loading() {
+        plugins.push(json!({
+            "file": detail.show(file.display().to_string()),
+            "name": file.file_stem().and_then(|s| s.to_str()),
+            "status": "loading",
+            "since": secs(since),
         }));
     }
     json!({"enabled": true, "dir": detail.show(host.dir.display().to_string()), "plugins": plugins})

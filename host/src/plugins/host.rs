@@ -21,6 +21,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use super::bindings::Event;
+use super::cache::CompileCache;
 use super::plugin::Plugin;
 use super::runtime::Runtime;
 use super::settings::PluginSettings;
@@ -58,12 +59,15 @@ pub struct PluginHost {
     tasks: TaskTracker,
     /// Serialises scans (the watcher and an explicit reload may overlap).
     scanning: tokio::sync::Mutex<()>,
+    /// Files being compiled now, and since when.
+    loading: Mutex<BTreeMap<PathBuf, SystemTime>>,
 }
 
 impl PluginHost {
-    pub fn new(dir: PathBuf) -> anyhow::Result<Arc<Self>> {
+    /// Plugins of `dir`, compiled components kept in `cache` when given.
+    pub fn new(dir: PathBuf, cache: Option<CompileCache>) -> anyhow::Result<Arc<Self>> {
         Ok(Arc::new(Self {
-            runtime: Runtime::new()?,
+            runtime: Runtime::new(cache)?,
             dir,
             set: ArcSwap::from_pointee(PluginSet::default()),
             generation: AtomicU64::new(0),
@@ -71,6 +75,7 @@ impl PluginHost {
             workers: Mutex::new(HashMap::new()),
             tasks: TaskTracker::new(),
             scanning: tokio::sync::Mutex::new(()),
+            loading: Mutex::new(BTreeMap::new()),
         }))
     }
 
@@ -86,6 +91,11 @@ impl PluginHost {
 
     pub fn failures(&self) -> BTreeMap<PathBuf, LoadFailure> {
         self.failures.lock().clone()
+    }
+
+    /// Files being compiled now (`/plugins` shows them as `loading`).
+    pub fn loading(&self) -> BTreeMap<PathBuf, SystemTime> {
+        self.loading.lock().clone()
     }
 
     /// Brings the set in line with the directory. Returns true if it changed.
@@ -147,13 +157,18 @@ impl PluginHost {
                 next.extend(old);
                 continue;
             }
-            match self.load(file.clone(), bytes, settings_text, fingerprint).await {
+            self.loading.lock().insert(file.clone(), SystemTime::now());
+            let loaded = self.load(file.clone(), bytes, settings_text, fingerprint).await;
+            self.loading.lock().remove(file);
+            match loaded {
                 Ok(plugin) => {
                     info!(
                         plugin = &*plugin.name,
                         version = %plugin.version,
                         capabilities = ?plugin.capabilities,
                         replaced = old.is_some(),
+                        compiled = ?plugin.compiled,
+                        compile_ms = plugin.compile_time.as_millis() as u64,
                         "plugin loaded"
                     );
                     self.failures.lock().remove(file);

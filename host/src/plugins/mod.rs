@@ -2,6 +2,7 @@
 //! hooks that operators drop into a directory, hot-reloaded, sandboxed.
 
 pub mod bindings;
+pub mod cache;
 pub mod candidates;
 pub mod filter;
 pub mod host;

@@ -23,6 +23,7 @@ use wasmtime::{Store, Trap};
 
 use super::bindings::exports::acemux::plugin::{events, filter, selector};
 use super::bindings::{Event, Request, Selection, Stream};
+use super::cache::Compiled;
 use super::candidates::Candidates;
 use super::runtime::{PluginState, Runtime, any, ticks};
 use super::settings::PluginSettings;
@@ -94,6 +95,10 @@ pub struct Plugin {
     pub capabilities: Capabilities,
     pub settings: PluginSettings,
     pub loaded_at: SystemTime,
+    /// Compiled at load, or taken from the compile cache.
+    pub compiled: Compiled,
+    /// What compiling (or loading the compiled form) took.
+    pub compile_time: Duration,
     pub stats: PluginStats,
     runtime: Arc<Runtime>,
     pre: InstancePre<PluginState>,
@@ -118,7 +123,9 @@ impl Plugin {
         settings: PluginSettings,
         fingerprint: [u8; 32],
     ) -> anyhow::Result<Self> {
-        let component = runtime.compile(bytes).context("not a valid WebAssembly component")?;
+        let started = Instant::now();
+        let (component, compiled) = runtime.compile(bytes).context("not a valid WebAssembly component")?;
+        let compile_time = started.elapsed();
         let (capabilities, version) = inspect(runtime, &component)?;
         let pre = any(runtime.linker.instantiate_pre(&component))
             .context("the component imports something acemux does not provide")?;
@@ -133,6 +140,8 @@ impl Plugin {
             capabilities,
             settings,
             loaded_at: SystemTime::now(),
+            compiled,
+            compile_time,
             stats: PluginStats::default(),
             runtime: runtime.clone(),
             pre,

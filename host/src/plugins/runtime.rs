@@ -26,6 +26,7 @@ use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{self, Level};
+use super::cache::{CompileCache, Compiled};
 use super::limits::PluginLimits;
 use super::settings::PluginSettings;
 
@@ -71,10 +72,12 @@ pub struct Runtime {
     pub engine: Engine,
     pub linker: Linker<PluginState>,
     ticker: Arc<Ticker>,
+    /// Compiled components on disk (`None`: compile every load).
+    cache: Option<CompileCache>,
 }
 
 impl Runtime {
-    pub fn new() -> anyhow::Result<Arc<Self>> {
+    pub fn new(cache: Option<CompileCache>) -> anyhow::Result<Arc<Self>> {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
@@ -88,7 +91,7 @@ impl Runtime {
         .context("cannot link the acemux host interface")?;
         let ticker = Arc::new(Ticker::default());
         spawn_ticker(&engine, ticker.clone()).context("cannot start the plugin epoch thread")?;
-        Ok(Arc::new(Self { engine, linker, ticker }))
+        Ok(Arc::new(Self { engine, linker, ticker, cache }))
     }
 
     /// Keeps the epoch advancing while the returned guard lives: hold one
@@ -105,9 +108,13 @@ impl Runtime {
         InFlight { ticker: self.ticker.clone() }
     }
 
-    /// Compiles a component (CPU-heavy: call off the async threads).
-    pub fn compile(&self, bytes: &[u8]) -> anyhow::Result<Component> {
-        any(Component::new(&self.engine, bytes))
+    /// Compiles a component, or loads it from the compile cache (either
+    /// can be CPU-heavy: call off the async threads).
+    pub fn compile(&self, bytes: &[u8]) -> anyhow::Result<(Component, Compiled)> {
+        match &self.cache {
+            Some(cache) => any(cache.component(&self.engine, bytes)),
+            None => any(Component::new(&self.engine, bytes)).map(|c| (c, Compiled::Fresh)),
+        }
     }
 
     /// A store for one instance of a plugin, with its limits and grants.

@@ -14,14 +14,17 @@ pub const REQUIRE_VAR: &str = "ACEMUX_REQUIRE_PROGRAMS";
 /// `test`, the programs and the Debian `package` to install, then `false`
 /// (the caller returns: skipped); or a panic under [`REQUIRE_VAR`].
 pub fn available(test: &str, programs: &[&str], package: &str) -> bool {
+    available_by(test, programs, &format!("Debian's `{package}` package: apt-get install {package}"))
+}
+
+/// Like [`available`], for a program installed another way (`how`, e.g.
+/// `pip install componentize-py==0.25.0`).
+pub fn available_by(test: &str, programs: &[&str], how: &str) -> bool {
     let missing: Vec<&str> = programs.iter().copied().filter(|p| !on_path(p)).collect();
     if missing.is_empty() {
         return true;
     }
-    let message = format!(
-        "SKIPPED {test}: needs {} (install Debian's `{package}` package: apt-get install {package})",
-        missing.join(", ")
-    );
+    let message = format!("SKIPPED {test}: needs {} (install {how})", missing.join(", "));
     if std::env::var_os(REQUIRE_VAR).is_some() {
         panic!("{message}; {REQUIRE_VAR} is set, so a missing program is a failure");
     }
