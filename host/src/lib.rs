@@ -63,7 +63,7 @@ fn listen(settings: &Settings) -> std::io::Result<TcpListener> {
 /// watched and feeds stream events to event plugins.
 async fn start_plugins(
     dir: &std::path::Path,
-    cache: Option<&std::path::Path>,
+    settings: &Settings,
     events: &mut EventBus,
     background: &mut JoinSet<()>,
     stop: &CancellationToken,
@@ -72,15 +72,23 @@ async fn start_plugins(
     tokio::task::spawn_blocking(move || std::fs::create_dir_all(&owned)).await?.with_context(|| {
         format!("cannot create the plugin directory {} (--plugins / ACEMUX_PLUGINS_DIR)", dir.display())
     })?;
-    let cache = match cache {
+    let cache = match settings.plugin_cache.clone() {
         Some(cache) => {
-            let owned = cache.to_path_buf();
-            let opened =
-                tokio::task::spawn_blocking(move || plugins::cache::CompileCache::open(&owned)).await?;
-            Some(
-                opened
-                    .context("invalid setting --plugin-cache / ACEMUX_PLUGIN_CACHE (`none` turns it off)")?,
-            )
+            match tokio::task::spawn_blocking(move || plugins::cache::CompileCache::open(&cache)).await? {
+                Ok(opened) => Some(opened),
+                Err(e) if settings.plugin_cache_given => {
+                    return Err(e.context(
+                        "invalid setting --plugin-cache / ACEMUX_PLUGIN_CACHE (`none` turns it off)",
+                    ));
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "plugin compile cache off (set --plugin-cache / ACEMUX_PLUGIN_CACHE to a writable directory)"
+                    );
+                    None
+                }
+            }
         }
         None => None,
     };
@@ -163,16 +171,9 @@ impl Acemux {
         }
 
         let plugins = match &settings.plugins_dir {
-            Some(dir) => Some(
-                start_plugins(
-                    dir,
-                    settings.plugin_cache.as_deref(),
-                    &mut events,
-                    &mut background,
-                    &stop_background,
-                )
-                .await?,
-            ),
+            Some(dir) => {
+                Some(start_plugins(dir, &settings, &mut events, &mut background, &stop_background).await?)
+            }
             None => None,
         };
         let selector: Arc<dyn engine::EngineSelector> = match &plugins {

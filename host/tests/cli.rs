@@ -209,3 +209,21 @@ async fn demo_mode_plays_real_video_without_an_engine() {
     );
     assert!(terminate(child).await.success());
 }
+
+#[test]
+fn a_named_plugin_cache_that_cannot_be_used_is_refused() {
+    let plugins = std::env::temp_dir().join(format!("acemux-cli-plugins-{}", std::process::id()));
+    let dir = plugins.to_str().unwrap();
+    // Named and not creatable: a settings error naming it.
+    let (code, err) =
+        run_with(&["--listen", "127.0.0.1:0", "--plugins", dir, "--plugin-cache", "/proc/nope"], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--plugin-cache") && err.contains("/proc/nope"), "{err}");
+    // Inside the plugin directory, where untrusted files are dropped: refused.
+    let inside = format!("{dir}/cache");
+    let (code, err) =
+        run_with(&["--listen", "127.0.0.1:0", "--plugins", dir, "--plugin-cache", &inside], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("inside the plugin directory"), "{err}");
+    let _ = std::fs::remove_dir_all(&plugins);
+}

@@ -65,7 +65,8 @@ impl Keeper {
             renew.extend(
                 claims.iter().filter(|(k, at)| !running.contains(*k) && young(at)).map(|(k, _)| k.clone()),
             );
-            let give_back = claims.keys().filter(|k| !renew.contains(k)).cloned().collect();
+            let renewing: HashSet<&String> = renew.iter().collect();
+            let give_back = claims.keys().filter(|k| !renewing.contains(k)).cloned().collect();
             (renew, give_back)
         };
         let renewals = renew.iter().map(|key| async move {

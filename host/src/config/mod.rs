@@ -143,6 +143,9 @@ pub struct Settings {
     pub plugins_dir: Option<PathBuf>,
     /// Compiled plugins kept here across loads and restarts; `None` = off.
     pub plugin_cache: Option<PathBuf>,
+    /// The operator named the cache directory (a default that cannot be
+    /// created only turns the cache off; a named one is an error).
+    pub plugin_cache_given: bool,
     /// Concurrent contents; a request for a new one beyond it gets 503.
     pub max_streams: Option<usize>,
     /// Concurrent players across all contents.
@@ -625,6 +628,7 @@ impl Settings {
                 &default_plugin_cache(),
                 |s| Ok(if s == "none" || s.is_empty() { None } else { Some(PathBuf::from(s)) }),
             )?,
+            plugin_cache_given: cli.plugin_cache.is_some() || file.contains_key("plugin_cache"),
             max_streams: r.get(
                 cli.max_streams.as_deref(),
                 names("max-streams", "ACEMUX_MAX_STREAMS", "max_streams"),
