@@ -42,7 +42,7 @@ use stream::{Registry, StreamContext};
 pub const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     " (plugins: WIT package acemux:plugin@",
-    plugins::plugin::package_version!(),
+    plugins::contract::package_version!(),
     ")"
 );
 

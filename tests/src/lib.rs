@@ -7,9 +7,11 @@ pub mod floor;
 pub mod hls;
 pub mod hls_load;
 pub mod load;
+pub mod log_capture;
 pub mod orchestrator;
 pub mod plugins;
 pub mod soak;
+pub mod toolchains;
 
 use std::time::{Duration, Instant};
 

@@ -1,46 +1,19 @@
 //! Plugins written in Python, built by `componentize-py` from `wit/` and
-//! loaded by acemux unchanged, under live players; and the compile cache
-//! that makes such a plugin (an 18 MB component) live at once when its
-//! code is known. Skipped loudly without `componentize-py`
+//! loaded by acemux unchanged, under live players: a selector (and the
+//! compile cache that makes such a plugin, an 18 MB component, live at once
+//! when its code is known), an event hook, and a plugin built for another
+//! version of the contract. Skipped loudly without `componentize-py`
 //! (`pip install componentize-py==0.25.0`), failed under
 //! `ACEMUX_REQUIRE_PROGRAMS`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use ace_sim::SimConfig;
-use acemux_test_artifacts::programs;
+use acemux_tests::log_capture::plugin_log;
+use acemux_tests::plugins::plugin;
+use acemux_tests::toolchains::{build_python, python_available, repo, wit, wit_of_version};
 use acemux_tests::{Harness, TempDir, content_id};
-use serde_json::Value;
-
-const COMPONENTIZE_PY: &str = "pip install componentize-py==0.25.0";
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// Builds `plugins/python/<name>` for `world` into `out`.
-async fn build_python(name: &str, world: &str, out: &Path) -> PathBuf {
-    let source = repo().join("plugins/python").join(name);
-    let wasm = out.join(format!("{name}.wasm"));
-    let status = tokio::process::Command::new("componentize-py")
-        .arg("-d")
-        .arg(repo().join("wit"))
-        .args(["-w", world, "componentize", "app", "-o"])
-        .arg(&wasm)
-        .current_dir(&source)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .await
-        .expect("componentize-py runs");
-    assert!(status.success(), "componentize-py could not build {name}");
-    wasm
-}
-
-async fn plugin(h: &Harness, name: &str) -> Value {
-    let (_, list) = h.get_json("/plugins").await;
-    list["plugins"].as_array().unwrap().iter().find(|p| p["name"] == name).cloned().unwrap_or(Value::Null)
-}
 
 fn sim() -> SimConfig {
     SimConfig { bitrate_bps: 500_000, ..SimConfig::default() }
@@ -65,12 +38,11 @@ fn settings<'a>(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_python_selector_chooses_the_engine_and_known_code_loads_from_the_cache() {
-    let test = "python_plugins::a_python_selector_chooses_the_engine";
-    if !programs::available_by(test, &["componentize-py"], COMPONENTIZE_PY) {
+    if !python_available("python_plugins::a_python_selector_chooses_the_engine") {
         return;
     }
     let build = TempDir::new("py-build");
-    let wasm = build_python("region-selector", "selector-plugin", build.path()).await;
+    let wasm = build_python("region-selector", "selector-plugin", &wit(), build.path()).await;
     let plugins = TempDir::new("py-plugins");
     let cache = TempDir::new("py-cache");
     std::fs::copy(&wasm, plugins.path().join("region-selector.wasm")).unwrap();
@@ -120,4 +92,100 @@ async fn a_python_selector_chooses_the_engine_and_known_code_loads_from_the_cach
     let mut p = h.player(&content_id(710)).await;
     assert!(p.read_at_least(10_000, Duration::from_secs(10)).await);
     assert_eq!(h.engines[labelled].counters().starts, 1, "the cached selector chose the engine");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_event_hook_sees_players_come_and_go_in_order() {
+    if !python_available("python_plugins::a_python_event_hook_sees_players_come_and_go_in_order") {
+        return;
+    }
+    let log = plugin_log();
+    let build = TempDir::new("py-events-build");
+    let wasm = build_python("channel-counter", "event-plugin", &wit(), build.path()).await;
+    let plugins = TempDir::new("py-events");
+    std::fs::copy(&wasm, plugins.path().join("channel-counter.wasm")).unwrap();
+    std::fs::copy(
+        repo().join("plugins/python/channel-counter/channel-counter.toml"),
+        plugins.path().join("channel-counter.toml"),
+    )
+    .unwrap();
+    let dir = plugins.path().to_path_buf();
+    let h = Harness::start(sim(), |s| s.plugins_dir = Some(dir)).await;
+    let hook = plugin(&h, "channel-counter").await;
+    assert_eq!(hook["status"], "active", "{hook}");
+    assert_eq!(hook["capabilities"]["events"], true, "{hook}");
+
+    // Two players come, the first leaves, then the second; the stream ends
+    // after the grace period.
+    let key = content_id(720);
+    let mut first = h.player(&key).await;
+    assert!(first.read_at_least(10_000, Duration::from_secs(10)).await);
+    let mut second = h.player(&key).await;
+    assert!(second.read_at_least(10_000, Duration::from_secs(10)).await);
+    drop(first);
+    // Leaving is seen when acemux's next write to the closed socket fails.
+    let first_left = h
+        .wait_for(Duration::from_secs(10), || async { log.lines_of("channel-counter").iter().any(|l| l.starts_with("player left")) })
+        .await;
+    assert!(first_left, "{:#?}", log.lines_of("channel-counter"));
+    drop(second);
+    let ended = h
+        .wait_for(Duration::from_secs(15), || async { log.lines_of("channel-counter").iter().any(|l| l.starts_with("channel")) })
+        .await;
+    let lines = log.lines_of("channel-counter");
+    assert!(ended, "no summary: {lines:#?}");
+    let lines: Vec<&String> = lines.iter().filter(|l| l.contains(&key)).collect();
+    let left = |n: usize| format!("ms: {n} watching");
+    assert_eq!(lines.len(), 5, "{lines:#?}");
+    assert_eq!(lines[0], &format!("player joined {key} (ts): 1 watching"));
+    assert_eq!(lines[1], &format!("player joined {key} (ts): 2 watching"));
+    assert!(lines[2].starts_with(&format!("player left {key} (ts) after ")) && lines[2].ends_with(&left(1)), "{lines:#?}");
+    assert!(lines[3].starts_with(&format!("player left {key} (ts) after ")) && lines[3].ends_with(&left(0)), "{lines:#?}");
+    assert!(lines[4].starts_with(&format!("channel {key} ended (")), "{lines:#?}");
+    assert!(lines[4].contains("peak 2 players, 2 joins"), "{lines:#?}");
+    let hook = plugin(&h, "channel-counter").await;
+    assert_eq!(hook["stats"]["errors"], 0, "{hook}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_plugin_built_for_another_contract_version_is_refused_naming_both() {
+    if !python_available("python_plugins::a_python_plugin_built_for_another_contract_version") {
+        return;
+    }
+    let build = TempDir::new("py-version-build");
+    let other = wit_of_version(build.path(), "0.4.0");
+    let wasm = build_python("region-selector", "selector-plugin", &other, build.path()).await;
+    let plugins = TempDir::new("py-version");
+    std::fs::copy(&wasm, plugins.path().join("region-selector.wasm")).unwrap();
+    let dir = plugins.path().to_path_buf();
+    let h = Harness::start(sim(), |s| s.plugins_dir = Some(dir)).await;
+    let refused = plugin(&h, "region-selector").await;
+    assert_eq!(refused["status"], "failed", "{refused}");
+    let error = refused["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("acemux:plugin@0.4.0") && error.contains("acemux:plugin@0.3.0"),
+        "the error names both versions: {refused}"
+    );
+    // Refused before compiling: no compile time was spent on it.
+    assert!(refused.get("compile_ms").is_none_or(|ms| ms.is_null()), "{refused}");
+    // acemux serves on without it.
+    let mut p = h.player(&content_id(730)).await;
+    assert!(p.read_at_least(10_000, Duration::from_secs(10)).await);
+}
+
+/// The plugins' own unit tests (plain `unittest`, no WebAssembly) pass: the
+/// guide tells authors to test the rule so, and CI keeps the examples honest.
+#[tokio::test]
+async fn the_python_rules_pass_their_own_unit_tests() {
+    for (name, tests) in [("region-selector", 4), ("channel-counter", 3)] {
+        let run = tokio::process::Command::new("python3")
+            .args(["-B", "-m", "unittest", "-v"])
+            .current_dir(repo().join("plugins/python").join(name))
+            .output();
+        let out = tokio::time::timeout(Duration::from_secs(60), run).await.expect("unittest ends").unwrap();
+        // unittest reports on stderr.
+        let report = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{name}: {report}");
+        assert!(report.contains(&format!("Ran {tests} tests")), "{name}: {report}");
+    }
 }

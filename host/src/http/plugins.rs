@@ -10,11 +10,25 @@ use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
 use super::status::Detail;
+use crate::plugins::plugin::Plugin;
 use super::{ApiError, AppState};
 
 pub async fn list(State(app): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     let detail = Detail::for_caller(&app, &headers)?;
     Ok(Json(plugins_json(&app, detail)))
+}
+
+/// What a plugin holds: its native code, and its live instances (idle
+/// selectors, one per running stream for a filter, one for events) with
+/// the linear memory they have grown to.
+fn memory_json(p: &Plugin) -> Value {
+    let live = p.memory.view();
+    json!({
+        "code_bytes": p.code_bytes,
+        "instances": live.instances,
+        "linear_bytes": live.linear_bytes,
+        "total_bytes": p.code_bytes + live.linear_bytes,
+    })
 }
 
 /// Every plugin as `/plugins` shows it (the dashboard's feed too).
@@ -42,6 +56,7 @@ pub fn plugins_json(app: &AppState, detail: Detail) -> Value {
                 "loaded_at": secs(p.loaded_at),
                 "compiled": p.compiled,
                 "compile_ms": p.compile_time.as_secs_f64() * 1e3,
+                "memory": memory_json(p),
                 "order": p.settings.order,
                 "settings": detail.show(serde_json::to_value(&p.settings).unwrap_or_default()),
                 "stats": p.stats.view(),

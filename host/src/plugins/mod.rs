@@ -4,6 +4,7 @@
 pub mod bindings;
 pub mod cache;
 pub mod candidates;
+pub mod contract;
 pub mod filter;
 pub mod host;
 pub mod limits;

@@ -25,22 +25,12 @@ use super::bindings::exports::acemux::plugin::{events, filter, selector};
 use super::bindings::{Event, Request, Selection, Stream};
 use super::cache::Compiled;
 use super::candidates::Candidates;
+use super::contract::{PACKAGE, PACKAGE_VERSION, compatible, refuse_other_versions};
+use super::limits::MemoryUse;
 use super::runtime::{PluginState, Runtime, any, ticks};
 use super::settings::PluginSettings;
 use super::stats::PluginStats;
 use crate::config::{format_duration, format_size};
-
-/// The WIT package version this host speaks, as a literal (for `concat!`).
-macro_rules! package_version {
-    () => {
-        "0.3.0"
-    };
-}
-pub(crate) use package_version;
-
-/// The WIT package this host speaks.
-pub const PACKAGE: &str = "acemux:plugin";
-pub const PACKAGE_VERSION: &str = package_version!();
 
 /// Idle selector instances kept per plugin; concurrent selections beyond
 /// it instantiate their own (tens of microseconds) and drop it after.
@@ -99,6 +89,10 @@ pub struct Plugin {
     pub compiled: Compiled,
     /// What compiling (or loading the compiled form) took.
     pub compile_time: Duration,
+    /// Bytes of native code the component compiled to.
+    pub code_bytes: usize,
+    /// The plugin's live instances and their linear memory.
+    pub memory: Arc<MemoryUse>,
     pub stats: PluginStats,
     runtime: Arc<Runtime>,
     pre: InstancePre<PluginState>,
@@ -123,6 +117,7 @@ impl Plugin {
         settings: PluginSettings,
         fingerprint: [u8; 32],
     ) -> anyhow::Result<Self> {
+        refuse_other_versions(bytes)?;
         let started = Instant::now();
         let (component, compiled) = runtime.compile(bytes).context("not a valid WebAssembly component")?;
         let compile_time = started.elapsed();
@@ -142,6 +137,11 @@ impl Plugin {
             loaded_at: SystemTime::now(),
             compiled,
             compile_time,
+            code_bytes: {
+                let image = component.image_range();
+                image.end as usize - image.start as usize
+            },
+            memory: Arc::default(),
             stats: PluginStats::default(),
             runtime: runtime.clone(),
             pre,
@@ -158,7 +158,7 @@ impl Plugin {
     /// Instantiates once, so a plugin that cannot start fails its load
     /// rather than its first call.
     pub async fn try_instantiate(&self) -> anyhow::Result<()> {
-        let mut store = self.runtime.store(&self.name, &self.settings)?;
+        let mut store = self.runtime.store(&self.name, &self.settings, &self.memory)?;
         let made = self.run_guarded(&mut store, |s| self.pre.instantiate_async(s)).await;
         made.map(drop).map_err(|e| anyhow::anyhow!("instantiation failed: {e}"))
     }
@@ -320,7 +320,7 @@ impl Plugin {
         load: impl FnOnce(&mut Store<PluginState>, &wasmtime::component::Instance) -> wasmtime::Result<G>,
     ) -> Result<(Store<PluginState>, G), CallError> {
         let mut store =
-            self.runtime.store(&self.name, &self.settings).map_err(|e| CallError::Trap(format!("{e:#}")))?;
+            self.runtime.store(&self.name, &self.settings, &self.memory).map_err(|e| CallError::Trap(format!("{e:#}")))?;
         let pre = &self.pre;
         let made = self
             .guarded(&mut store, |s| async move {
@@ -424,14 +424,13 @@ fn inspect(
     let ty = component.component_type();
     let mut caps = Capabilities::default();
     let mut version = None;
-    let mut foreign = Vec::new();
     for (name, _) in ty.exports(&runtime.engine) {
         let Some(rest) = name.strip_prefix(&format!("{PACKAGE}/")) else {
             continue;
         };
         let (interface, ver) = rest.split_once('@').unwrap_or((rest, ""));
+        // (Other versions were refused before compiling.)
         if !compatible(ver) {
-            foreign.push(ver.to_owned());
             continue;
         }
         version = Some(ver.to_owned());
@@ -442,41 +441,8 @@ fn inspect(
             _ => {}
         }
     }
-    if let Some(v) = foreign.first() {
-        bail!(
-            "built for {PACKAGE}@{v}; this acemux speaks {PACKAGE}@{PACKAGE_VERSION} (rebuild the plugin against a matching SDK)"
-        );
-    }
     if caps == Capabilities::default() {
         bail!("exports none of {PACKAGE}/selector, /filter or /events @{PACKAGE_VERSION}");
     }
     Ok((caps, version.unwrap_or_default()))
-}
-
-/// Semver compatibility with this host's 0.1.x: same minor while 0.x.
-fn compatible(version: &str) -> bool {
-    let mut ours = PACKAGE_VERSION.split('.');
-    let mut theirs = version.split('.');
-    ours.next() == theirs.next() && ours.next() == theirs.next()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::compatible;
-
-    #[test]
-    fn the_host_speaks_the_version_of_wit() {
-        let wit = include_str!("../../../wit/plugin.wit");
-        assert!(wit.contains(&format!("package {}@{};", super::PACKAGE, super::PACKAGE_VERSION)));
-    }
-
-    #[test]
-    fn only_the_same_minor_version_is_compatible() {
-        assert!(compatible("0.3.0"));
-        assert!(compatible("0.3.7"));
-        assert!(!compatible("0.2.0"));
-        assert!(!compatible("0.4.0"));
-        assert!(!compatible("1.1.0"));
-        assert!(!compatible(""));
-    }
 }

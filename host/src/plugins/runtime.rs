@@ -27,7 +27,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{self, Level};
 use super::cache::{CompileCache, Compiled};
-use super::limits::PluginLimits;
+use super::limits::{MemoryUse, PluginLimits};
 use super::settings::PluginSettings;
 
 /// Epoch tick: the granularity at which computing wasm code is stopped.
@@ -117,8 +117,14 @@ impl Runtime {
         }
     }
 
-    /// A store for one instance of a plugin, with its limits and grants.
-    pub fn store(&self, name: &Arc<str>, settings: &PluginSettings) -> anyhow::Result<Store<PluginState>> {
+    /// A store for one instance of a plugin, with its limits and grants;
+    /// `memory` counts the instance while the store lives.
+    pub fn store(
+        &self,
+        name: &Arc<str>,
+        settings: &PluginSettings,
+        memory: &Arc<MemoryUse>,
+    ) -> anyhow::Result<Store<PluginState>> {
         let mut wasi = WasiCtx::builder();
         // Only the variables the operator listed, and only those set.
         for variable in &settings.grants.env {
@@ -141,7 +147,7 @@ impl Runtime {
             config_json: settings.config_json.clone(),
             wasi: wasi.build(),
             table: ResourceTable::new(),
-            limits: PluginLimits::new(settings.memory_limit),
+            limits: PluginLimits::new(settings.memory_limit, memory.clone()),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);

@@ -21,10 +21,19 @@ pub fn available(test: &str, programs: &[&str], package: &str) -> bool {
 /// `pip install componentize-py==0.25.0`).
 pub fn available_by(test: &str, programs: &[&str], how: &str) -> bool {
     let missing: Vec<&str> = programs.iter().copied().filter(|p| !on_path(p)).collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let message = format!("SKIPPED {test}: needs {} (install {how})", missing.join(", "));
+    missing.is_empty() || skip(test, &missing.join(", "), how)
+}
+
+/// Like [`available_by`], for a program at a known place (one a package
+/// manager put in a project directory, e.g. `node_modules/.bin`).
+pub fn available_at(test: &str, program: &Path, how: &str) -> bool {
+    is_executable(program) || skip(test, &program.display().to_string(), how)
+}
+
+/// Says that `test` skips for want of `missing`, and returns `false`; or
+/// panics under [`REQUIRE_VAR`].
+fn skip(test: &str, missing: &str, how: &str) -> bool {
+    let message = format!("SKIPPED {test}: needs {missing} (install {how})");
     if std::env::var_os(REQUIRE_VAR).is_some() {
         panic!("{message}; {REQUIRE_VAR} is set, so a missing program is a failure");
     }
