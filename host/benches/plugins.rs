@@ -2,6 +2,12 @@
 //! through a filter including the host's output check.
 //!
 //! `cargo bench -p acemux --bench plugins`
+//!
+//! With `ACEMUX_BENCH_PLUGINS=<dir>`, also every `<name>.wasm` in that
+//! directory (with its `<name>.toml`): a selector call, a 64 KiB batch
+//! through a filter, the instantiation of one instance, and the memory one
+//! instance holds — how `tests/bench/plugin-languages.sh` compares the
+//! Python and JavaScript examples with the Rust ones.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -25,6 +31,10 @@ fn host_with(name: &str, wasm: &str) -> Arc<PluginHost> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::copy(wasm, dir.join(format!("{name}.wasm"))).unwrap();
+    let toml = std::path::Path::new(wasm).with_extension("toml");
+    if toml.exists() {
+        std::fs::copy(&toml, dir.join(format!("{name}.toml"))).unwrap();
+    }
     let host = PluginHost::new(dir, None).unwrap();
     assert!(runtime().block_on(host.scan()), "plugin did not load");
     host
@@ -37,7 +47,14 @@ fn engines(n: usize) -> Vec<EngineView> {
             id: format!("10.0.0.{i}:6878"),
             host: format!("10.0.0.{i}"),
             port: 6878,
-            labels: [("region".to_string(), "eu".to_string())].into_iter().collect(),
+            // The Python and JavaScript examples' settings send 127.0.0.1
+            // to region `local`, tier `gold`: every other engine.
+            labels: [
+                ("region".to_string(), if i % 2 == 1 { "local" } else { "eu" }.to_string()),
+                ("tier".to_string(), if i % 2 == 1 { "gold" } else { "silver" }.to_string()),
+            ]
+            .into_iter()
+            .collect(),
             container_id: None,
             forwarded: i % 2 == 0,
             healthy: true,
@@ -51,39 +68,96 @@ fn engines(n: usize) -> Vec<EngineView> {
         .collect()
 }
 
-fn selector(c: &mut Criterion) {
-    let selector = PluginSelector { host: host_with("sticky", acemux_test_artifacts::STICKY_ENGINE) };
-    let candidates = engines(8);
-    let request = SelectRequest {
+fn request() -> SelectRequest {
+    SelectRequest {
         content: Some(acemux::content::ContentKey {
             key_type: acemux::content::KeyType::ContentId,
             id: "0123456789abcdef0123456789abcdef01234567".into(),
         }),
+        client: Some("127.0.0.1:40000".parse().unwrap()),
         ..SelectRequest::default()
-    };
-    let rt = runtime();
-    c.bench_function("selector call, sticky-engine, 8 engines", |b| {
+    }
+}
+
+fn stream() -> Stream {
+    Stream { content_key: "ab".into(), key_type: KeyType::ContentId, engine_id: None }
+}
+
+/// 348 packets (64 KiB): one null in eight, like a padded broadcast.
+fn batch() -> Bytes {
+    let mut video = NULL_PACKET;
+    video[1] = 0x01;
+    (0..348).flat_map(|i| if i % 8 == 0 { NULL_PACKET } else { video }).collect::<Vec<u8>>().into()
+}
+
+fn bench_selector(c: &mut Criterion, name: &str, host: Arc<PluginHost>) {
+    let selector = PluginSelector { host };
+    let (candidates, request, rt) = (engines(8), request(), runtime());
+    c.bench_function(&format!("selector call, {name}, 8 engines"), |b| {
         b.iter(|| black_box(rt.block_on(selector.select(&request, &candidates))))
     });
 }
 
-fn filter(c: &mut Criterion) {
-    let host = host_with("nullstrip", acemux_test_artifacts::NULL_STRIP);
-    let stream = Stream { content_key: "ab".into(), key_type: KeyType::ContentId, engine_id: None };
-    let mut chain = FilterChain::new(host, stream);
-    // 348 packets (64 KiB): one null in eight, like a padded broadcast.
-    let mut video = NULL_PACKET;
-    video[1] = 0x01;
-    let batch: Vec<u8> = (0..348).flat_map(|i| if i % 8 == 0 { NULL_PACKET } else { video }).collect();
-    let batch = Bytes::from(batch);
-    let rt = runtime();
+fn bench_filter(c: &mut Criterion, name: &str, host: Arc<PluginHost>) {
+    let mut chain = FilterChain::new(host, stream());
+    let (batch, rt) = (batch(), runtime());
     let mut group = c.benchmark_group("filter");
     group.throughput(Throughput::Bytes(batch.len() as u64));
-    group.bench_function("null-strip, 64 KiB batch, with output check", |b| {
+    group.bench_function(format!("{name}, 64 KiB batch, with output check"), |b| {
         b.iter(|| black_box(rt.block_on(chain.process(batch.clone()))))
     });
     group.finish();
 }
 
-criterion_group!(benches, selector, filter);
+fn selector(c: &mut Criterion) {
+    bench_selector(c, "sticky-engine", host_with("sticky", acemux_test_artifacts::STICKY_ENGINE));
+}
+
+fn filter(c: &mut Criterion) {
+    bench_filter(c, "null-strip", host_with("nullstrip", acemux_test_artifacts::NULL_STRIP));
+}
+
+/// The components in `ACEMUX_BENCH_PLUGINS`, each in every phase it exports.
+fn other_languages(c: &mut Criterion) {
+    let Some(dir) = std::env::var_os("ACEMUX_BENCH_PLUGINS") else {
+        return;
+    };
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .collect();
+    files.sort();
+    for file in files {
+        let name = file.file_stem().unwrap().to_string_lossy().into_owned();
+        let host = host_with(&name, file.to_str().unwrap());
+        let plugin = host.current().plugins[0].clone();
+        let rt = runtime();
+        c.bench_function(&format!("instantiate, {name}"), |b| {
+            b.iter(|| rt.block_on(plugin.try_instantiate()).unwrap())
+        });
+        if plugin.capabilities.selector {
+            bench_selector(c, &name, host.clone());
+        }
+        if plugin.capabilities.filter {
+            bench_filter(c, &name, host.clone());
+        }
+        // One instance, as a stream's filter or an idle selector holds it,
+        // after a call.
+        let mut chain = plugin.capabilities.filter.then(|| FilterChain::new(host.clone(), stream()));
+        if let Some(chain) = &mut chain {
+            rt.block_on(chain.process(batch()));
+        }
+        let memory = plugin.memory.view();
+        println!(
+            "{name}: component {} bytes, native code {} bytes, {} live instance(s) holding {} bytes of linear memory",
+            std::fs::metadata(&file).unwrap().len(),
+            plugin.code_bytes,
+            memory.instances,
+            memory.linear_bytes
+        );
+    }
+}
+
+criterion_group!(benches, selector, filter, other_languages);
 criterion_main!(benches);

@@ -2,10 +2,15 @@
 # Plugin cost by language: component size, compile (load) time fresh and
 # from the compile cache, memory of acemux with the plugin loaded, and the
 # selector call time over 40 stream starts with 8 engines, for the Rust
-# `sticky-engine` and the Python `region-selector`.
+# `sticky-engine`, the Python `region-selector` and the JavaScript
+# `tier-selector`; then the plugins bench (criterion) with the Python and
+# JavaScript components beside the Rust ones: selector call, 64 KiB filter
+# batch (JavaScript `pid-drop` set to drop null packets, like the Rust
+# `null-strip`), instantiation, memory per instance.
 #
 #   cargo build --release -p acemux -p ace-sim
 #   cargo build --profile plugin --target wasm32-wasip2 -p sticky-engine
+#   npm ci --prefix plugins/js
 #   tests/bench/plugin-languages.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -16,6 +21,7 @@ sim=target/release/ace-sim
 
 (cd plugins/python/region-selector &&
     componentize-py -d ../../../wit -w selector-plugin componentize app -o "$work/region-selector.wasm" >/dev/null)
+(cd plugins/js && npm run --silent build >/dev/null && mv tier-selector.wasm pid-drop.wasm "$work/")
 cp target/wasm32-wasip2/plugin/sticky_engine.wasm "$work/sticky-engine.wasm"
 
 {
@@ -23,7 +29,8 @@ cp target/wasm32-wasip2/plugin/sticky_engine.wasm "$work/sticky-engine.wasm"
     for i in 1 2 3 4 5 6 7 8; do
         "$sim" --listen "127.0.0.1:1710$i" --bitrate 200000 >/dev/null 2>&1 &
         region=$([ $((i % 2)) -eq 0 ] && echo local || echo far)
-        printf '[[engines]]\naddress = "127.0.0.1:1710%s"\nlabels = { region = "%s" }\n' "$i" "$region"
+        tier=$([ $((i % 2)) -eq 0 ] && echo gold || echo silver)
+        printf '[[engines]]\naddress = "127.0.0.1:1710%s"\nlabels = { region = "%s", tier = "%s" }\n' "$i" "$region" "$tier"
     done
 } > "$work/acemux.toml"
 
@@ -71,3 +78,11 @@ kill -TERM $pid && wait $pid 2>/dev/null || true
 
 run sticky-engine "$work/sticky-engine.wasm"
 run region-selector "$work/region-selector.wasm" plugins/python/region-selector/region-selector.toml
+run tier-selector "$work/tier-selector.wasm" plugins/js/tier-selector/tier-selector.toml
+
+mkdir -p "$work/languages"
+cp "$work/region-selector.wasm" plugins/python/region-selector/region-selector.toml \
+    "$work/tier-selector.wasm" plugins/js/tier-selector/tier-selector.toml "$work/pid-drop.wasm" "$work/languages/"
+sed 's/^pids = .*/pids = [8191]/' plugins/js/pid-drop/pid-drop.toml > "$work/languages/pid-drop.toml"
+ACEMUX_BENCH_PLUGINS="$work/languages" cargo bench -q -p acemux --bench plugins 2>&1 |
+    grep -E '^(selector|filter|instantiate|[a-z-]+: component)|time:|thrpt:'

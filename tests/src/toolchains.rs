@@ -71,7 +71,8 @@ pub fn js_source(name: &str) -> PathBuf {
 async fn run(mut command: tokio::process::Command, name: &str) {
     command.stdin(Stdio::null()).stdout(Stdio::null()).kill_on_drop(true);
     let built = tokio::time::timeout(std::time::Duration::from_secs(300), command.status()).await;
-    let status = built.unwrap_or_else(|_| panic!("building {name} took over 5 minutes")).expect("the toolchain runs");
+    let status =
+        built.unwrap_or_else(|_| panic!("building {name} took over 5 minutes")).expect("the toolchain runs");
     assert!(status.success(), "the toolchain could not build {name}");
 }
 

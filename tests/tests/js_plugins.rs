@@ -47,12 +47,24 @@ fn assert_is_recording_without(received: &[u8], recording: &[u8], dropped: u16, 
     }
     let first_video = packets.iter().position(|p| pid(p) == VIDEO_PID).expect("video arrived");
     for p in &packets[..first_video] {
-        assert!(matches!(pid(p), NULL_PID | 0 | 0x11 | 0x1000), "{who}: before the first video packet: PID {}", pid(p));
+        assert!(
+            matches!(pid(p), NULL_PID | 0 | 0x11 | 0x1000),
+            "{who}: before the first video packet: PID {}",
+            pid(p)
+        );
     }
-    let at = expected.iter().position(|p| *p == packets[first_video]).expect("the first video packet is the recording's");
+    let at = expected
+        .iter()
+        .position(|p| *p == packets[first_video])
+        .expect("the first video packet is the recording's");
     for (k, p) in packets[first_video..].iter().enumerate() {
         let want = expected[(at + k) % expected.len()];
-        assert!(*p == want, "{who}: packet {} differs from the recording's packet {}", first_video + k, (at + k) % expected.len());
+        assert!(
+            *p == want,
+            "{who}: packet {} differs from the recording's packet {}",
+            first_video + k,
+            (at + k) % expected.len()
+        );
     }
     packets.len() - first_video
 }
@@ -80,7 +92,8 @@ async fn a_javascript_filter_removes_its_pid_from_what_every_player_receives() {
     let recording = recording();
     for (i, p) in players.iter_mut().enumerate() {
         assert!(p.read_at_least(400_000, Duration::from_secs(20)).await, "player {i}");
-        let compared = assert_is_recording_without(&p.received, &recording, AUDIO_PID, &format!("player {i}"));
+        let compared =
+            assert_is_recording_without(&p.received, &recording, AUDIO_PID, &format!("player {i}"));
         assert!(compared > 1000, "player {i}: {compared} packets compared");
     }
     let filter = plugin(&h, "pid-drop").await;
@@ -100,7 +113,8 @@ async fn a_javascript_selector_sends_players_to_the_engines_of_their_tier() {
         return;
     }
     let build = TempDir::new("js-selector-build");
-    let wasm = build_js("tier-selector", "selector-plugin", &wit(), &js_source("tier-selector"), build.path()).await;
+    let wasm =
+        build_js("tier-selector", "selector-plugin", &wit(), &js_source("tier-selector"), build.path()).await;
     let plugins = TempDir::new("js-selector");
     install(plugins.path(), "tier-selector", &wasm);
     let dir = plugins.path().to_path_buf();
@@ -146,7 +160,11 @@ async fn a_javascript_plugin_built_for_another_contract_version_is_refused_namin
     std::fs::create_dir_all(&source).unwrap();
     for file in ["app.js", "pids.js"] {
         let text = std::fs::read_to_string(js_source("pid-drop").join(file)).unwrap();
-        std::fs::write(source.join(file), text.replace("acemux:plugin/host@0.3.0", "acemux:plugin/host@0.2.0")).unwrap();
+        std::fs::write(
+            source.join(file),
+            text.replace("acemux:plugin/host@0.3.0", "acemux:plugin/host@0.2.0"),
+        )
+        .unwrap();
     }
     let wasm = build_js("pid-drop", "filter-plugin", &other, &source, build.path()).await;
     let plugins = TempDir::new("js-version");
@@ -168,7 +186,11 @@ async fn a_javascript_plugin_built_for_another_contract_version_is_refused_namin
 /// guide tells authors to test the rule so, and CI keeps the examples honest.
 #[tokio::test]
 async fn the_javascript_rules_pass_their_own_unit_tests() {
-    if !acemux_test_artifacts::programs::available_by("js_plugins::unit_tests", &["node"], "Node.js 18 or newer") {
+    if !acemux_test_artifacts::programs::available_by(
+        "js_plugins::unit_tests",
+        &["node"],
+        "Node.js 18 or newer",
+    ) {
         return;
     }
     let run = tokio::process::Command::new("node")

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use ace_sim::SimConfig;
 use acemux_tests::log_capture::plugin_log;
-use acemux_tests::plugins::plugin;
+use acemux_tests::plugins::{install, plugin};
 use acemux_tests::toolchains::{build_python, python_available, repo, wit, wit_of_version};
 use acemux_tests::{Harness, TempDir, content_id};
 
@@ -45,19 +45,29 @@ async fn a_python_selector_chooses_the_engine_and_known_code_loads_from_the_cach
     let wasm = build_python("region-selector", "selector-plugin", &wit(), build.path()).await;
     let plugins = TempDir::new("py-plugins");
     let cache = TempDir::new("py-cache");
-    std::fs::copy(&wasm, plugins.path().join("region-selector.wasm")).unwrap();
-    std::fs::copy(
-        repo().join("plugins/python/region-selector/region-selector.toml"),
-        plugins.path().join("region-selector.toml"),
-    )
-    .unwrap();
 
     let mut ids = Vec::new();
     let mut h =
         Harness::start_many(vec![sim(), sim()], settings(&mut ids, plugins.path(), cache.path())).await;
     let labelled = usize::from(ids[0] < ids[1]);
+    // Dropped into the running acemux: listed as `loading` while it
+    // compiles (seconds: an 18 MB component), then active.
+    let toml =
+        std::fs::read_to_string(repo().join("plugins/python/region-selector/region-selector.toml")).unwrap();
+    install(plugins.path(), "region-selector", wasm.to_str().unwrap(), Some(&toml));
+    let seen_loading = h
+        .wait_for(Duration::from_secs(10), || async {
+            plugin(&h, "region-selector").await["status"] == "loading"
+        })
+        .await;
+    assert!(seen_loading, "never listed as loading: {}", plugin(&h, "region-selector").await);
+    let loaded = h
+        .wait_for(Duration::from_secs(120), || async {
+            plugin(&h, "region-selector").await["status"] == "active"
+        })
+        .await;
     let first = plugin(&h, "region-selector").await;
-    assert_eq!(first["status"], "active", "{first}");
+    assert!(loaded, "{first}");
     assert_eq!(first["compiled"], "fresh", "{first}");
     assert_eq!(first["capabilities"]["selector"], true);
 
@@ -125,12 +135,16 @@ async fn a_python_event_hook_sees_players_come_and_go_in_order() {
     drop(first);
     // Leaving is seen when acemux's next write to the closed socket fails.
     let first_left = h
-        .wait_for(Duration::from_secs(10), || async { log.lines_of("channel-counter").iter().any(|l| l.starts_with("player left")) })
+        .wait_for(Duration::from_secs(10), || async {
+            log.lines_of("channel-counter").iter().any(|l| l.starts_with("player left"))
+        })
         .await;
     assert!(first_left, "{:#?}", log.lines_of("channel-counter"));
     drop(second);
     let ended = h
-        .wait_for(Duration::from_secs(15), || async { log.lines_of("channel-counter").iter().any(|l| l.starts_with("channel")) })
+        .wait_for(Duration::from_secs(15), || async {
+            log.lines_of("channel-counter").iter().any(|l| l.starts_with("channel"))
+        })
         .await;
     let lines = log.lines_of("channel-counter");
     assert!(ended, "no summary: {lines:#?}");
@@ -139,8 +153,14 @@ async fn a_python_event_hook_sees_players_come_and_go_in_order() {
     assert_eq!(lines.len(), 5, "{lines:#?}");
     assert_eq!(lines[0], &format!("player joined {key} (ts): 1 watching"));
     assert_eq!(lines[1], &format!("player joined {key} (ts): 2 watching"));
-    assert!(lines[2].starts_with(&format!("player left {key} (ts) after ")) && lines[2].ends_with(&left(1)), "{lines:#?}");
-    assert!(lines[3].starts_with(&format!("player left {key} (ts) after ")) && lines[3].ends_with(&left(0)), "{lines:#?}");
+    assert!(
+        lines[2].starts_with(&format!("player left {key} (ts) after ")) && lines[2].ends_with(&left(1)),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[3].starts_with(&format!("player left {key} (ts) after ")) && lines[3].ends_with(&left(0)),
+        "{lines:#?}"
+    );
     assert!(lines[4].starts_with(&format!("channel {key} ended (")), "{lines:#?}");
     assert!(lines[4].contains("peak 2 players, 2 joins"), "{lines:#?}");
     let hook = plugin(&h, "channel-counter").await;

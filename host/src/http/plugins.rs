@@ -10,8 +10,8 @@ use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
 use super::status::Detail;
-use crate::plugins::plugin::Plugin;
 use super::{ApiError, AppState};
+use crate::plugins::plugin::Plugin;
 
 pub async fn list(State(app): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     let detail = Detail::for_caller(&app, &headers)?;

@@ -63,7 +63,13 @@ impl PluginLimits {
             .trap_on_grow_failure(true)
             .build();
         use_of_plugin.instances.fetch_add(1, Ordering::Relaxed);
-        Self { inner, memory_limit, memory_hit: Arc::new(AtomicBool::new(false)), use_of_plugin, linear_bytes: 0 }
+        Self {
+            inner,
+            memory_limit,
+            memory_hit: Arc::new(AtomicBool::new(false)),
+            use_of_plugin,
+            linear_bytes: 0,
+        }
     }
 
     pub fn memory_limit(&self) -> usize {

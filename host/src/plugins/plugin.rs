@@ -319,8 +319,10 @@ impl Plugin {
         &self,
         load: impl FnOnce(&mut Store<PluginState>, &wasmtime::component::Instance) -> wasmtime::Result<G>,
     ) -> Result<(Store<PluginState>, G), CallError> {
-        let mut store =
-            self.runtime.store(&self.name, &self.settings, &self.memory).map_err(|e| CallError::Trap(format!("{e:#}")))?;
+        let mut store = self
+            .runtime
+            .store(&self.name, &self.settings, &self.memory)
+            .map_err(|e| CallError::Trap(format!("{e:#}")))?;
         let pre = &self.pre;
         let made = self
             .guarded(&mut store, |s| async move {

@@ -4,29 +4,30 @@
 // `wit/` (world `filter-plugin`); the rule lives in `pids.js`.
 
 import { log, config } from 'acemux:plugin/host@0.3.0';
-import { dropPids, pidsFromConfig } from './pids.js';
+import { dropPids, pidMask, pidsFromConfig } from './pids.js';
 
 // Read when the first stream starts, not at the module's top level: the
 // module is evaluated once while the component is built, where no host
 // exists to answer `config()`.
-let drop = null;
+let mask = null;
 
 function pidsToDrop() {
-  if (drop === null) {
-    drop = pidsFromConfig(JSON.parse(config()));
-    log('info', `dropping PIDs ${[...drop].join(', ') || '(none)'}`);
+  if (mask === null) {
+    const pids = pidsFromConfig(JSON.parse(config()));
+    log('info', `dropping PIDs ${[...pids].join(', ') || '(none)'}`);
+    mask = pidMask(pids);
   }
-  return drop;
+  return mask;
 }
 
 class StreamFilter {
   constructor(stream) {
-    this.drop = pidsToDrop();
+    this.mask = pidsToDrop();
     log('debug', `filtering ${stream.contentKey}`);
   }
 
   process(packets) {
-    return dropPids(packets, this.drop);
+    return dropPids(packets, this.mask);
   }
 }
 

@@ -18,7 +18,10 @@ export const selector = {
   },
 
   select(request, candidates) {
-    if (settings === null) settings = settingsFromConfig(JSON.parse(config()));
+    if (settings === null) {
+      settings = settingsFromConfig(JSON.parse(config()));
+      log('info', `tiers by address prefix: ${JSON.stringify(settings.tiers)}`);
+    }
     const tier = tierOf(settings, request.clientAddress);
     const views = [];
     for (const c of candidates) {
@@ -34,8 +37,8 @@ export const selector = {
       });
     }
     const chosen = choose(settings, tier, views);
-    if (chosen === null) return { tag: 'no-opinion' };
-    log('debug', `tier ${tier}: ${chosen} for ${request.contentKey}`);
-    return { tag: 'engine', val: chosen };
+    // (No log line per call: building one costs the interpreter more than
+    // the choice, even when acemux does not print it.)
+    return chosen === null ? { tag: 'no-opinion' } : { tag: 'engine', val: chosen };
   },
 };

@@ -20,6 +20,7 @@ def _config_once():
     global _config
     if _config is None:
         _config = json.loads(host.config())
+        host.log(Level.INFO, f"regions by address prefix: {_config.get('regions', {})}")
     return _config
 
 
@@ -37,7 +38,6 @@ class Selector(exports.Selector):
             infos.append(region.EngineInfo(e.id, dict(e.labels), c.healthy, c.active_streams,
                                            c.pending_streams, c.capacity, e.forwarded))
         chosen = region.choose(infos, request.client_address, _config_once())
-        if chosen is None:
-            return Selection_NoOpinion()
-        host.log(Level.DEBUG, f"region selector chose {chosen} for {request.content_key}")
-        return Selection_Engine(chosen)
+        # (No log line per call: building one costs the interpreter more
+        # than the choice, even when acemux does not print it.)
+        return Selection_NoOpinion() if chosen is None else Selection_Engine(chosen)
