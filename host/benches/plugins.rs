@@ -7,11 +7,14 @@
 //! directory (with its `<name>.toml`): a selector call, a 64 KiB batch
 //! through a filter, the instantiation of one instance, and the memory one
 //! instance holds — how `tests/bench/plugin-languages.sh` compares the
-//! Python and JavaScript examples with the Rust ones.
+//! Python and JavaScript examples with the Rust ones. With
+//! `ACEMUX_BENCH_COMPILER=winch`, every plugin is compiled by Winch
+//! instead of Cranelift (and the time each compile took is printed).
 
 use std::hint::black_box;
 use std::sync::Arc;
 
+use acemux::config::PluginCompiler;
 use acemux::engine::pool::EngineView;
 use acemux::engine::select::{EngineSelector, SelectRequest};
 use acemux::plugins::bindings::{KeyType, Stream};
@@ -35,8 +38,14 @@ fn host_with(name: &str, wasm: &str) -> Arc<PluginHost> {
     if toml.exists() {
         std::fs::copy(&toml, dir.join(format!("{name}.toml"))).unwrap();
     }
-    let host = PluginHost::new(dir, None).unwrap();
+    let compiler = match std::env::var("ACEMUX_BENCH_COMPILER").as_deref() {
+        Ok("winch") => PluginCompiler::Winch,
+        _ => PluginCompiler::Cranelift,
+    };
+    let host = PluginHost::new(dir, None, compiler).unwrap();
     assert!(runtime().block_on(host.scan()), "plugin did not load");
+    let plugin = &host.current().plugins[0];
+    println!("{name}: compiled by {compiler:?} in {:.0} ms", plugin.compile_time.as_secs_f64() * 1e3);
     host
 }
 

@@ -92,7 +92,7 @@ async fn start_plugins(
         }
         None => None,
     };
-    let host = plugins::PluginHost::new(dir.to_path_buf(), cache)?;
+    let host = plugins::PluginHost::new(dir.to_path_buf(), cache, settings.plugin_compiler)?;
     let watch = plugins::watch::DirWatch::new(&host);
     host.scan().await;
     let loaded = host.current().plugins.len();

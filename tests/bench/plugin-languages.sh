@@ -6,7 +6,8 @@
 # `tier-selector`; then the plugins bench (criterion) with the Python and
 # JavaScript components beside the Rust ones: selector call, 64 KiB filter
 # batch (JavaScript `pid-drop` set to drop null packets, like the Rust
-# `null-strip`), instantiation, memory per instance.
+# `null-strip`), instantiation, memory per instance; and all of that again
+# with every plugin compiled by Winch instead of Cranelift.
 #
 #   cargo build --release -p acemux -p ace-sim
 #   cargo build --profile plugin --target wasm32-wasip2 -p sticky-engine
@@ -84,5 +85,8 @@ mkdir -p "$work/languages"
 cp "$work/region-selector.wasm" plugins/python/region-selector/region-selector.toml \
     "$work/tier-selector.wasm" plugins/js/tier-selector/tier-selector.toml "$work/pid-drop.wasm" "$work/languages/"
 sed 's/^pids = .*/pids = [8191]/' plugins/js/pid-drop/pid-drop.toml > "$work/languages/pid-drop.toml"
-ACEMUX_BENCH_PLUGINS="$work/languages" cargo bench -q -p acemux --bench plugins 2>&1 |
-    grep -E '^(selector|filter|instantiate|[a-z-]+: component)|time:|thrpt:'
+for compiler in cranelift winch; do
+    echo "== plugins compiled by $compiler"
+    ACEMUX_BENCH_COMPILER=$compiler ACEMUX_BENCH_PLUGINS="$work/languages" cargo bench -q -p acemux --bench plugins 2>&1 |
+        grep -E '^(selector|filter|instantiate|[a-z-]+: (component|compiled))|time:|thrpt:'
+done

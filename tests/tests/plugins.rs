@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use ace_sim::SimConfig;
+use acemux::config::PluginCompiler;
 use acemux_test_artifacts as wasm;
 use acemux_tests::plugins::{install, plugin, plugins};
 use acemux_tests::{Harness, PlayerClient, TempDir, TsReport, content_id};
@@ -58,10 +59,23 @@ async fn selector_plugins_choose_the_engine_and_failures_fall_through() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn null_strip_removes_null_packets_for_every_player() {
+    null_strip_for_every_player(PluginCompiler::Cranelift).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn null_strip_compiled_by_winch_removes_null_packets_for_every_player() {
+    null_strip_for_every_player(PluginCompiler::Winch).await;
+}
+
+async fn null_strip_for_every_player(compiler: PluginCompiler) {
     let dir = TempDir::new("null");
     install(dir.path(), "null-strip", wasm::NULL_STRIP, None);
     let d = dir.path().to_path_buf();
-    let h = Harness::start(sim(), |s| s.plugins_dir = Some(d)).await;
+    let h = Harness::start(sim(), |s| {
+        s.plugins_dir = Some(d);
+        s.plugin_compiler = compiler;
+    })
+    .await;
     assert_eq!(plugin(&h, "null-strip").await["status"], "active");
     let id = content_id(2);
     let mut players = Vec::new();
@@ -107,6 +121,17 @@ async fn event_plugin_hears_a_stream_lifecycle() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn misbehaving_plugins_fail_alone_while_players_get_valid_ts() {
+    misbehaving_plugins_fail_alone(PluginCompiler::Cranelift).await;
+}
+
+/// Winch's code must be stopped at the budget (epoch interruption) and
+/// capped in memory just like Cranelift's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn misbehaving_plugins_compiled_by_winch_fail_alone_too() {
+    misbehaving_plugins_fail_alone(PluginCompiler::Winch).await;
+}
+
+async fn misbehaving_plugins_fail_alone(compiler: PluginCompiler) {
     let dir = TempDir::new("bad");
     install(dir.path(), "trap-filter", wasm::TRAP_FILTER, Some("order = 1\n"));
     install(dir.path(), "spin-filter", wasm::SPIN_FILTER, Some("order = 2\ntime_budget = \"20ms\"\n"));
@@ -120,7 +145,11 @@ async fn misbehaving_plugins_fail_alone_while_players_get_valid_ts() {
     );
     install(dir.path(), "broken-filter", wasm::BROKEN_FILTER, Some("order = 4\n"));
     let d = dir.path().to_path_buf();
-    let h = Harness::start(sim(), |s| s.plugins_dir = Some(d)).await;
+    let h = Harness::start(sim(), |s| {
+        s.plugins_dir = Some(d);
+        s.plugin_compiler = compiler;
+    })
+    .await;
     assert_eq!(plugins(&h).await.len(), 4);
     let id = content_id(4);
     let mut players = Vec::new();

@@ -146,6 +146,8 @@ pub struct Settings {
     /// The operator named the cache directory (a default that cannot be
     /// created only turns the cache off; a named one is an error).
     pub plugin_cache_given: bool,
+    /// What compiles plugins to native code.
+    pub plugin_compiler: PluginCompiler,
     /// Concurrent contents; a request for a new one beyond it gets 503.
     pub max_streams: Option<usize>,
     /// Concurrent players across all contents.
@@ -180,6 +182,16 @@ pub struct Settings {
     pub cluster_lease: Duration,
     /// Cluster: what a request for a content another instance owns gets.
     pub cluster_forward: ClusterForward,
+}
+
+/// wasmtime's compiler for plugins: Cranelift optimises (slower to
+/// compile, faster calls); Winch, its baseline compiler, compiles in one
+/// pass (faster first loads of big components, slower calls).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PluginCompiler {
+    Cranelift,
+    Winch,
 }
 
 /// What a request for a content that another instance owns gets.
@@ -325,6 +337,10 @@ pub struct Cli {
     /// [default: $XDG_CACHE_HOME/acemux/plugins or ~/.cache/acemux/plugins].
     #[arg(long, env = "ACEMUX_PLUGIN_CACHE")]
     pub plugin_cache: Option<String>,
+    /// `cranelift` (optimising: faster calls) or `winch` (baseline: faster
+    /// first loads, slower calls) compiles plugins [default: cranelift].
+    #[arg(long, env = "ACEMUX_PLUGIN_COMPILER")]
+    pub plugin_compiler: Option<String>,
     /// Concurrent contents; `0` = no limit [default: 0].
     #[arg(long, env = "ACEMUX_MAX_STREAMS")]
     pub max_streams: Option<String>,
@@ -419,6 +435,7 @@ const FILE_KEYS: &[&str] = &[
     "admin_token",
     "plugins_dir",
     "plugin_cache",
+    "plugin_compiler",
     "max_streams",
     "max_players",
     "channels",
@@ -629,6 +646,11 @@ impl Settings {
                 |s| Ok(if s == "none" || s.is_empty() { None } else { Some(PathBuf::from(s)) }),
             )?,
             plugin_cache_given: cli.plugin_cache.is_some() || file.contains_key("plugin_cache"),
+            plugin_compiler: r.choice(
+                cli.plugin_compiler.as_deref(),
+                names("plugin-compiler", "ACEMUX_PLUGIN_COMPILER", "plugin_compiler"),
+                &[("cranelift", PluginCompiler::Cranelift), ("winch", PluginCompiler::Winch)],
+            )?,
             max_streams: r.get(
                 cli.max_streams.as_deref(),
                 names("max-streams", "ACEMUX_MAX_STREAMS", "max_streams"),
@@ -1074,6 +1096,16 @@ mod tests {
         assert_eq!(s.join_at, JoinAt::Chunk);
         let err = Settings::from_cli(&cli(&["--join-at", "idr"])).unwrap_err().to_string();
         assert!(err.contains("--join-at") && err.contains("ACEMUX_JOIN_AT"), "{err}");
+    }
+
+    #[test]
+    fn plugin_compiler_is_cranelift_unless_named_and_names_its_setting_when_wrong() {
+        assert_eq!(Settings::from_cli(&Cli::default()).unwrap().plugin_compiler, PluginCompiler::Cranelift);
+        let s = Settings::from_cli(&cli(&["--plugin-compiler", "winch"])).unwrap();
+        assert_eq!(s.plugin_compiler, PluginCompiler::Winch);
+        let err = Settings::from_cli(&cli(&["--plugin-compiler", "llvm"])).unwrap_err().to_string();
+        assert!(err.contains("--plugin-compiler") && err.contains("ACEMUX_PLUGIN_COMPILER"), "{err}");
+        assert!(err.contains("`cranelift`, `winch`"), "{err}");
     }
 
     #[test]

@@ -149,6 +149,12 @@ mod tests {
         assert_eq!(cache.component(&e, &bytes).unwrap().1, Compiled::Cache);
         // Another engine configuration generates other code: its own entry.
         assert_eq!(cache.component(&engine(false), &bytes).unwrap().1, Compiled::Fresh);
+        // So does the other compiler (`--plugin-compiler`).
+        let mut winch = wasmtime::Config::new();
+        winch.wasm_component_model(true).epoch_interruption(true).strategy(wasmtime::Strategy::Winch);
+        let winch = Engine::new(&winch).unwrap();
+        assert_eq!(cache.component(&winch, &bytes).unwrap().1, Compiled::Fresh);
+        assert_eq!(cache.component(&winch, &bytes).unwrap().1, Compiled::Cache);
         // A damaged entry is not trusted: compiled again, and replaced.
         let entry = cache.entry(&e, &bytes);
         std::fs::write(&entry, b"not a compiled component").unwrap();

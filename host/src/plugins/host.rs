@@ -25,6 +25,7 @@ use super::cache::CompileCache;
 use super::plugin::Plugin;
 use super::runtime::Runtime;
 use super::settings::PluginSettings;
+use crate::config::PluginCompiler;
 
 /// The plugins in effect, in call order (`order`, then name).
 #[derive(Default)]
@@ -65,9 +66,13 @@ pub struct PluginHost {
 
 impl PluginHost {
     /// Plugins of `dir`, compiled components kept in `cache` when given.
-    pub fn new(dir: PathBuf, cache: Option<CompileCache>) -> anyhow::Result<Arc<Self>> {
+    pub fn new(
+        dir: PathBuf,
+        cache: Option<CompileCache>,
+        compiler: PluginCompiler,
+    ) -> anyhow::Result<Arc<Self>> {
         Ok(Arc::new(Self {
-            runtime: Runtime::new(cache)?,
+            runtime: Runtime::new(cache, compiler)?,
             dir,
             set: ArcSwap::from_pointee(PluginSet::default()),
             generation: AtomicU64::new(0),

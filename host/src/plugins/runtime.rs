@@ -22,13 +22,14 @@ use parking_lot::{Condvar, Mutex};
 
 use anyhow::Context;
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store};
+use wasmtime::{Config, Engine, Store, Strategy};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{self, Level};
 use super::cache::{CompileCache, Compiled};
 use super::limits::{MemoryUse, PluginLimits};
 use super::settings::PluginSettings;
+use crate::config::PluginCompiler;
 
 /// Epoch tick: the granularity at which computing wasm code is stopped.
 pub const TICK: Duration = Duration::from_millis(1);
@@ -77,10 +78,14 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    pub fn new(cache: Option<CompileCache>) -> anyhow::Result<Arc<Self>> {
+    pub fn new(cache: Option<CompileCache>, compiler: PluginCompiler) -> anyhow::Result<Arc<Self>> {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
+        config.strategy(match compiler {
+            PluginCompiler::Cranelift => Strategy::Cranelift,
+            PluginCompiler::Winch => Strategy::Winch,
+        });
         let engine = any(Engine::new(&config)).context("cannot create the wasm engine")?;
         let mut linker = Linker::new(&engine);
         any(wasmtime_wasi::p2::add_to_linker_async(&mut linker)).context("cannot link WASI")?;
