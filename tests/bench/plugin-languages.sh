@@ -11,7 +11,7 @@
 #
 #   cargo build --release -p acemux -p ace-sim
 #   cargo build --profile plugin --target wasm32-wasip2 -p sticky-engine
-#   npm ci --prefix plugins/js
+#   npm install --prefix plugins/js
 #   tests/bench/plugin-languages.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -12,7 +12,7 @@ use acemux_test_artifacts::programs;
 /// How to get componentize-py.
 pub const COMPONENTIZE_PY: &str = "pip install componentize-py==0.25.0";
 /// How to get the JavaScript toolchain (pinned in `plugins/js/package-lock.json`).
-pub const JS_TOOLCHAIN: &str = "npm ci --prefix plugins/js";
+pub const JS_TOOLCHAIN: &str = "npm install --prefix plugins/js";
 
 /// The repository's root.
 pub fn repo() -> PathBuf {

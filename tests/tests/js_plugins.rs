@@ -2,7 +2,7 @@
 //! loaded by acemux unchanged, under live players: a filter (checked packet
 //! by packet against the recording the engine plays), a selector, and a
 //! plugin built for another version of the contract. Skipped loudly
-//! without the toolchain (`npm ci --prefix plugins/js`), failed under
+//! without the toolchain (`npm install --prefix plugins/js`), failed under
 //! `ACEMUX_REQUIRE_PROGRAMS`.
 
 use std::path::Path;
