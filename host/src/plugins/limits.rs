@@ -4,7 +4,7 @@
 //! wasmtime's own `StoreLimits` traps with a message that, after the wasm
 //! backtrace is attached, tells an operator nothing. This limiter records
 //! that the memory cap was hit, so the failed call can be reported as
-//! `memory limit 32 MiB reached` whatever the guest did next (trap at once,
+//! `memory limit 64 MiB reached` whatever the guest did next (trap at once,
 //! or abort in its allocator after `memory.grow` failed).
 
 use std::sync::Arc;

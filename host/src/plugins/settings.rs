@@ -4,7 +4,7 @@
 //! order = 10              # lower runs first (default 100, then by name)
 //! enabled = true
 //! time_budget = "10ms"    # per call, computing or waiting; a call past it fails
-//! memory_limit = "32MiB"  # linear memory cap per instance
+//! memory_limit = "64MiB"  # linear memory cap per instance
 //! max_output_ratio = 4    # filters: output per batch at most this many times the input
 //! fail_mode = "open"      # filters: on failure pass packets ("open") or drop the batch ("closed")
 //! max_failures = 5        # consecutive failures before the plugin is disabled
@@ -77,7 +77,10 @@ impl Default for PluginSettings {
             order: 100,
             enabled: true,
             time_budget: Duration::from_millis(10),
-            memory_limit: 32 << 20,
+            // Rust plugins use a few MiB at most; the interpreters inside
+            // Python and JavaScript components grow their heaps to 10–35 MiB
+            // (docs/benchmarks.md), and a cap they reach mid-stream fails calls.
+            memory_limit: 64 << 20,
             max_output_ratio: 4,
             fail_mode: FailMode::Open,
             max_failures: 5,
