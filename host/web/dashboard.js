@@ -267,6 +267,14 @@ function renderEngines(doc) {
   $("engines").tBodies[0].replaceChildren(...rows);
 }
 
+// What a loaded plugin holds: native code plus its live instances' memory.
+function memoryCell(m) {
+  if (!m) return cell("Memory", "—", "num");
+  const td = cell("Memory", bytes(m.total_bytes), "num");
+  td.title = `native code ${bytes(m.code_bytes)}, ${m.instances} instance(s) with ${bytes(m.linear_bytes)} of memory`;
+  return td;
+}
+
 function renderPlugins(doc) {
   const list = doc.plugins.plugins || [];
   const rows = list.map((p) => {
@@ -286,6 +294,7 @@ function renderPlugins(doc) {
       cell("Errors", st.errors ?? "—", "num"),
       cell("Timeouts", st.timeouts ?? "—", "num"),
       cell("p99 call", st.p99_call_us !== undefined ? st.p99_call_us.toFixed(0) + " µs" : "—", "num"),
+      memoryCell(p.memory),
     );
   });
   $("plugins").tBodies[0].replaceChildren(...rows);

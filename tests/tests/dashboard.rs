@@ -13,7 +13,8 @@ use ace_sim::{Media, SimConfig};
 use acemux::config::Channel;
 use acemux::content::{ContentKey, KeyType};
 use acemux_tests::browser::Browser;
-use acemux_tests::{Harness, content_id};
+use acemux_tests::plugins::install;
+use acemux_tests::{Harness, TempDir, content_id};
 use fantoccini::Locator;
 use serde_json::json;
 
@@ -57,9 +58,13 @@ async fn the_dashboard_shows_a_new_player_and_plays_the_channel_through_hls() {
     }
     let id = content_id(21);
     let channels = vec![channel("Test pattern", id.clone()), channel("Second channel", content_id(22))];
+    let plugins = TempDir::new("dashboard-plugins");
+    install(plugins.path(), "null-strip", acemux_test_artifacts::NULL_STRIP, None);
+    let dir = plugins.path().to_path_buf();
     let h = Harness::start(recorded_sim(), |s| {
         s.channels = channels;
         s.hls_segment = Duration::from_secs(2);
+        s.plugins_dir = Some(dir);
     })
     .await;
     let browser = Browser::start(1280, 1000).await.expect("chromium through chromedriver");
@@ -98,6 +103,22 @@ async fn the_dashboard_shows_a_new_player_and_plays_the_channel_through_hls() {
         .await
         .unwrap();
     assert_eq!(name, json!("Test pattern"), "the channel's name, not its id");
+    // The plugin table: the filter running for this stream, with what it holds.
+    let memory = browser
+        .wait_until(
+            Duration::from_secs(5),
+            "const row = [...document.querySelectorAll('#plugins tbody tr')] \
+               .find((r) => r.querySelector('td[data-label=\"Plugin\"]').textContent === 'null-strip'); \
+             const m = row && row.querySelector('td[data-label=\"Memory\"]'); \
+             return !!m && /^[0-9.]+ (KiB|MiB)$/.test(m.textContent) && /native code .* 1 instance\\(s\\)/.test(m.title);",
+        )
+        .await
+        .unwrap();
+    assert!(
+        memory,
+        "the null-strip row shows its memory: {:?}",
+        browser.eval("return document.getElementById('plugins').outerHTML;").await
+    );
 
     // Play the channel from the page: the <video> element plays it through
     // acemux's HLS output.
