@@ -2,10 +2,11 @@
 //! running acemux's plugin directory, and read `/plugins`.
 
 use std::path::Path;
+use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::Harness;
+use crate::{Harness, PlayerClient, content_id};
 
 /// Copies a built plugin into the directory as `<name>.wasm`, atomically
 /// (write to a temporary name, then rename), with optional settings.
@@ -33,4 +34,41 @@ pub async fn plugins(h: &Harness) -> Vec<Value> {
 /// One plugin by name (`Null` when not listed).
 pub async fn plugin(h: &Harness, name: &str) -> Value {
     plugins(h).await.into_iter().find(|p| p["name"] == name).unwrap_or(Value::Null)
+}
+
+/// One player on each of `count` contents from `content_id(first)` on,
+/// each past its first bytes (so its engine was chosen and has started).
+pub async fn play_contents(h: &Harness, first: u32, count: u32) -> Vec<PlayerClient> {
+    let mut players = Vec::new();
+    for n in first..first + count {
+        let mut p = h.player(&content_id(n)).await;
+        assert!(p.read_at_least(10_000, Duration::from_secs(10)).await, "content {n} never played");
+        players.push(p);
+    }
+    players
+}
+
+/// Asserts that plugin `name` was called at least `calls` times and never
+/// failed.
+pub async fn assert_called_without_errors(h: &Harness, name: &str, calls: u64) {
+    let p = plugin(h, name).await;
+    assert!(p["stats"]["calls"].as_u64().unwrap_or(0) >= calls, "{p}");
+    assert_eq!(p["stats"]["errors"], 0, "{p}");
+}
+
+/// Asserts that plugin `name` failed to load for being built against
+/// contract version `theirs`, the error naming both versions, before any
+/// compile time was spent on it; then that acemux still serves a player.
+pub async fn assert_refused_for_version(h: &Harness, name: &str, theirs: &str) {
+    let refused = plugin(h, name).await;
+    assert_eq!(refused["status"], "failed", "{refused}");
+    let error = refused["error"].as_str().unwrap_or_default();
+    let ours = acemux::plugins::contract::PACKAGE_VERSION;
+    assert!(
+        error.contains(&format!("acemux:plugin@{theirs}"))
+            && error.contains(&format!("acemux:plugin@{ours}")),
+        "the error names both versions: {refused}"
+    );
+    assert!(refused.get("compile_ms").is_none_or(|ms| ms.is_null()), "refused before compiling: {refused}");
+    play_contents(h, 999, 1).await;
 }

@@ -9,7 +9,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use ace_sim::{Media, SimConfig};
-use acemux_tests::plugins::plugin;
+use acemux_tests::plugins::{
+    assert_called_without_errors, assert_refused_for_version, play_contents, plugin,
+};
 use acemux_tests::toolchains::{build_js, js_available, js_source, wit, wit_of_version};
 use acemux_tests::{Harness, TempDir, content_id};
 use acemux_ts::{NULL_PID, PACKET_SIZE, pid};
@@ -135,17 +137,10 @@ async fn a_javascript_selector_sends_players_to_the_engines_of_their_tier() {
 
     // Players from 127.0.0.x are gold (the plugin's settings): both
     // contents go to the gold engine, where the built-in rule would spread them.
-    let mut players = Vec::new();
-    for n in 0..2 {
-        let mut p = h.player(&content_id(810 + n)).await;
-        assert!(p.read_at_least(10_000, Duration::from_secs(10)).await);
-        players.push(p);
-    }
+    let _players = play_contents(&h, 810, 2).await;
     assert_eq!(h.engines[gold].counters().starts, 2, "the JavaScript selector chose the engine");
     assert_eq!(h.engines[1 - gold].counters().starts, 0);
-    let selector = plugin(&h, "tier-selector").await;
-    assert!(selector["stats"]["calls"].as_u64().unwrap() >= 2, "{selector}");
-    assert_eq!(selector["stats"]["errors"], 0, "{selector}");
+    assert_called_without_errors(&h, "tier-selector", 2).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -171,15 +166,7 @@ async fn a_javascript_plugin_built_for_another_contract_version_is_refused_namin
     install(plugins.path(), "pid-drop", &wasm);
     let dir = plugins.path().to_path_buf();
     let h = Harness::start(SimConfig::default(), |s| s.plugins_dir = Some(dir)).await;
-    let refused = plugin(&h, "pid-drop").await;
-    assert_eq!(refused["status"], "failed", "{refused}");
-    let error = refused["error"].as_str().unwrap_or_default();
-    assert!(
-        error.contains("acemux:plugin@0.2.0") && error.contains("acemux:plugin@0.3.0"),
-        "the error names both versions: {refused}"
-    );
-    let mut p = h.player(&content_id(820)).await;
-    assert!(p.read_at_least(10_000, Duration::from_secs(10)).await);
+    assert_refused_for_version(&h, "pid-drop", "0.2.0").await;
 }
 
 /// The plugins' own unit tests (`node --test`, no WebAssembly) pass: the

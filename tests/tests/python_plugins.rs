@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use ace_sim::SimConfig;
 use acemux_tests::log_capture::plugin_log;
-use acemux_tests::plugins::{install, plugin};
+use acemux_tests::plugins::{
+    assert_called_without_errors, assert_refused_for_version, install, play_contents, plugin,
+};
 use acemux_tests::toolchains::{build_python, python_available, repo, wit, wit_of_version};
 use acemux_tests::{Harness, TempDir, content_id};
 
@@ -73,17 +75,10 @@ async fn a_python_selector_chooses_the_engine_and_known_code_loads_from_the_cach
 
     // Two contents: the built-in rule would spread them; the Python
     // selector puts both on the engine of the players' region.
-    let mut players = Vec::new();
-    for n in 0..2 {
-        let mut p = h.player(&content_id(700 + n)).await;
-        assert!(p.read_at_least(10_000, Duration::from_secs(10)).await);
-        players.push(p);
-    }
+    let players = play_contents(&h, 700, 2).await;
     assert_eq!(h.engines[labelled].counters().starts, 2, "the Python selector chose the engine");
     assert_eq!(h.engines[1 - labelled].counters().starts, 0);
-    let used = plugin(&h, "region-selector").await;
-    assert!(used["stats"]["calls"].as_u64().unwrap() >= 2, "{used}");
-    assert_eq!(used["stats"]["errors"], 0, "{used}");
+    assert_called_without_errors(&h, "region-selector", 2).await;
     drop(players);
     h.shutdown().await;
 
@@ -179,18 +174,7 @@ async fn a_python_plugin_built_for_another_contract_version_is_refused_naming_bo
     std::fs::copy(&wasm, plugins.path().join("region-selector.wasm")).unwrap();
     let dir = plugins.path().to_path_buf();
     let h = Harness::start(sim(), |s| s.plugins_dir = Some(dir)).await;
-    let refused = plugin(&h, "region-selector").await;
-    assert_eq!(refused["status"], "failed", "{refused}");
-    let error = refused["error"].as_str().unwrap_or_default();
-    assert!(
-        error.contains("acemux:plugin@0.4.0") && error.contains("acemux:plugin@0.3.0"),
-        "the error names both versions: {refused}"
-    );
-    // Refused before compiling: no compile time was spent on it.
-    assert!(refused.get("compile_ms").is_none_or(|ms| ms.is_null()), "{refused}");
-    // acemux serves on without it.
-    let mut p = h.player(&content_id(730)).await;
-    assert!(p.read_at_least(10_000, Duration::from_secs(10)).await);
+    assert_refused_for_version(&h, "region-selector", "0.4.0").await;
 }
 
 /// The plugins' own unit tests (plain `unittest`, no WebAssembly) pass: the
