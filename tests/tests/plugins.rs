@@ -356,8 +356,11 @@ async fn a_filter_multiplying_its_output_fails_as_malformed() {
         dir.path(),
         "bloat",
         wasm::BLOAT_FILTER,
+        // (A budget far above what twenty copies of a batch take: this test
+        // is about the output check, not about time.)
         Some(
             "max_failures = 3
+time_budget = \"500ms\"
 [config]
 times = 20
 ",

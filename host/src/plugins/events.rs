@@ -9,6 +9,7 @@ use crate::events::{PlayerKind, StreamEvent, StreamRef};
 use crate::stream::EndReason;
 use crate::stream::session::EngineRef;
 
+use super::address::address_text;
 use super::bindings::acemux::plugin::types::PlayerKind as WitPlayerKind;
 use super::bindings::{EngineFailure, Event, Player, PlayerLeft, Stream, StreamEnded};
 use super::host::PluginHost;
@@ -56,13 +57,13 @@ pub fn to_wit(event: &StreamEvent) -> Event {
         }),
         StreamEvent::PlayerConnected { stream: s, engine, client, kind } => Event::PlayerConnected(Player {
             stream: stream(s, engine.as_ref()),
-            client_address: client.map(|a| a.to_string()),
+            client_address: client.map(address_text),
             kind: player_kind(*kind),
         }),
         StreamEvent::PlayerDisconnected { stream: s, engine, client, kind, bytes, duration } => {
             Event::PlayerDisconnected(PlayerLeft {
                 stream: stream(s, engine.as_ref()),
-                client_address: client.map(|a| a.to_string()),
+                client_address: client.map(address_text),
                 kind: player_kind(*kind),
                 bytes: *bytes,
                 duration_ms: duration.as_millis() as u64,

@@ -13,6 +13,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
@@ -206,16 +207,24 @@ impl Plugin {
         let memory_limit = store.data().limits.memory_limit();
         memory_hit.store(false, Ordering::Relaxed);
         let started = Instant::now();
-        let deadline = tokio::time::Instant::from_std(started) + budget;
-        // Past the deadline the call's future is dropped: the wasm stack is
-        // unwound wherever it was, host call or not.
-        let result = tokio::time::timeout_at(deadline, call(store)).await;
+        let deadline = started + budget;
+        let mut call = std::pin::pin!(call(store));
+        // Most calls end at their first poll and need no timer. One that
+        // yielded (waiting in a host call, or computing past its budget) gets
+        // the rest of its budget as a deadline, past which its future is
+        // dropped: the wasm stack is unwound wherever it was.
+        let first_poll = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
+        let result = match first_poll {
+            Poll::Ready(result) => Some(result),
+            Poll::Pending if Instant::now() >= deadline => None,
+            Poll::Pending => tokio::time::timeout_at(deadline.into(), call).await.ok(),
+        };
         self.stats.record(started.elapsed());
         match result {
-            Err(_elapsed) => Err(CallError::Timeout(budget)),
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(_)) if memory_hit.load(Ordering::Relaxed) => Err(CallError::Memory(memory_limit)),
-            Ok(Err(e)) => Err(match e.downcast_ref::<Trap>() {
+            None => Err(CallError::Timeout(budget)),
+            Some(Ok(r)) => Ok(r),
+            Some(Err(_)) if memory_hit.load(Ordering::Relaxed) => Err(CallError::Memory(memory_limit)),
+            Some(Err(e)) => Err(match e.downcast_ref::<Trap>() {
                 Some(Trap::Interrupt) => CallError::Timeout(budget),
                 // The trap's reason; the wasm backtrace says nothing to an operator.
                 Some(trap) => CallError::Trap(trap.to_string()),

@@ -101,7 +101,7 @@ impl Runtime {
 
     /// Keeps the epoch advancing while the returned guard lives: hold one
     /// for the whole of every plugin call.
-    pub fn call_in_flight(&self) -> InFlight {
+    pub fn call_in_flight(&self) -> InFlight<'_> {
         // (SeqCst here and in the ticker: either this call sees the ticker
         // asleep and wakes it, or the ticker sees this call and stays up.)
         if self.ticker.in_flight.fetch_add(1, Ordering::SeqCst) == 0
@@ -110,7 +110,7 @@ impl Runtime {
             let _lock = self.ticker.lock.lock();
             self.ticker.wake.notify_one();
         }
-        InFlight { ticker: self.ticker.clone() }
+        InFlight { ticker: &self.ticker }
     }
 
     /// Compiles a component, or loads it from the compile cache (either
@@ -186,11 +186,11 @@ struct Ticker {
 }
 
 /// One plugin call in flight (see [`Runtime::call_in_flight`]).
-pub struct InFlight {
-    ticker: Arc<Ticker>,
+pub struct InFlight<'a> {
+    ticker: &'a Ticker,
 }
 
-impl Drop for InFlight {
+impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.ticker.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
