@@ -11,9 +11,9 @@
 //! struct FirstForwarded;
 //!
 //! impl Selector for FirstForwarded {
-//!     fn select(_request: &Request, candidates: &[Engine]) -> Selection {
+//!     fn select<'a>(_request: &Request, candidates: &'a [Engine]) -> Selection<'a> {
 //!         match candidates.iter().find(|e| e.forwarded) {
-//!             Some(e) => Selection::Engine(e.id.clone()),
+//!             Some(e) => Selection::Engine(e),
 //!             None => Selection::NoOpinion,
 //!         }
 //!     }
@@ -29,6 +29,7 @@
 mod batch;
 #[doc(hidden)]
 pub mod bindings;
+mod engine;
 mod event;
 mod host;
 mod selection;
@@ -36,15 +37,17 @@ pub mod testing;
 
 pub use acemux_ts as ts;
 pub use batch::{Batch, Packet};
-pub use bindings::selector_only::acemux::plugin::types::{Engine, KeyType, PlayerKind, Request, Stream};
+pub use bindings::selector_only::acemux::plugin::types::{KeyType, PlayerKind, Request, Stream};
+pub use engine::Engine;
 pub use event::Event;
 pub use host::{Level, config, config_json, log};
 
 /// A selector's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Selection {
-    /// Use the engine with this id (from the candidates).
-    Engine(String),
+pub enum Selection<'a> {
+    /// Use this engine: one of the candidates the selector was given (a
+    /// reference to a copy of one names none, and counts as a failed call).
+    Engine(&'a Engine),
     /// Let the next selector, then acemux's built-in rule, decide.
     NoOpinion,
     /// Refuse the stream; the player gets 403 with this reason.
@@ -56,7 +59,7 @@ pub enum Selection {
 pub trait Selector {
     /// `candidates` are healthy, not draining and below capacity; never
     /// empty. The default has no opinion.
-    fn select(request: &Request, candidates: &[Engine]) -> Selection {
+    fn select<'a>(request: &Request, candidates: &'a [Engine]) -> Selection<'a> {
         let _ = (request, candidates);
         Selection::NoOpinion
     }
@@ -80,18 +83,6 @@ pub trait EventHook {
     /// The default ignores every event.
     fn on_event(event: &Event) {
         let _ = event;
-    }
-}
-
-impl Engine {
-    /// The value of a label.
-    pub fn label(&self, key: &str) -> Option<&str> {
-        self.labels.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
-    }
-
-    /// Streams on the engine, starting ones included.
-    pub fn load(&self) -> u32 {
-        self.active_streams + self.pending_streams
     }
 }
 
@@ -130,24 +121,19 @@ macro_rules! __impl_selector {
         const _: () = {
             use $iface as iface;
             impl iface::Guest for $ty {
-                fn set_engines(engines: ::std::vec::Vec<$crate::Engine>) {
+                fn set_engines(engines: ::std::vec::Vec<$crate::__private::WitEngine>) {
                     $crate::__private::install_panic_hook();
                     $crate::__private::set_engines(engines);
                 }
 
                 fn select(
                     request: $crate::Request,
-                    candidates: ::std::vec::Vec<$crate::__private::Candidate>,
-                ) -> iface::Selection {
+                    candidates: ::std::vec::Vec<u32>,
+                ) -> $crate::__private::WitSelection {
                     $crate::__private::install_panic_hook();
-                    let chosen = $crate::__private::with_candidates(&candidates, |engines| {
+                    $crate::__private::choose(&candidates, |engines| {
                         <$ty as $crate::Selector>::select(&request, engines)
-                    });
-                    match chosen {
-                        $crate::Selection::Engine(id) => iface::Selection::Engine(id),
-                        $crate::Selection::NoOpinion => iface::Selection::NoOpinion,
-                        $crate::Selection::Refuse(reason) => iface::Selection::Refuse(reason),
-                    }
+                    })
                 }
             }
         };
@@ -185,10 +171,11 @@ macro_rules! __impl_events {
 
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::bindings::selector_only::acemux::plugin::types::Candidate;
+    pub use crate::bindings::selector_only::acemux::plugin::types::Engine as WitEngine;
+    pub use crate::bindings::selector_only::exports::acemux::plugin::selector::Selection as WitSelection;
     pub use crate::event::convert_event;
     pub use crate::host::install_panic_hook;
-    pub use crate::selection::{set_engines, with_candidates};
+    pub use crate::selection::{choose, set_engines};
 
     /// Per-stream filter state, as the WIT resource (which acemux calls
     /// through `&self`).

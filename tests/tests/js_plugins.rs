@@ -9,6 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use ace_sim::{Media, SimConfig};
+use acemux::plugins::contract::PACKAGE_VERSION;
 use acemux_tests::plugins::{
     assert_called_without_errors, assert_refused_for_version, play_contents, plugin,
 };
@@ -157,7 +158,7 @@ async fn a_javascript_plugin_built_for_another_contract_version_is_refused_namin
         let text = std::fs::read_to_string(js_source("pid-drop").join(file)).unwrap();
         std::fs::write(
             source.join(file),
-            text.replace("acemux:plugin/host@0.3.0", "acemux:plugin/host@0.2.0"),
+            text.replace(&format!("acemux:plugin/host@{PACKAGE_VERSION}"), "acemux:plugin/host@0.2.0"),
         )
         .unwrap();
     }

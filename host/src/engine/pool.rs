@@ -51,8 +51,9 @@ pub const FORWARDED_LABEL: &str = "acestream.forwarded";
 #[derive(Debug, Clone, Serialize)]
 pub struct EngineView {
     /// Which engine this is a view of: distinct for every engine the pool
-    /// ever held, and one serial's id, host, port, labels and forwarded
-    /// never change (so a list of serials stands for those fields).
+    /// ever held, and one serial's id, host, port, labels, forwarded and
+    /// capacity (the pool's) never change (so a list of serials stands for
+    /// those fields).
     #[serde(skip)]
     pub serial: u64,
     pub id: String,

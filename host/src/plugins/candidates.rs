@@ -1,42 +1,36 @@
 //! The engines a selection chooses among, in the form selector plugins
 //! take them: the engine list, lowered into an instance only when it
 //! changed (its strings and labels were most of a call's cost), and each
-//! candidate's load, lowered on every call (a few integers each).
+//! candidate's position and load, lowered on every call as one flat list
+//! of integers (three each), which crosses as a single copy.
 
 use std::sync::OnceLock;
 
 use crate::engine::pool::EngineView;
 
-use super::bindings::{Candidate, Engine};
+use super::bindings::Engine;
 
 /// See the module docs.
 pub struct Candidates<'a> {
     views: &'a [EngineView],
-    /// The load of each engine, by position in the list.
-    pub loads: Vec<Candidate>,
+    /// Per engine in list order: its position, running and starting streams.
+    pub packed: Vec<u32>,
     /// The list, built the first time an instance needs it.
     engines: OnceLock<Vec<Engine>>,
 }
 
 impl<'a> Candidates<'a> {
     pub fn of(views: &'a [EngineView]) -> Self {
-        let loads = views
-            .iter()
-            .enumerate()
-            .map(|(i, e)| Candidate {
-                engine: i as u32,
-                healthy: e.healthy,
-                active_streams: e.load.saturating_sub(e.pending) as u32,
-                pending_streams: e.pending as u32,
-                capacity: e.capacity as u32,
-            })
-            .collect();
-        Self { views, loads, engines: OnceLock::new() }
+        let mut packed = Vec::with_capacity(views.len() * 3);
+        for (i, e) in views.iter().enumerate() {
+            packed.extend([i as u32, e.load.saturating_sub(e.pending) as u32, e.pending as u32]);
+        }
+        Self { views, packed, engines: OnceLock::new() }
     }
 
     /// The engines' serials, in list order: an instance given a list with
-    /// these serials has this list already (a serial's id, address, labels
-    /// and forwarded never change).
+    /// these serials has this list already (a serial's id, address, labels,
+    /// forwarded and capacity never change).
     pub fn serials(&self) -> impl ExactSizeIterator<Item = u64> + '_ {
         self.views.iter().map(|e| e.serial)
     }
@@ -46,9 +40,14 @@ impl<'a> Candidates<'a> {
         self.engines.get_or_init(|| self.views.iter().map(to_wit_engine).collect())
     }
 
-    /// Whether `id` is one of the candidates.
-    pub fn contains(&self, id: &str) -> bool {
-        self.views.iter().any(|e| e.id == id)
+    /// How many there are.
+    pub fn count(&self) -> usize {
+        self.views.len()
+    }
+
+    /// The id of the engine at `position` in the list, if there is one.
+    pub fn id_at(&self, position: u32) -> Option<&str> {
+        self.views.get(position as usize).map(|e| e.id.as_str())
     }
 }
 
@@ -59,9 +58,45 @@ fn to_wit_engine(e: &EngineView) -> Engine {
         port: e.port,
         labels: e.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         forwarded: e.forwarded,
-        healthy: e.healthy,
-        active_streams: e.load.saturating_sub(e.pending) as u32,
-        pending_streams: e.pending as u32,
         capacity: e.capacity as u32,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(i: u64, load: usize, pending: usize) -> EngineView {
+        EngineView {
+            serial: 100 + i,
+            id: format!("10.0.0.{i}:6878"),
+            host: format!("10.0.0.{i}"),
+            port: 6878,
+            labels: [("region".to_string(), "eu".to_string())].into_iter().collect(),
+            container_id: None,
+            forwarded: i == 1,
+            healthy: true,
+            draining: false,
+            load,
+            load_elsewhere: 0,
+            pending,
+            capacity: 5,
+            last_error: None,
+        }
+    }
+
+    #[test]
+    fn each_candidate_crosses_as_its_position_running_and_starting_streams() {
+        let views = [view(0, 3, 1), view(1, 0, 0), view(2, 2, 2)];
+        let c = Candidates::of(&views);
+        assert_eq!(c.packed, [0, 2, 1, 1, 0, 0, 2, 0, 2]);
+        assert_eq!(c.serials().collect::<Vec<_>>(), [100, 101, 102]);
+        assert_eq!((c.id_at(2), c.id_at(3), c.count()), (Some("10.0.0.2:6878"), None, 3));
+        let listed = &c.engines()[1];
+        assert_eq!(
+            (listed.id.as_str(), listed.port, listed.forwarded, listed.capacity),
+            ("10.0.0.1:6878", 6878, true, 5)
+        );
+        assert_eq!(listed.labels, [("region".to_string(), "eu".to_string())]);
     }
 }

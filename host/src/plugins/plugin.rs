@@ -23,7 +23,7 @@ use wasmtime::component::{InstancePre, ResourceAny};
 use wasmtime::{Store, Trap};
 
 use super::bindings::exports::acemux::plugin::{events, filter, selector};
-use super::bindings::{Event, Request, Selection, Stream};
+use super::bindings::{Event, Request, Selection as WitSelection, Stream};
 use super::cache::Compiled;
 use super::candidates::Candidates;
 use super::contract::{PACKAGE, PACKAGE_VERSION, compatible, refuse_other_versions};
@@ -32,6 +32,7 @@ use super::runtime::{PluginState, Runtime, any, ticks};
 use super::settings::PluginSettings;
 use super::stats::PluginStats;
 use crate::config::{format_duration, format_size};
+use crate::engine::select::Selection;
 
 /// Idle selector instances kept per plugin; concurrent selections beyond
 /// it instantiate their own (tens of microseconds) and drop it after.
@@ -291,10 +292,16 @@ impl Plugin {
         };
         let result = self.select_with(&mut instance, request, candidates).await;
         let result = result.and_then(|selection| match selection {
-            Selection::Engine(id) if !candidates.contains(&id) => {
-                Err(CallError::BadOutput(format!("answered engine `{id}`, not a candidate")))
-            }
-            other => Ok(other),
+            WitSelection::Engine(position) => match candidates.id_at(position) {
+                Some(id) => Ok(Selection::Engine(id.to_owned())),
+                // (Every engine in the list is a candidate.)
+                None => Err(CallError::BadOutput(format!(
+                    "answered engine {position}, past the last candidate (position {})",
+                    candidates.count().saturating_sub(1)
+                ))),
+            },
+            WitSelection::NoOpinion => Ok(Selection::NoOpinion),
+            WitSelection::Refuse(reason) => Ok(Selection::Refuse(reason)),
         });
         if !result.as_ref().is_err_and(CallError::poisons) {
             let mut idle = self.idle_selectors.lock();
@@ -311,7 +318,7 @@ impl Plugin {
         instance: &mut SelectorInstance,
         request: &Request,
         candidates: &Candidates<'_>,
-    ) -> Result<Selection, CallError> {
+    ) -> Result<WitSelection, CallError> {
         let guest = &instance.guest;
         if !instance.engines.as_ref().is_some_and(|given| given.iter().copied().eq(candidates.serials())) {
             instance.engines = None;
@@ -319,8 +326,8 @@ impl Plugin {
             self.guarded(&mut instance.store, |s| guest.call_set_engines(s, engines)).await?;
             instance.engines = Some(candidates.serials().collect());
         }
-        let loads = &candidates.loads;
-        self.guarded(&mut instance.store, |s| guest.call_select(s, request, loads)).await
+        let packed = &candidates.packed;
+        self.guarded(&mut instance.store, |s| guest.call_select(s, request, packed)).await
     }
 
     /// A fresh store and instance, then `load` picks the export.

@@ -8,6 +8,7 @@ use futures_util::future::BoxFuture;
 use crate::engine::pool::EngineView;
 use crate::engine::select::{BuiltinSelector, EngineSelector, SelectRequest, Selection};
 
+use super::address::address_text;
 use super::bindings::{self, KeyType};
 use super::candidates::Candidates;
 use super::host::PluginHost;
@@ -37,12 +38,12 @@ impl EngineSelector for PluginSelector {
                 let (wit_request, wit_candidates) =
                     asked.get_or_insert_with(|| (to_wit_request(request), Candidates::of(candidates)));
                 match plugin.select(wit_request, wit_candidates).await {
-                    Ok(bindings::Selection::Engine(id)) => {
+                    Ok(Selection::Engine(id)) => {
                         tracing::debug!(plugin = &*plugin.name, engine = %id, "plugin chose the engine");
                         return Selection::Engine(id);
                     }
-                    Ok(bindings::Selection::Refuse(reason)) => return Selection::Refuse(reason),
-                    Ok(bindings::Selection::NoOpinion) | Err(_) => {}
+                    Ok(Selection::Refuse(reason)) => return Selection::Refuse(reason),
+                    Ok(Selection::NoOpinion) | Err(_) => {}
                 }
             }
             BuiltinSelector::choose(candidates)
@@ -58,7 +59,7 @@ fn to_wit_request(r: &SelectRequest) -> bindings::Request {
     bindings::Request {
         content_key,
         key_type,
-        client_address: r.client.map(|a| a.to_string()),
+        client_address: r.client.map(address_text),
         query: r.query.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
     }
 }

@@ -3,13 +3,13 @@
 // with componentize-js against acemux's `wit/` (world `selector-plugin`);
 // the rule lives in `tiers.js`.
 
-import { log, config } from 'acemux:plugin/host@0.3.0';
+import { log, config } from 'acemux:plugin/host@0.4.0';
 import { choose, settingsFromConfig, tierOf } from './tiers.js';
 
 // Read at the first selection, not at the module's top level: the module
 // is evaluated once while the component is built, where no host exists.
 let settings = null;
-// The list last given to `setEngines`; candidates are positions in it.
+// The list last given to `setEngines`; candidates name positions in it.
 let engines = [];
 
 export const selector = {
@@ -24,21 +24,26 @@ export const selector = {
     }
     const tier = tierOf(settings, request.clientAddress);
     const views = [];
-    for (const c of candidates) {
-      const e = engines[c.engine];
+    // Three numbers per candidate: position in the list, running and
+    // starting streams.
+    for (let i = 0; i + 2 < candidates.length; i += 3) {
+      const e = engines[candidates[i]];
       if (e === undefined) continue;
       views.push({
         id: e.id,
+        position: candidates[i],
         labels: e.labels,
         forwarded: e.forwarded,
-        active: c.activeStreams,
-        pending: c.pendingStreams,
-        capacity: c.capacity,
+        active: candidates[i + 1],
+        pending: candidates[i + 2],
+        capacity: e.capacity,
       });
     }
     const chosen = choose(settings, tier, views);
     // (No log line per call: building one costs the interpreter more than
     // the choice, even when acemux does not print it.)
-    return chosen === null ? { tag: 'no-opinion' } : { tag: 'engine', val: chosen };
+    if (chosen === null) return { tag: 'no-opinion' };
+    // acemux is answered with the engine's position in its list.
+    return { tag: 'engine', val: views.find((v) => v.id === chosen).position };
   },
 };

@@ -17,7 +17,7 @@ struct Config {
 pub struct LabelAffinity;
 
 impl Selector for LabelAffinity {
-    fn select(_request: &Request, candidates: &[Engine]) -> Selection {
+    fn select<'a>(_request: &Request, candidates: &'a [Engine]) -> Selection<'a> {
         let wanted = match config::<Config>() {
             Ok(c) => c.labels,
             Err(e) => {
@@ -32,7 +32,7 @@ impl Selector for LabelAffinity {
             .iter()
             .filter(|e| wanted.iter().all(|(k, v)| e.label(k) == Some(v.as_str())))
             .min_by_key(|e| (e.load(), !e.forwarded))
-            .map_or(Selection::NoOpinion, |e| Selection::Engine(e.id.clone()))
+            .map_or(Selection::NoOpinion, Selection::Engine)
     }
 }
 
@@ -51,7 +51,7 @@ mod tests {
             engine_with_labels("eu1:1", 2, &[("region", "eu")]),
             engine_with_labels("eu2:1", 1, &[("region", "eu")]),
         ];
-        assert_eq!(LabelAffinity::select(&request("ab"), &engines), Selection::Engine("eu2:1".into()));
+        assert_eq!(LabelAffinity::select(&request("ab"), &engines), Selection::Engine(&engines[2]));
         assert_eq!(LabelAffinity::select(&request("ab"), &engines[..1]), Selection::NoOpinion);
         set_config("{}");
         assert_eq!(LabelAffinity::select(&request("ab"), &engines), Selection::NoOpinion);

@@ -27,17 +27,24 @@ def _config_once():
 class Selector(exports.Selector):
     def set_engines(self, engines):
         global _engines
-        _engines = engines
+        # Labels as a dict once per list, not once per selection.
+        _engines = [(e.id, dict(e.labels), e.forwarded, e.capacity) for e in engines]
 
     def select(self, request, candidates):
         infos = []
-        for c in candidates:
-            if c.engine >= len(_engines):
+        position = {}
+        # Three numbers per candidate: position in the list, running and
+        # starting streams.
+        for i in range(0, len(candidates) - 2, 3):
+            at, active, pending = candidates[i], candidates[i + 1], candidates[i + 2]
+            if at >= len(_engines):
                 continue
-            e = _engines[c.engine]
-            infos.append(region.EngineInfo(e.id, dict(e.labels), c.healthy, c.active_streams,
-                                           c.pending_streams, c.capacity, e.forwarded))
+            engine_id, labels, forwarded, capacity = _engines[at]
+            position[engine_id] = at
+            # Candidates are healthy by acemux's contract.
+            infos.append(region.EngineInfo(engine_id, labels, True, active, pending, capacity, forwarded))
         chosen = region.choose(infos, request.client_address, _config_once())
         # (No log line per call: building one costs the interpreter more
         # than the choice, even when acemux does not print it.)
-        return Selection_NoOpinion() if chosen is None else Selection_Engine(chosen)
+        # acemux is answered with the engine's position in its list.
+        return Selection_NoOpinion() if chosen is None else Selection_Engine(position[chosen])

@@ -23,14 +23,14 @@ impl Fnv {
 }
 
 impl Selector for StickyEngine {
-    fn select(request: &Request, candidates: &[Engine]) -> Selection {
+    fn select<'a>(request: &Request, candidates: &'a [Engine]) -> Selection<'a> {
         // An engine's weight is FNV-1a of content key, 0xFF, engine id; the
         // content's part is the same for every engine, so it is fed once.
         let content = Fnv::START.feed(request.content_key.bytes().chain([0xFF]));
         candidates
             .iter()
             .max_by_key(|e| content.feed(e.id.bytes()).0)
-            .map_or(Selection::NoOpinion, |e| Selection::Engine(e.id.clone()))
+            .map_or(Selection::NoOpinion, Selection::Engine)
     }
 }
 
@@ -43,7 +43,7 @@ mod tests {
 
     fn pick(key: &str, engines: &[Engine]) -> String {
         match StickyEngine::select(&request(key), engines) {
-            Selection::Engine(id) => id,
+            Selection::Engine(e) => e.id.clone(),
             other => panic!("{other:?}"),
         }
     }

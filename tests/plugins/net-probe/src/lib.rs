@@ -25,7 +25,7 @@ fn outcome(r: std::io::Result<()>) -> String {
 pub struct NetProbe;
 
 impl Selector for NetProbe {
-    fn select(_: &Request, _: &[Engine]) -> Selection {
+    fn select<'a>(_: &Request, _: &'a [Engine]) -> Selection<'a> {
         let c = config::<Config>().unwrap_or_default();
         let tcp = outcome(std::net::TcpStream::connect(&c.tcp).and_then(|mut s| s.write_all(HELLO)));
         let udp =

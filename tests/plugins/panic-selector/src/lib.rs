@@ -2,7 +2,7 @@
 use acemux_plugin_sdk::{Engine, Request, Selection, Selector};
 pub struct PanicSelector;
 impl Selector for PanicSelector {
-    fn select(_: &Request, candidates: &[Engine]) -> Selection {
+    fn select<'a>(_: &Request, candidates: &'a [Engine]) -> Selection<'a> {
         panic!("panic-selector saw {} engines", candidates.len());
     }
 }

@@ -4,7 +4,7 @@
 use acemux_plugin_sdk::{Engine, Request, Selection, Selector};
 pub struct SandboxProbe;
 impl Selector for SandboxProbe {
-    fn select(_: &Request, _: &[Engine]) -> Selection {
+    fn select<'a>(_: &Request, _: &'a [Engine]) -> Selection<'a> {
         let mut env: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
         env.sort();
         let fs = match std::fs::read_dir("/").or_else(|_| std::fs::read_dir("/probe")) {

@@ -18,7 +18,7 @@ impl Default for Config {
 pub struct SleepSelector;
 
 impl Selector for SleepSelector {
-    fn select(_: &Request, _: &[Engine]) -> Selection {
+    fn select<'a>(_: &Request, _: &'a [Engine]) -> Selection<'a> {
         let ms = config::<Config>().unwrap_or_default().sleep_ms;
         std::thread::sleep(std::time::Duration::from_millis(ms));
         Selection::NoOpinion
