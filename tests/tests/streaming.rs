@@ -299,6 +299,28 @@ async fn status_reports_buffer_and_players() {
     assert_eq!(health["status"], "ok");
 }
 
+/// At 8 Mbit/s a 64 KiB chunk fills in ~65 ms, inside the 100 ms a partial
+/// chunk may wait: a steady engine must give the ring whole chunks (one
+/// socket write per chunk per player). The wait of what is left after a
+/// chunk was once counted from that chunk's start, which flushed a partial
+/// chunk behind almost every full one: a mean of about 0.75 of a chunk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_steady_stream_reaches_the_ring_in_whole_chunks() {
+    let h = Harness::start(SimConfig { bitrate_bps: 8_000_000, ..sim() }, |_| {}).await;
+    let id = content_id(14);
+    let mut p = h.player(&id).await;
+    // Past the first buffer TTL (3 s), so the ring holds steady-state chunks.
+    assert!(p.read_for(Duration::from_secs(5)).await, "stream ended early");
+    p.report().assert_clean("player");
+    let status = h.status().await;
+    let buffer = &status["sessions"][0]["buffer"];
+    let (bytes, chunks) = (buffer["bytes"].as_u64().unwrap(), buffer["chunks"].as_u64().unwrap());
+    let chunk_bytes = h.acemux.as_ref().unwrap().registry().context().settings.chunk_bytes as u64;
+    assert!(chunks >= 20, "{buffer}");
+    let mean = bytes as f64 / chunks as f64 / chunk_bytes as f64;
+    assert!(mean > 0.9, "chunks hold {mean:.2} of {chunk_bytes} bytes on average: {buffer}");
+}
+
 /// A ring of about 0.2 s at 16 Mbit/s and small socket buffers, so a player
 /// reading 40 KB/s falls behind the ring's tail within a second or two.
 fn small_ring(s: &mut acemux::config::Settings, policy: LagPolicy) {
