@@ -150,7 +150,9 @@ impl Player {
     }
 
     async fn next_chunk(&mut self) -> Option<Bytes> {
-        let session = self.slot.session.clone();
+        // Borrowed, not cloned: every player of the stream would otherwise
+        // bump the one reference count of the session for every chunk.
+        let session = &*self.slot.session;
         loop {
             if let Some(prefix) = self.join.as_mut().and_then(|j| j.prefix.take()) {
                 self.stats.bytes_sent.fetch_add(prefix.len() as u64, Ordering::Relaxed);
