@@ -127,6 +127,15 @@ async fn status_shows_addresses_and_engine_sessions_only_with_the_token() {
     assert!(!text.contains(&h.engine().addr().to_string()), "engine address leaked: {text}");
     let (_, one) = h.get_json(&format!("/proxy/sessions/{id}")).await;
     assert!(one["playback_session_id"].is_null() && one["players"][0]["client"].is_null(), "{one}");
+    // Metrics follow the same rule: engines by serial, not by address.
+    let engine_addr = h.engine().addr().to_string();
+    let metrics = h.http.get(h.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(!metrics.contains(&engine_addr), "engine address in metrics without the token: {metrics}");
+    assert!(metrics.contains("acemux_engine_load{engine=\"engine-"), "{metrics}");
+    let metrics =
+        h.http.get(h.url("/metrics")).bearer_auth("s3cret").send().await.unwrap().text().await.unwrap();
+    let full_label = format!("acemux_engine_load{{engine=\"{}\"}} 1", h.engine_id(0));
+    assert!(metrics.contains(&full_label), "{metrics}");
 
     // With the token (any case of the scheme): everything.
     for scheme in ["Bearer", "bearer", "BEARER"] {
@@ -171,6 +180,10 @@ async fn status_access_token_requires_the_token() {
     let (code, _) = h.get_json(&format!("/proxy/sessions/{}", content_id(1))).await;
     assert_eq!(code, 401);
     let r = h.http.get(h.url("/proxy/status")).bearer_auth("s3cret").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let (code, body) = h.get_json("/metrics").await;
+    assert_eq!((code, &body["code"]), (401, &Value::from("unauthorized")), "{body}");
+    let r = h.http.get(h.url("/metrics")).bearer_auth("s3cret").send().await.unwrap();
     assert_eq!(r.status(), 200);
     // Players and liveness need no token.
     assert_eq!(h.get_json("/healthz").await.0, 200);

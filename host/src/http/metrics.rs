@@ -1,14 +1,23 @@
 //! `GET /metrics` in the Prometheus text format.
+//!
+//! It follows the status access rule ([`Detail`]): where status would hide
+//! engine addresses from a caller without the admin token, engines are
+//! labelled here by their serial (a number each engine gets once, stable
+//! while acemux runs), not by their address; under `--status-access
+//! token` such a caller gets 401. Scrapers send the token with
+//! Prometheus' `authorization` setting.
 
 use std::fmt::Write;
 
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::IntoResponse;
 
+use crate::engine::pool::EngineView;
 use crate::stream::{CounterValues, SessionState};
 
-use super::AppState;
+use super::status::Detail;
+use super::{ApiError, AppState};
 
 /// Writes one metric family.
 struct Family<'a> {
@@ -26,11 +35,15 @@ impl Family<'_> {
     }
 }
 
+/// Reads one gauge's value off an engine.
+type EngineValue = fn(&EngineView) -> u64;
+
 fn escape(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
-pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
+pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
+    let detail = Detail::for_caller(&app, &headers)?;
     let ctx = app.registry.context();
     let sessions = app.registry.sessions();
     let mut totals: CounterValues = ctx.metrics.ended_totals();
@@ -117,27 +130,23 @@ pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     let _ = writeln!(f.out, "{name}_bucket{{le=\"+Inf\"}} {count}\n{name}_sum {sum}\n{name}_count {count}");
 
     let engines = ctx.pool.views();
-    f.head("acemux_engine_healthy", "gauge", "1 when the engine passes its health probes.");
-    for e in &engines {
-        let _ =
-            writeln!(f.out, "acemux_engine_healthy{{engine=\"{}\"}} {}", escape(&e.id), u8::from(e.healthy));
-    }
-    f.head("acemux_engine_load", "gauge", "Streams on the engine, pending included.");
-    for e in &engines {
-        let _ = writeln!(f.out, "acemux_engine_load{{engine=\"{}\"}} {}", escape(&e.id), e.load);
-    }
-    f.head("acemux_engine_pending", "gauge", "Streams whose start on the engine is under way.");
-    for e in &engines {
-        let _ = writeln!(f.out, "acemux_engine_pending{{engine=\"{}\"}} {}", escape(&e.id), e.pending);
-    }
-    f.head("acemux_engine_load_elsewhere", "gauge", "Of the engine's load, streams other instances run.");
-    for e in &engines {
-        let _ = writeln!(
-            f.out,
-            "acemux_engine_load_elsewhere{{engine=\"{}\"}} {}",
-            escape(&e.id),
-            e.load_elsewhere
-        );
+    let label = |e: &EngineView| match detail {
+        Detail::Full => escape(&e.id),
+        Detail::Redacted => format!("engine-{}", e.serial),
+    };
+    let per_engine: [(&str, &str, EngineValue); 4] = [
+        ("acemux_engine_healthy", "1 when the engine passes its health probes.", |e| u64::from(e.healthy)),
+        ("acemux_engine_load", "Streams on the engine, pending included.", |e| e.load as u64),
+        ("acemux_engine_pending", "Streams whose start on the engine is under way.", |e| e.pending as u64),
+        ("acemux_engine_load_elsewhere", "Of the engine's load, streams other instances run.", |e| {
+            e.load_elsewhere as u64
+        }),
+    ];
+    for (name, help, value) in per_engine {
+        f.head(name, "gauge", help);
+        for e in &engines {
+            let _ = writeln!(f.out, "{name}{{engine=\"{}\"}} {}", label(e), value(e));
+        }
     }
     f.one("acemux_engine_capacity", "gauge", "Streams one engine may carry.", ctx.pool.capacity());
     cluster_metrics(&mut f, &app);
@@ -150,7 +159,7 @@ pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     for (consumer, n) in ctx.events.dropped() {
         let _ = writeln!(f.out, "acemux_events_dropped_total{{consumer=\"{consumer}\"}} {n}");
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out)
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out))
 }
 
 /// The instance's id, and with Redis the cluster's state and counters.
