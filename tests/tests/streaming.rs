@@ -303,7 +303,7 @@ async fn status_reports_buffer_and_players() {
 /// chunk may wait: a steady engine must give the ring whole chunks (one
 /// socket write per chunk per player). The wait of what is left after a
 /// chunk was once counted from that chunk's start, which flushed a partial
-/// chunk behind almost every full one: a mean of about 0.75 of a chunk.
+/// chunk behind almost every full one: a mean of 0.83 of a chunk.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_steady_stream_reaches_the_ring_in_whole_chunks() {
     let h = Harness::start(SimConfig { bitrate_bps: 8_000_000, ..sim() }, |_| {}).await;

@@ -227,8 +227,8 @@ impl<'a> Upstream<'a> {
             self.pending.extend_from_slice(&rest[..take]);
             rest = &rest[take..];
             if self.pending.len() == chunk {
-                let full = std::mem::replace(&mut self.pending, BytesMut::with_capacity(chunk));
-                self.append(full.freeze()).await;
+                let full = self.take_pending();
+                self.append(full).await;
                 // What is left came in this read (the buffer held less
                 // than a chunk before it): its wait starts now, not when
                 // the chunk just appended started. Timing it from the old
@@ -245,11 +245,15 @@ impl<'a> Upstream<'a> {
     /// Hands every aligned packet not yet in the ring to the ring.
     async fn flush(&mut self) {
         if !self.pending.is_empty() {
-            let chunk =
-                std::mem::replace(&mut self.pending, BytesMut::with_capacity(self.ctx.settings.chunk_bytes));
-            self.append(chunk.freeze()).await;
+            let chunk = self.take_pending();
+            self.append(chunk).await;
         }
         self.pending_since = None;
+    }
+
+    /// The chunk buffer as a chunk, and a new one of the chunk size in its place.
+    fn take_pending(&mut self) -> Bytes {
+        std::mem::replace(&mut self.pending, BytesMut::with_capacity(self.ctx.settings.chunk_bytes)).freeze()
     }
 
     async fn append(&mut self, chunk: Bytes) {
