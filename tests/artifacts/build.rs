@@ -7,6 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// What plugins are built for.
+const WASM_TARGET: &str = "wasm32-wasip2";
+
 fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest.parent().unwrap().parent().unwrap().to_path_buf();
@@ -24,10 +27,11 @@ fn main() {
     for watched in ["plugins", "tests/plugins", "plugin-sdk", "wit"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
+    ensure_target_installed(WASM_TARGET);
     let target_dir = out.join("wasm");
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(&root)
-        .args(["build", "--target", "wasm32-wasip2", "--profile", "plugin", "--target-dir"])
+        .args(["build", "--target", WASM_TARGET, "--profile", "plugin", "--target-dir"])
         .arg(&target_dir)
         // The outer build's flags are for the host target.
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
@@ -55,6 +59,43 @@ fn main() {
         consts.push_str(&format!("pub const {konst}: &str = {:?};\n", wasm.display().to_string()));
     }
     std::fs::write(out.join("wasm.rs"), consts).unwrap();
+}
+
+/// Adds `target` to the toolchain that builds us when its standard library
+/// is missing. rustup adds the targets `rust-toolchain.toml` lists only
+/// when it installs the toolchain itself; a toolchain that came from a
+/// link or an image has none of them, and the plugin build would stop
+/// with "can't find crate for `core`".
+fn ensure_target_installed(target: &str) {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let Some(sysroot) = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+    else {
+        return;
+    };
+    if sysroot.join("lib/rustlib").join(target).is_dir() {
+        return;
+    }
+    // rustup keeps each toolchain in a directory of its name.
+    let Some(toolchain) = sysroot.file_name().and_then(|n| n.to_str()) else { return };
+    println!(
+        "cargo:warning=the {target} target is not installed for {toolchain}: `rustup target add {target}`"
+    );
+    let added = Command::new("rustup")
+        .args(["target", "add", "--toolchain", toolchain, target])
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .status();
+    match added {
+        Ok(status) if status.success() => println!("cargo:warning=added the {target} target to {toolchain}"),
+        Ok(status) => panic!("`rustup target add --toolchain {toolchain} {target}` failed ({status})"),
+        Err(e) => panic!(
+            "the {target} target is missing and rustup could not be run ({e}): install it for {toolchain}"
+        ),
+    }
 }
 
 fn package_name(dir: &Path) -> String {
