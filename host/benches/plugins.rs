@@ -14,10 +14,10 @@
 use std::hint::black_box;
 use std::sync::Arc;
 
-use acemux::config::PluginCompiler;
 use acemux::engine::pool::EngineView;
 use acemux::engine::select::{EngineSelector, SelectRequest};
 use acemux::plugins::bindings::{KeyType, Stream};
+use acemux::plugins::host_settings::PluginCompiler;
 use acemux::plugins::{FilterChain, PluginHost, PluginSelector};
 use acemux_ts::NULL_PACKET;
 use bytes::Bytes;

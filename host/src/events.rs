@@ -15,8 +15,29 @@ use tokio::sync::mpsc;
 
 use crate::content::ContentKey;
 use crate::engine::EngineSession;
-use crate::stream::EndReason;
-use crate::stream::session::EngineRef;
+
+/// Why a stream ended (the orchestrator's vocabulary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// The last player left and the grace period passed.
+    Normal,
+    /// The upstream failed for good.
+    Error,
+    /// The stream never delivered data.
+    FailedToStart,
+    /// Stopped on purpose (admin request or shutdown).
+    Stopped,
+}
+
+/// The engine a session runs on, for status and events.
+#[derive(Debug, Clone, Serialize)]
+pub struct EngineRef {
+    pub id: String,
+    pub host: String,
+    pub port: u16,
+    pub container_id: Option<String>,
+}
 
 /// Which stream an event is about.
 #[derive(Debug, Clone, Serialize)]

@@ -6,7 +6,30 @@
 //! [`stream::ring`] → [`stream::player`] → [`http`]. Control sits beside
 //! that path: [`stream::registry`], [`stream::session`], [`engine::pool`],
 //! [`engine::select`].
+//!
+//! # Layers
+//!
+//! A module uses only modules of the layers below its own, never one of
+//! its layer or above, so the import graph has no circle and a change to
+//! a lower layer never needs one above it to compile first.
+//! `host/tests/layers.rs` reads this table and fails on an import against
+//! it.
+//!
+//! | layer | modules | what they are |
+//! |---|---|---|
+//! | 1 | `config` | the settings of a process, assembled from each concern's own |
+//! | 2 | `http` | routes and the connection loop, thin |
+//! | 3 | `hls`, `channels` | what players reach besides the plain stream |
+//! | 4 | `stream` | one upstream per content, fanned out |
+//! | 5 | `plugins`, `cluster`, `orchestrator` | what a stream consults and tells |
+//! | 6 | `events` | what happens to streams, and who hears it |
+//! | 7 | `engine` | the engines: their API, pool, health, selection |
+//! | 8 | `content`, `values`, `descriptors`, `memory`, `periodic` | small things everything may use |
+//!
+//! The crate root ([`Acemux`]) assembles the settings and the tasks and
+//! sits above them all.
 
+pub mod channels;
 pub mod cluster;
 pub mod config;
 pub mod content;
@@ -16,11 +39,11 @@ pub mod events;
 pub mod hls;
 pub mod http;
 pub mod memory;
-pub mod metrics;
 pub mod orchestrator;
 mod periodic;
 pub mod plugins;
 pub mod stream;
+pub mod values;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,24 +58,18 @@ use tracing::info;
 use config::Settings;
 use engine::{BuiltinSelector, EngineClient, EnginePool};
 use events::EventBus;
-use metrics::Metrics;
 use stream::{Registry, StreamContext};
 
 /// `acemux --version`: the release and the plugin contract it speaks.
-pub const VERSION: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    " (plugins: WIT package acemux:plugin@",
-    plugins::contract::package_version!(),
-    ")"
-);
+pub const VERSION: &str = plugins::contract::ACEMUX_VERSION;
 
 /// Binds the listening socket. Accepted sockets inherit its send buffer
 /// size, so a player's kernel-side backlog is bounded when the operator
 /// sets one.
-fn listen(settings: &Settings) -> std::io::Result<TcpListener> {
+fn listen(settings: &http::FrontDoorSettings) -> std::io::Result<TcpListener> {
     let socket = if settings.listen.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
     socket.set_reuseaddr(true)?;
-    if let Some(size) = settings.socket_send_buffer {
+    if let Some(size) = settings.socket_send_buffer.get() {
         socket.set_send_buffer_size(u32::try_from(size).unwrap_or(u32::MAX))?;
     }
     socket.bind(settings.listen)?;
@@ -63,7 +80,7 @@ fn listen(settings: &Settings) -> std::io::Result<TcpListener> {
 /// watched and feeds stream events to event plugins.
 async fn start_plugins(
     dir: &std::path::Path,
-    settings: &Settings,
+    settings: &plugins::PluginHostSettings,
     events: &mut EventBus,
     background: &mut JoinSet<()>,
     stop: &CancellationToken,
@@ -72,11 +89,11 @@ async fn start_plugins(
     tokio::task::spawn_blocking(move || std::fs::create_dir_all(&owned)).await?.with_context(|| {
         format!("cannot create the plugin directory {} (--plugins / ACEMUX_PLUGINS_DIR)", dir.display())
     })?;
-    let cache = match settings.plugin_cache.clone() {
+    let cache = match settings.cache_dir() {
         Some(cache) => {
             match tokio::task::spawn_blocking(move || plugins::cache::CompileCache::open(&cache)).await? {
                 Ok(opened) => Some(opened),
-                Err(e) if settings.plugin_cache_given => {
+                Err(e) if settings.cache_named() => {
                     return Err(e.context(
                         "invalid setting --plugin-cache / ACEMUX_PLUGIN_CACHE (`none` turns it off)",
                     ));
@@ -119,23 +136,34 @@ pub struct Acemux {
     /// Health probes, engine discovery, event delivery.
     background: JoinSet<()>,
     stop_background: CancellationToken,
-    settings: Arc<Settings>,
+    shutdown_timeout: std::time::Duration,
     plugins: Option<Arc<plugins::PluginHost>>,
 }
 
 impl Acemux {
     /// Binds the listen address and starts serving.
     pub async fn start(settings: Settings) -> anyhow::Result<Self> {
-        let settings = Arc::new(settings);
+        let Settings {
+            front,
+            engines,
+            orchestrator,
+            stream,
+            hls: hls_settings,
+            plugins: plugin_settings,
+            cluster: cluster_settings,
+            channels,
+            dashboard,
+        } = settings;
         let descriptors = descriptors::raise_limit();
-        let connection_cap = settings.max_connections.unwrap_or_else(|| descriptors.default_connection_cap());
-        let connections = http::ConnectionLimit::new(connection_cap, settings.max_connections_per_client);
-        let listener = listen(&settings)
-            .with_context(|| format!("cannot listen on {} (--listen / ACEMUX_LISTEN)", settings.listen))?;
+        let connection_cap =
+            front.max_connections.get().unwrap_or_else(|| descriptors.default_connection_cap());
+        let connections = http::ConnectionLimit::new(connection_cap, front.max_connections_per_client.get());
+        let listener = listen(&front)
+            .with_context(|| format!("cannot listen on {} (--listen / ACEMUX_LISTEN)", front.listen))?;
         let addr = listener.local_addr()?;
-        let pool = Arc::new(EnginePool::new(&settings.engines, settings.max_streams_per_engine));
-        let client = EngineClient::new(settings.connection_timeout)?;
-        let metrics = Arc::new(Metrics::default());
+        let pool = Arc::new(EnginePool::new(&engines.engines, engines.max_streams_per_engine));
+        let client = EngineClient::new(engines.connection_timeout)?;
+        let delivery = Arc::new(orchestrator::Delivery::default());
         let mut events = EventBus::new();
         let mut background = JoinSet::new();
         let stop_background = CancellationToken::new();
@@ -144,104 +172,103 @@ impl Acemux {
         background.spawn(engine::health::run(
             pool.clone(),
             client.clone(),
-            settings.health_interval,
-            settings.health_failures,
+            engines.health_interval,
+            engines.health_failures,
             stop_background.clone(),
         ));
-        if let Some(base) = settings.orchestrator_url.clone() {
-            let http = reqwest::Client::builder().connect_timeout(settings.connection_timeout).build()?;
+        if let Some(base) = orchestrator.orchestrator_url.as_ref().cloned() {
+            let http = reqwest::Client::builder().connect_timeout(engines.connection_timeout).build()?;
             let queue = events.subscribe("orchestrator", ORCHESTRATOR_QUEUE);
             let reporter = orchestrator::reporter::Reporter::new(
                 http.clone(),
                 base.clone(),
-                settings.api_key.clone(),
-                settings.connection_timeout,
-                metrics.clone(),
+                orchestrator.api_key.clone(),
+                engines.connection_timeout,
+                delivery.clone(),
             );
             background.spawn(reporter.run(queue, stop_background.clone()));
             background.spawn(orchestrator::discovery::run(
                 http,
                 base,
-                settings.api_key.clone(),
-                settings.connection_timeout,
-                settings.orchestrator_refresh,
+                orchestrator.api_key.clone(),
+                engines.connection_timeout,
+                orchestrator.orchestrator_refresh,
                 pool.clone(),
                 stop_background.clone(),
             ));
         }
 
-        let plugins = match &settings.plugins_dir {
-            Some(dir) => {
-                Some(start_plugins(dir, &settings, &mut events, &mut background, &stop_background).await?)
-            }
+        let plugins = match plugin_settings.plugins_dir.as_ref() {
+            Some(dir) => Some(
+                start_plugins(dir, &plugin_settings, &mut events, &mut background, &stop_background).await?,
+            ),
             None => None,
         };
         let selector: Arc<dyn engine::EngineSelector> = match &plugins {
             Some(host) => Arc::new(plugins::PluginSelector { host: host.clone() }),
             None => Arc::new(BuiltinSelector),
         };
-        let cluster = match (&settings.redis_url, &settings.advertise_url) {
-            (Some(redis_url), Some(advertise_url)) => {
-                Some(cluster::Cluster::new(cluster::ClusterSettings {
-                    redis_url: redis_url.clone(),
-                    advertise_url: advertise_url.clone(),
-                    instance_id: settings.instance_id.clone(),
-                    lease: settings.cluster_lease,
-                })?)
-            }
-            _ => None,
+        let membership = match cluster_settings.membership() {
+            Some(membership) => Some(cluster::Cluster::new(membership)?),
+            None => None,
         };
+        let shutdown_timeout = front.shutdown_timeout;
         let registry = Registry::new(StreamContext {
-            settings: settings.clone(),
+            stream,
+            engine_timeout: engines.connection_timeout,
             pool: pool.clone(),
             client: client.clone(),
             selector,
             events: Arc::new(events),
-            metrics,
+            totals: Arc::default(),
             plugins: plugins.clone(),
-            cluster: cluster.as_ref().map(|(c, _)| c.clone()),
+            cluster: membership.as_ref().map(|(c, _)| c.clone()),
         });
-        let cluster = match cluster {
+        let membership = match membership {
             Some((cluster, keeper)) => {
                 let sessions = Arc::downgrade(&registry);
                 let running = move || sessions.upgrade().map(|r| r.keys()).unwrap_or_default();
                 background.spawn(keeper.run(pool, client, running, stop_background.clone()));
                 info!(
                     instance = %cluster.instance_id(),
-                    advertise_url = ?settings.advertise_url,
-                    lease = ?settings.cluster_lease,
+                    advertise_url = ?cluster_settings.advertise_url.as_deref(),
+                    lease = ?cluster_settings.cluster_lease,
                     "cluster on: content and engine slot leases in Redis"
                 );
                 Some(cluster)
             }
             None => None,
         };
-        let hls = hls::Hls::new(registry.clone(), &settings);
+        let hls = hls::Hls::new(registry.clone(), hls_settings);
         let stop_accepting = CancellationToken::new();
         let state = http::AppState {
             stopping: stop_accepting.clone(),
             registry: registry.clone(),
             hls: hls.clone(),
-            settings: settings.clone(),
+            front: Arc::new(front.clone()),
+            channels: Arc::new(channels),
+            dashboard,
+            cluster_settings: Arc::new(cluster_settings),
+            orchestrator_delivery: delivery,
             started_at: Instant::now(),
             plugins: plugins.clone(),
             connections: connections.clone(),
-            cluster,
+            cluster: membership,
         };
         let server = tokio::spawn(http::serve(
             listener,
             http::router(state),
             connections,
-            settings.client_timeout,
+            front.client_timeout,
             stop_accepting.clone(),
-            settings.shutdown_timeout,
+            shutdown_timeout,
         ));
         info!(
             %addr,
-            engines = settings.engines.len(),
-            orchestrator = settings.orchestrator_url.is_some(),
+            engines = engines.engines.len(),
+            orchestrator = orchestrator.orchestrator_url.is_some(),
             max_connections = connection_cap,
-            max_connections_per_client = ?settings.max_connections_per_client,
+            max_connections_per_client = ?front.max_connections_per_client.get(),
             "acemux listening"
         );
         Ok(Self {
@@ -252,7 +279,7 @@ impl Acemux {
             server,
             background,
             stop_background,
-            settings,
+            shutdown_timeout,
             plugins,
         })
     }
@@ -277,14 +304,14 @@ impl Acemux {
     pub async fn shutdown(mut self) {
         info!("shutting down");
         self.stop_accepting.cancel();
-        if !self.registry.shutdown(self.settings.shutdown_timeout).await {
+        if !self.registry.shutdown(self.shutdown_timeout).await {
             tracing::warn!("some streams did not stop within the shutdown timeout");
         }
-        if !self.hls.shutdown(self.settings.shutdown_timeout).await {
+        if !self.hls.shutdown(self.shutdown_timeout).await {
             tracing::warn!("some HLS outputs did not end within the shutdown timeout");
         }
         self.stop_background.cancel();
-        let drained = tokio::time::timeout(self.settings.shutdown_timeout, async {
+        let drained = tokio::time::timeout(self.shutdown_timeout, async {
             while self.background.join_next().await.is_some() {}
         });
         if drained.await.is_err() {
@@ -292,7 +319,7 @@ impl Acemux {
             self.background.shutdown().await;
         }
         if let Some(p) = &self.plugins {
-            let _ = tokio::time::timeout(self.settings.shutdown_timeout, p.shutdown()).await;
+            let _ = tokio::time::timeout(self.shutdown_timeout, p.shutdown()).await;
         }
         let _ = self.server.await;
         info!("shutdown complete");

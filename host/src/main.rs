@@ -1,11 +1,11 @@
 //! The `acemux` binary: settings, logging, signals.
 
 use anyhow::Context;
-use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use acemux::Acemux;
-use acemux::config::{Cli, EngineSetting, Settings};
+use acemux::config::{Cli, LoadError, Settings};
+use acemux::engine::EngineSetting;
 
 fn main() -> std::process::ExitCode {
     // Before any thread allocates: see `acemux::memory`.
@@ -35,8 +35,13 @@ async fn serve() -> std::process::ExitCode {
 }
 
 async fn run() -> anyhow::Result<std::process::ExitCode> {
-    let cli = Cli::parse();
-    let mut settings = Settings::from_cli(&cli)?;
+    let cli = match Cli::load(std::env::args_os()) {
+        Ok(cli) => cli,
+        // Help, version, an unknown flag: clap prints it and exits.
+        Err(LoadError::Usage(e)) => e.exit(),
+        Err(LoadError::Invalid(e)) => return Err(e),
+    };
+    let mut settings = cli.settings;
     if cli.healthcheck {
         // 1 = unhealthy, as container health checks expect (2 is reserved).
         return Ok(match healthcheck(&settings).await {
@@ -84,10 +89,10 @@ async fn start_demo_engine(settings: &mut Settings) -> anyhow::Result<ace_sim::S
     let engine =
         ace_sim::SimEngine::start(config).await.context("cannot start the simulated engine for --demo")?;
     eprintln!("demo: simulated AceStream engine on http://{}", engine.addr());
-    settings.engines = vec![EngineSetting::new(engine.addr().ip().to_string(), engine.addr().port())];
-    if settings.channels.is_empty() {
+    settings.engines.engines = vec![EngineSetting::new(engine.addr().ip().to_string(), engine.addr().port())];
+    if settings.channels.channels.is_empty() {
         // Something for the dashboard's channel list and `/playlist.m3u`.
-        settings.channels = vec![acemux::config::Channel {
+        settings.channels.channels = vec![acemux::channels::Channel {
             name: "Demo test pattern".into(),
             key: acemux::content::ContentKey {
                 key_type: acemux::content::KeyType::ContentId,
@@ -109,7 +114,7 @@ async fn start_demo_engine(_: &mut Settings) -> anyhow::Result<()> {
 /// `--healthcheck`: GET /healthz on the listen address (loopback when it
 /// is the unspecified address); an error exits non-zero.
 async fn healthcheck(settings: &Settings) -> anyhow::Result<()> {
-    let mut addr = settings.listen;
+    let mut addr = settings.front.listen;
     if addr.ip().is_unspecified() {
         addr.set_ip(if addr.is_ipv4() {
             [127, 0, 0, 1].into()

@@ -74,17 +74,17 @@ impl Harness {
         }
         let endpoints: Vec<String> = engines.iter().map(SimEngine::endpoint).collect();
         let mut settings = Settings::with_engines(&endpoints).expect("valid settings");
-        settings.listen = "127.0.0.1:0".parse().unwrap();
-        settings.grace_period = Duration::from_millis(500);
-        settings.retry_wait = Duration::from_millis(100);
-        settings.connection_timeout = Duration::from_secs(3);
-        settings.init_timeout = Duration::from_secs(10);
-        settings.shutdown_timeout = Duration::from_secs(3);
-        settings.plugins_dir = None;
+        settings.front.listen = "127.0.0.1:0".parse().unwrap();
+        settings.stream.grace_period = Duration::from_millis(500);
+        settings.stream.retry_wait = Duration::from_millis(100);
+        settings.engines.connection_timeout = Duration::from_secs(3);
+        settings.stream.init_timeout = Duration::from_secs(10);
+        settings.front.shutdown_timeout = Duration::from_secs(3);
+        settings.plugins.plugins_dir = acemux::values::OrNone(None);
         // Tests that want the compile cache give it a directory of their own.
-        settings.plugin_cache = None;
+        settings.plugins.plugin_cache = Some(acemux::values::OrNone(None));
         // Every test player comes from 127.0.0.1; the cap has tests of its own.
-        settings.max_connections_per_client = None;
+        settings.front.max_connections_per_client = acemux::values::OrNone(None);
         tweak(&mut settings);
         let acemux = Acemux::start(settings).await.expect("acemux starts");
         let base = format!("http://{}", acemux.addr());

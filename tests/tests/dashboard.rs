@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ace_sim::{Media, SimConfig};
-use acemux::config::Channel;
+use acemux::channels::Channel;
 use acemux::content::{ContentKey, KeyType};
 use acemux_tests::browser::Browser;
 use acemux_tests::plugins::install;
@@ -62,9 +62,9 @@ async fn the_dashboard_shows_a_new_player_and_plays_the_channel_through_hls() {
     install(plugins.path(), "null-strip", acemux_test_artifacts::NULL_STRIP, None);
     let dir = plugins.path().to_path_buf();
     let h = Harness::start(recorded_sim(), |s| {
-        s.channels = channels;
-        s.hls_segment = Duration::from_secs(2);
-        s.plugins_dir = Some(dir);
+        s.channels.channels = channels;
+        s.hls.hls_segment = Duration::from_secs(2);
+        s.plugins.plugins_dir = acemux::values::OrNone(Some(dir));
     })
     .await;
     let browser = Browser::start(1280, 1000).await.expect("chromium through chromedriver");
@@ -184,8 +184,8 @@ async fn admin_actions_need_the_token_once_and_the_page_fits_a_phone() {
     let id = content_id(23);
     let channels = vec![channel("Phone channel", id.clone())];
     let h = Harness::start(recorded_sim(), |s| {
-        s.channels = channels;
-        s.admin_token = Some("s3cret-token".into());
+        s.channels.channels = channels;
+        s.front.admin_token = Some("s3cret-token".into());
     })
     .await;
     let mut player = h.player(&id).await;
@@ -244,8 +244,8 @@ async fn admin_actions_need_the_token_once_and_the_page_fits_a_phone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_live_feed_is_server_sent_events_under_the_status_rules() {
     let h = Harness::start(recorded_sim(), |s| {
-        s.admin_token = Some("feed-token".into());
-        s.status_access = acemux::config::StatusAccess::Token;
+        s.front.admin_token = Some("feed-token".into());
+        s.front.status_access = acemux::http::StatusAccess::Token;
     })
     .await;
     let r = h.http.get(h.url("/proxy/events")).send().await.unwrap();
@@ -275,7 +275,7 @@ async fn the_live_feed_is_server_sent_events_under_the_status_rules() {
     for asset in ["/assets/dashboard.js", "/assets/dashboard.css", "/assets/hls.light.min.js"] {
         assert_eq!(h.http.get(h.url(asset)).send().await.unwrap().status(), 200, "{asset}");
     }
-    let off = Harness::start(recorded_sim(), |s| s.dashboard = false).await;
+    let off = Harness::start(recorded_sim(), |s| s.dashboard.dashboard = false).await;
     let r = off.http.get(off.url("/")).send().await.unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "not_found");
@@ -297,9 +297,9 @@ async fn the_page_reconnects_by_itself_after_acemux_restarts() {
     assert!(browser.wait_until(Duration::from_secs(5), lost).await.unwrap(), "the page notices");
     // A new acemux on the same address, with a channel the old one lacked.
     let mut settings = acemux::config::Settings::with_engines(&[h.engine().endpoint()]).unwrap();
-    settings.listen = addr;
-    settings.plugins_dir = None;
-    settings.channels = vec![channel("After the restart", content_id(24))];
+    settings.front.listen = addr;
+    settings.plugins.plugins_dir = acemux::values::OrNone(None);
+    settings.channels.channels = vec![channel("After the restart", content_id(24))];
     let again = acemux::Acemux::start(settings).await.expect("acemux starts again on the same address");
     let back = format!(
         "return document.getElementById('feed').textContent === 'live' && \

@@ -13,7 +13,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use ace_sim::{Media, SimConfig};
-use acemux::config::{JoinAt, LagPolicy};
+use acemux::stream::{JoinAt, LagPolicy};
 use acemux_tests::{Harness, RawPlayer, content_id};
 use acemux_ts::access::{VideoCodec, is_random_access};
 use acemux_ts::{PACKET_SIZE, Packet};
@@ -80,9 +80,9 @@ async fn probe_codecs(url: &str) -> Vec<String> {
 /// status entry.
 async fn first_player_and_late_joiners(join_at: JoinAt) -> (String, Vec<String>, serde_json::Value) {
     let h = Harness::start(recorded_sim(), |s| {
-        s.join_at = join_at;
+        s.stream.join_at = join_at;
         // The session must still be there for the status read at the end.
-        s.grace_period = Duration::from_secs(10);
+        s.stream.grace_period = Duration::from_secs(10);
     })
     .await;
     let url = h.stream_url(&content_id(70));
@@ -183,10 +183,10 @@ async fn a_lagging_player_skips_to_a_keyframe_after_pat_and_pmt() {
     // ~30 times real time into a ring of ~0.2 s: about six GOPs.
     sim.bitrate_bps = 16_000_000;
     let h = Harness::start(sim, |s| {
-        s.socket_send_buffer = Some(64 * 1024);
-        s.chunk_bytes = 188 * 64;
-        s.ring_bytes = 188 * 64 * 32;
-        s.lag_policy = LagPolicy::Skip;
+        s.front.socket_send_buffer = acemux::values::OrNone(Some(64 * 1024));
+        s.stream.chunk_bytes = 188 * 64;
+        s.stream.ring_bytes = 188 * 64 * 32;
+        s.stream.lag_policy = LagPolicy::Skip;
     })
     .await;
     let mut slow = RawPlayer::connect(&h.base, &content_id(73)).await;

@@ -16,8 +16,8 @@ fn sim() -> SimConfig {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn capacity_and_forwarded_preference_hold_under_20_new_contents() {
     let h = Harness::start_many(vec![sim(), sim(), sim()], |s| {
-        s.max_streams_per_engine = 2;
-        s.engines[2].labels.insert("acestream.forwarded".into(), "true".into());
+        s.engines.max_streams_per_engine = 2;
+        s.engines.engines[2].labels.insert("acestream.forwarded".into(), "true".into());
     })
     .await;
     // Equal load: the forwarded engine is chosen.
@@ -55,9 +55,9 @@ async fn capacity_and_forwarded_preference_hold_under_20_new_contents() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_engine_fails_over_and_players_keep_clean_ts() {
     let h = Harness::start_many(vec![sim(), sim()], |s| {
-        s.max_retries = 1;
-        s.retry_wait = Duration::from_millis(100);
-        s.connection_timeout = Duration::from_secs(1);
+        s.stream.max_retries = 1;
+        s.stream.retry_wait = Duration::from_millis(100);
+        s.engines.connection_timeout = Duration::from_secs(1);
     })
     .await;
     let id = content_id(30);
@@ -97,10 +97,10 @@ async fn killed_engine_fails_over_and_players_keep_clean_ts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_failover_may_return_to_an_engine_that_came_back() {
     let mut h = Harness::start_many(vec![sim(), sim()], |s| {
-        s.max_retries = 1;
-        s.retry_wait = Duration::from_millis(100);
-        s.connection_timeout = Duration::from_secs(1);
-        s.health_interval = Duration::from_millis(200);
+        s.stream.max_retries = 1;
+        s.stream.retry_wait = Duration::from_millis(100);
+        s.engines.connection_timeout = Duration::from_secs(1);
+        s.engines.health_interval = Duration::from_millis(200);
     })
     .await;
     let id = content_id(31);
@@ -136,9 +136,9 @@ async fn a_second_failover_may_return_to_an_engine_that_came_back() {
 async fn stalled_engine_is_stopped_and_left() {
     let stalling = SimConfig { stall_after_bytes: Some(100_000), ..sim() };
     let h = Harness::start_many(vec![stalling.clone(), stalling], |s| {
-        s.max_retries = 1;
-        s.retry_wait = Duration::from_millis(100);
-        s.connection_timeout = Duration::from_millis(800);
+        s.stream.max_retries = 1;
+        s.stream.retry_wait = Duration::from_millis(100);
+        s.engines.connection_timeout = Duration::from_millis(800);
     })
     .await;
     let id = content_id(31);
@@ -160,9 +160,9 @@ async fn stalled_engine_is_stopped_and_left() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unhealthy_engine_is_skipped_until_it_recovers() {
     let h = Harness::start_many(vec![sim(), sim()], |s| {
-        s.health_interval = Duration::from_millis(100);
-        s.health_failures = 2;
-        s.max_streams_per_engine = 5;
+        s.engines.health_interval = Duration::from_millis(100);
+        s.engines.health_failures = 2;
+        s.engines.max_streams_per_engine = 5;
     })
     .await;
     h.engines[0].configure(|c| c.healthy = false);
@@ -190,8 +190,8 @@ async fn unhealthy_engine_is_skipped_until_it_recovers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_engine_left_answers_503_json() {
     let h = Harness::start(sim(), |s| {
-        s.health_interval = Duration::from_millis(100);
-        s.health_failures = 1;
+        s.engines.health_interval = Duration::from_millis(100);
+        s.engines.health_failures = 1;
     })
     .await;
     h.engine().configure(|c| c.healthy = false);
@@ -208,10 +208,10 @@ async fn orchestrator_hears_one_start_and_one_end_per_stream() {
     let orch = FakeOrchestrator::start().await;
     let url = orch.url();
     let h = Harness::start(sim(), |s| {
-        s.orchestrator_url = Some(url);
-        s.api_key = Some("k3y".into());
-        s.engines[0].container_id = Some("container-a".into());
-        s.grace_period = Duration::from_millis(200);
+        s.orchestrator.orchestrator_url = acemux::values::OrNone(Some(url));
+        s.orchestrator.api_key = Some("k3y".into());
+        s.engines.engines[0].container_id = Some("container-a".into());
+        s.stream.grace_period = Duration::from_millis(200);
     })
     .await;
     let id = content_id(70);
@@ -257,7 +257,9 @@ async fn slow_or_dead_orchestrator_never_delays_the_first_byte() {
     let orch = FakeOrchestrator::start().await;
     orch.set_delay(Duration::from_secs(5));
     let slow_url = orch.url();
-    let h = Harness::start(sim(), |s| s.orchestrator_url = Some(slow_url)).await;
+    let h =
+        Harness::start(sim(), |s| s.orchestrator.orchestrator_url = acemux::values::OrNone(Some(slow_url)))
+            .await;
     let sent = Instant::now();
     let r = h.http.get(h.stream_url(&content_id(80))).send().await.unwrap();
     let mut p = PlayerClient::new(r);
@@ -268,7 +270,10 @@ async fn slow_or_dead_orchestrator_never_delays_the_first_byte() {
     );
 
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let h = Harness::start(sim(), |s| s.orchestrator_url = Some(format!("http://{dead}"))).await;
+    let h = Harness::start(sim(), |s| {
+        s.orchestrator.orchestrator_url = acemux::values::OrNone(Some(format!("http://{dead}")))
+    })
+    .await;
     let mut p = h.player(&content_id(81)).await;
     assert!(p.read_at_least(50_000, Duration::from_secs(5)).await);
     p.report().assert_clean("player with a dead orchestrator");
@@ -283,9 +288,9 @@ async fn engines_come_from_the_orchestrator_and_drain_when_removed() {
     orch.set_engines(listed);
     let url = orch.url();
     let h = Harness::start(sim(), |s| {
-        s.engines.clear();
-        s.orchestrator_url = Some(url);
-        s.orchestrator_refresh = Duration::from_millis(100);
+        s.engines.engines.clear();
+        s.orchestrator.orchestrator_url = acemux::values::OrNone(Some(url));
+        s.orchestrator.orchestrator_refresh = Duration::from_millis(100);
     })
     .await;
     assert!(
@@ -341,7 +346,7 @@ fn metric(samples: &[(String, f64)], name: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_parse_and_move() {
-    let h = Harness::start(sim(), |s| s.grace_period = Duration::from_millis(100)).await;
+    let h = Harness::start(sim(), |s| s.stream.grace_period = Duration::from_millis(100)).await;
     let text = h.http.get(h.url("/metrics")).send().await.unwrap().text().await.unwrap();
     let before = parse_prometheus(&text);
     assert_eq!(metric(&before, "acemux_bytes_out_total"), 0.0);
@@ -370,7 +375,7 @@ async fn metrics_parse_and_move() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_endpoints_require_the_token() {
-    let h = Harness::start(sim(), |s| s.admin_token = Some("s3cret".into())).await;
+    let h = Harness::start(sim(), |s| s.front.admin_token = Some("s3cret".into())).await;
     let id = content_id(110);
     let mut p = h.player(&id).await;
     assert!(p.read_at_least(1000, Duration::from_secs(5)).await);

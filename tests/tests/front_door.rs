@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use ace_sim::SimConfig;
-use acemux::config::StatusAccess;
+use acemux::http::StatusAccess;
 use acemux_tests::{Harness, content_id};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -45,8 +45,8 @@ async fn raw_get(base: &str, path: &str) -> (u16, Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_over_the_caps_are_answered_503() {
     let h = Harness::start(SimConfig::default(), |s| {
-        s.max_connections = Some(12);
-        s.max_connections_per_client = Some(8);
+        s.front.max_connections = acemux::values::OrNone(Some(12));
+        s.front.max_connections_per_client = acemux::values::OrNone(Some(8));
     })
     .await;
     let addr = h.base.trim_start_matches("http://").to_owned();
@@ -107,7 +107,7 @@ async fn connections_over_the_caps_are_answered_503() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_shows_addresses_and_engine_sessions_only_with_the_token() {
-    let h = Harness::start(SimConfig::default(), |s| s.admin_token = Some("s3cret".into())).await;
+    let h = Harness::start(SimConfig::default(), |s| s.front.admin_token = Some("s3cret".into())).await;
     let id = content_id(1700);
     let mut p = h.player(&id).await;
     assert!(p.read_at_least(1000, Duration::from_secs(5)).await);
@@ -171,8 +171,8 @@ async fn status_shows_addresses_and_engine_sessions_only_with_the_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_access_token_requires_the_token() {
     let h = Harness::start(SimConfig::default(), |s| {
-        s.admin_token = Some("s3cret".into());
-        s.status_access = StatusAccess::Token;
+        s.front.admin_token = Some("s3cret".into());
+        s.front.status_access = StatusAccess::Token;
     })
     .await;
     let (code, body) = h.get_json("/proxy/status").await;

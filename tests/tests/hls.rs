@@ -42,8 +42,8 @@ fn recorded_sim(speed: u64) -> SimConfig {
 
 /// Two-second segments, so a test sees several in a few seconds.
 fn short_segments(s: &mut Settings) {
-    s.hls_segment = Duration::from_secs(2);
-    s.hls_viewer_timeout = Duration::from_secs(6);
+    s.hls.hls_segment = Duration::from_secs(2);
+    s.hls.hls_viewer_timeout = Duration::from_secs(6);
 }
 
 fn manifest(h: &Harness, id: &str) -> String {
@@ -233,8 +233,8 @@ async fn an_upstream_reconnect_is_a_discontinuity_and_ffmpeg_decodes_across_it()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stream_ends_after_the_last_viewer_stops_polling_and_the_grace_period() {
     let h = Harness::start(recorded_sim(2), |s| {
-        s.hls_segment = Duration::from_secs(1);
-        s.hls_viewer_timeout = Duration::from_secs(2);
+        s.hls.hls_segment = Duration::from_secs(1);
+        s.hls.hls_viewer_timeout = Duration::from_secs(2);
     })
     .await;
     let viewer = HlsViewer::open(&h.http, &manifest(&h, &content_id(5))).await.expect("master playlist");
@@ -262,7 +262,7 @@ async fn the_stream_ends_after_the_last_viewer_stops_polling_and_the_grace_perio
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_json_errors_and_probes_start_nothing() {
     let h = Harness::start(recorded_sim(1), |s| {
-        s.channels = vec![acemux::config::Channel {
+        s.channels.channels = vec![acemux::channels::Channel {
             name: "One".into(),
             key: acemux::content::ContentKey {
                 key_type: acemux::content::KeyType::Infohash,
@@ -317,7 +317,7 @@ async fn filter_plugins_apply_to_hls_segments() {
     let d = dir.path().to_path_buf();
     let h = Harness::start(recorded_sim(2), |s| {
         short_segments(s);
-        s.plugins_dir = Some(d);
+        s.plugins.plugins_dir = acemux::values::OrNone(Some(d));
     })
     .await;
     let viewer = HlsViewer::open(&h.http, &manifest(&h, &content_id(7))).await.expect("master playlist");
@@ -365,9 +365,9 @@ async fn event_hooks_hear_hls_viewers_come_and_go_marked_as_such() {
     install(dir.path(), "event-log", wasm::EVENT_LOG, None);
     let d = dir.path().to_path_buf();
     let h = Harness::start(recorded_sim(2), |s| {
-        s.hls_segment = Duration::from_secs(1);
-        s.hls_viewer_timeout = Duration::from_secs(2);
-        s.plugins_dir = Some(d);
+        s.hls.hls_segment = Duration::from_secs(1);
+        s.hls.hls_viewer_timeout = Duration::from_secs(2);
+        s.plugins.plugins_dir = acemux::values::OrNone(Some(d));
     })
     .await;
     let id = content_id(8);
@@ -398,7 +398,7 @@ async fn segments_outlive_the_buffer_chunks_they_were_cut_from() {
     // window of six two-second segments.
     let h = Harness::start(recorded_sim(2), |s| {
         short_segments(s);
-        s.ring_bytes = 2 * s.chunk_bytes;
+        s.stream.ring_bytes = 2 * s.stream.chunk_bytes;
     })
     .await;
     let viewer = HlsViewer::open(&h.http, &manifest(&h, &content_id(9))).await.expect("master playlist");

@@ -82,7 +82,8 @@ async fn a_javascript_filter_removes_its_pid_from_what_every_player_receives() {
     let plugins = TempDir::new("js-filter");
     install(plugins.path(), "pid-drop", &wasm);
     let dir = plugins.path().to_path_buf();
-    let h = Harness::start(recorded_sim(), |s| s.plugins_dir = Some(dir)).await;
+    let h =
+        Harness::start(recorded_sim(), |s| s.plugins.plugins_dir = acemux::values::OrNone(Some(dir))).await;
     let filter = plugin(&h, "pid-drop").await;
     assert_eq!(filter["status"], "active", "{filter}");
     assert_eq!(filter["capabilities"]["filter"], true, "{filter}");
@@ -124,11 +125,11 @@ async fn a_javascript_selector_sends_players_to_the_engines_of_their_tier() {
     let sim = || SimConfig { bitrate_bps: 500_000, ..SimConfig::default() };
     let mut ids = Vec::new();
     let h = Harness::start_many(vec![sim(), sim()], |s| {
-        ids = s.engines.iter().map(|e| format!("{}:{}", e.host, e.port)).collect();
+        ids = s.engines.engines.iter().map(|e| format!("{}:{}", e.host, e.port)).collect();
         // The built-in rule would pick the smaller id: label the other one.
         let other = usize::from(ids[0] < ids[1]);
-        s.engines[other].labels.insert("tier".into(), "gold".into());
-        s.plugins_dir = Some(dir);
+        s.engines.engines[other].labels.insert("tier".into(), "gold".into());
+        s.plugins.plugins_dir = acemux::values::OrNone(Some(dir));
     })
     .await;
     let gold = usize::from(ids[0] < ids[1]);
@@ -166,7 +167,9 @@ async fn a_javascript_plugin_built_for_another_contract_version_is_refused_namin
     let plugins = TempDir::new("js-version");
     install(plugins.path(), "pid-drop", &wasm);
     let dir = plugins.path().to_path_buf();
-    let h = Harness::start(SimConfig::default(), |s| s.plugins_dir = Some(dir)).await;
+    let h =
+        Harness::start(SimConfig::default(), |s| s.plugins.plugins_dir = acemux::values::OrNone(Some(dir)))
+            .await;
     assert_refused_for_version(&h, "pid-drop", "0.2.0").await;
 }
 

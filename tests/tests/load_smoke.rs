@@ -12,7 +12,7 @@ use acemux_tests::load::{LoadPlan, run};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_players_for_a_few_seconds_stay_clean() {
     let h = Harness::start(SimConfig { bitrate_bps: 8_000_000, ..SimConfig::default() }, |s| {
-        s.grace_period = Duration::from_millis(200);
+        s.stream.grace_period = Duration::from_millis(200);
     })
     .await;
     let target: SocketAddr = h.base.trim_start_matches("http://").parse().unwrap();

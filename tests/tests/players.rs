@@ -57,9 +57,9 @@ async fn probes_and_ranges_behave_like_a_live_stream() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_refuse_new_contents_but_let_players_join_running_ones() {
     let h = Harness::start(sim(), |s| {
-        s.max_streams = Some(1);
-        s.max_players = Some(3);
-        s.max_streams_per_engine = 10;
+        s.stream.max_streams = acemux::values::OrNone(Some(1));
+        s.stream.max_players = acemux::values::OrNone(Some(3));
+        s.engines.max_streams_per_engine = 10;
     })
     .await;
     let running = content_id(4);
@@ -76,17 +76,17 @@ async fn limits_refuse_new_contents_but_let_players_join_running_ones() {
     assert_eq!(h.engine().counters().starts, 1);
 }
 
-fn channels() -> Vec<acemux::config::Channel> {
+fn channels() -> Vec<acemux::channels::Channel> {
     use acemux::content::{ContentKey, KeyType};
     vec![
-        acemux::config::Channel {
+        acemux::channels::Channel {
             name: "News One".into(),
             key: ContentKey { key_type: KeyType::ContentId, id: content_id(10) },
             group: Some("News".into()),
             logo: Some("http://logos/n1.png".into()),
             tvg_id: Some("news1.tv".into()),
         },
-        acemux::config::Channel {
+        acemux::channels::Channel {
             name: "Sport".into(),
             key: ContentKey { key_type: KeyType::Infohash, id: content_id(11) },
             group: Some("Sports".into()),
@@ -99,8 +99,8 @@ fn channels() -> Vec<acemux::config::Channel> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn playlist_lists_channels_with_urls_that_stream() {
     let h = Harness::start(sim(), |s| {
-        s.channels = channels();
-        s.epg_url = Some("http://epg.example/guide.xml".into());
+        s.channels.channels = channels();
+        s.channels.epg_url = acemux::values::OrNone(Some("http://epg.example/guide.xml".into()));
     })
     .await;
     let r = h.http.get(h.url("/playlist.m3u")).send().await.unwrap();
@@ -147,9 +147,9 @@ async fn playlist_lists_channels_with_urls_that_stream() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hdhomerun_documents_carry_what_media_servers_read() {
     let h = Harness::start(sim(), |s| {
-        s.channels = channels();
-        s.max_streams_per_engine = 4;
-        s.public_url = Some("http://acemux.lan:8000".into());
+        s.channels.channels = channels();
+        s.engines.max_streams_per_engine = 4;
+        s.front.public_url = acemux::values::OrNone(Some("http://acemux.lan:8000".into()));
     })
     .await;
     let (code, d) = h.get_json("/discover.json").await;
@@ -175,7 +175,7 @@ async fn hdhomerun_documents_carry_what_media_servers_read() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn content_id_and_its_infohash_share_one_upstream() {
-    let h = Harness::start(sim(), |s| s.grace_period = Duration::from_millis(200)).await;
+    let h = Harness::start(sim(), |s| s.stream.grace_period = Duration::from_millis(200)).await;
     let id = content_id(20);
     let mut by_id = h.player(&id).await;
     assert!(by_id.read_at_least(10_000, Duration::from_secs(5)).await);

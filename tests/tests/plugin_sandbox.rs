@@ -22,7 +22,7 @@ async fn a_filter_waiting_in_wasi_never_stalls_its_players() {
     let keep = "time_budget = \"20ms\"\nmax_failures = 100000\n[config]\nsleep_ms = 4000\n";
     install(dir.path(), "sleeper", wasm::SLEEP_FILTER, Some(keep));
     let d = dir.path().to_path_buf();
-    let h = Harness::start(sim(), |s| s.plugins_dir = Some(d)).await;
+    let h = Harness::start(sim(), |s| s.plugins.plugins_dir = acemux::values::OrNone(Some(d))).await;
     let id = content_id(1101);
     let mut players = Vec::new();
     for _ in 0..10 {
@@ -79,8 +79,8 @@ async fn a_selector_waiting_in_wasi_holds_up_no_start() {
     );
     let d = dir.path().to_path_buf();
     let h = Harness::start(sim(), |s| {
-        s.plugins_dir = Some(d);
-        s.max_streams_per_engine = 20;
+        s.plugins.plugins_dir = acemux::values::OrNone(Some(d));
+        s.engines.max_streams_per_engine = 20;
     })
     .await;
     // Eight new contents at once: each selection meets the hour-long sleep,
@@ -137,8 +137,8 @@ async fn a_selector_answering_a_non_candidate_is_disabled_after_max_failures() {
     install(dir.path(), "liar", wasm::LIAR_SELECTOR, Some("max_failures = 3\n"));
     let d = dir.path().to_path_buf();
     let h = Harness::start(sim(), |s| {
-        s.plugins_dir = Some(d);
-        s.max_streams_per_engine = 10;
+        s.plugins.plugins_dir = acemux::values::OrNone(Some(d));
+        s.engines.max_streams_per_engine = 10;
     })
     .await;
     let mut calls = 0;
@@ -175,7 +175,7 @@ async fn network_grant_allows_outbound_tcp_and_udp_and_nothing_without_it() {
     let dir = TempDir::new("net");
     install(dir.path(), "net", wasm::NET_PROBE, Some(&config));
     let d = dir.path().to_path_buf();
-    let h = Harness::start(sim(), |s| s.plugins_dir = Some(d)).await;
+    let h = Harness::start(sim(), |s| s.plugins.plugins_dir = acemux::values::OrNone(Some(d))).await;
     let (code, body) = h.get_json(&format!("/ace/getstream?id={}", content_id(1500))).await;
     assert_eq!(code, 403);
     assert_eq!(body["error"], "stream refused: tcp=denied(PermissionDenied) udp=denied(PermissionDenied)");

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use ace_sim::SimConfig;
-use acemux::config::PluginCompiler;
+use acemux::plugins::host_settings::PluginCompiler;
 use acemux_test_artifacts as wasm;
 use acemux_tests::plugins::{install, plugin, plugins};
 use acemux_tests::{Harness, PlayerClient, TempDir, TsReport, content_id};
@@ -29,11 +29,11 @@ async fn selector_plugins_choose_the_engine_and_failures_fall_through() {
     let mut ids = Vec::new();
     let engines = vec![sim(), sim()];
     let h = Harness::start_many(engines, |s| {
-        ids = s.engines.iter().map(|e| format!("{}:{}", e.host, e.port)).collect();
+        ids = s.engines.engines.iter().map(|e| format!("{}:{}", e.host, e.port)).collect();
         // The built-in rule would pick the smaller id; label the other one.
         let other = if ids[0] > ids[1] { 0 } else { 1 };
-        s.engines[other].labels.insert("region".into(), "b".into());
-        s.plugins_dir = Some(dir.path().to_path_buf());
+        s.engines.engines[other].labels.insert("region".into(), "b".into());
+        s.plugins.plugins_dir = acemux::values::OrNone(Some(dir.path().to_path_buf()));
     })
     .await;
     let labelled = if ids[0] > ids[1] { 0 } else { 1 };
@@ -72,8 +72,8 @@ async fn null_strip_for_every_player(compiler: PluginCompiler) {
     install(dir.path(), "null-strip", wasm::NULL_STRIP, None);
     let d = dir.path().to_path_buf();
     let h = Harness::start(sim(), |s| {
-        s.plugins_dir = Some(d);
-        s.plugin_compiler = compiler;
+        s.plugins.plugins_dir = acemux::values::OrNone(Some(d));
+        s.plugins.plugin_compiler = compiler;
     })
     .await;
     assert_eq!(plugin(&h, "null-strip").await["status"], "active");
@@ -98,8 +98,8 @@ async fn event_plugin_hears_a_stream_lifecycle() {
     install(dir.path(), "event-log", wasm::EVENT_LOG, None);
     let d = dir.path().to_path_buf();
     let h = Harness::start(sim(), |s| {
-        s.plugins_dir = Some(d);
-        s.grace_period = Duration::from_millis(100);
+        s.plugins.plugins_dir = acemux::values::OrNone(Some(d));
+        s.stream.grace_period = Duration::from_millis(100);
     })
     .await;
     let mut p = h.player(&content_id(3)).await;
@@ -146,8 +146,8 @@ async fn misbehaving_plugins_fail_alone(compiler: PluginCompiler) {
     install(dir.path(), "broken-filter", wasm::BROKEN_FILTER, Some("order = 4\n"));
     let d = dir.path().to_path_buf();
     let h = Harness::start(sim(), |s| {
-        s.plugins_dir = Some(d);
-        s.plugin_compiler = compiler;
+        s.plugins.plugins_dir = acemux::values::OrNone(Some(d));
+        s.plugins.plugin_compiler = compiler;
     })
     .await;
     assert_eq!(plugins(&h).await.len(), 4);
@@ -184,7 +184,7 @@ async fn hot_reload_swaps_filters_under_players_without_gaps() {
     let dir = TempDir::new("reload");
     install(dir.path(), "filter", wasm::NULL_STRIP, None);
     let d = dir.path().to_path_buf();
-    let h = Harness::start(sim(), |s| s.plugins_dir = Some(d)).await;
+    let h = Harness::start(sim(), |s| s.plugins.plugins_dir = acemux::values::OrNone(Some(d))).await;
     let id = content_id(5);
     let mut players: Vec<PlayerClient> = Vec::new();
     for _ in 0..10 {
@@ -250,7 +250,7 @@ async fn plugins_see_nothing_unless_granted() {
     let dir = TempDir::new("sandbox");
     install(dir.path(), "probe", wasm::SANDBOX_PROBE, None);
     let d = dir.path().to_path_buf();
-    let h = Harness::start(sim(), |s| s.plugins_dir = Some(d)).await;
+    let h = Harness::start(sim(), |s| s.plugins.plugins_dir = acemux::values::OrNone(Some(d))).await;
     let (code, body) = h.get_json(&format!("/ace/getstream?id={}", content_id(6))).await;
     assert_eq!(code, 403, "{body}");
     assert_eq!(body["error"], "stream refused: env=[] fs=denied net=denied");
@@ -282,9 +282,9 @@ async fn sticky_engine_returns_a_content_to_its_engine() {
     install(dir.path(), "sticky-engine", wasm::STICKY_ENGINE, None);
     let d = dir.path().to_path_buf();
     let h = Harness::start_many(vec![sim(), sim(), sim()], |s| {
-        s.plugins_dir = Some(d);
-        s.grace_period = Duration::from_millis(100);
-        s.max_streams_per_engine = 10;
+        s.plugins.plugins_dir = acemux::values::OrNone(Some(d));
+        s.stream.grace_period = Duration::from_millis(100);
+        s.engines.max_streams_per_engine = 10;
     })
     .await;
     let engine_of = |h: &Harness| -> Vec<u64> { h.engines.iter().map(|e| e.counters().starts).collect() };
@@ -318,7 +318,7 @@ async fn pid_filter_drops_configured_pids_but_keeps_the_tables() {
     let dir = TempDir::new("pid");
     install(dir.path(), "pid-filter", wasm::PID_FILTER, Some("[config]\ndrop_pids = [8191]\n"));
     let d = dir.path().to_path_buf();
-    let h = Harness::start(sim(), |s| s.plugins_dir = Some(d)).await;
+    let h = Harness::start(sim(), |s| s.plugins.plugins_dir = acemux::values::OrNone(Some(d))).await;
     let mut p = h.player(&content_id(9)).await;
     assert!(p.read_at_least(300_000, Duration::from_secs(10)).await);
     let r = p.report();
@@ -336,7 +336,7 @@ async fn fail_closed_filter_drops_batches_until_disabled() {
     let dir = TempDir::new("closed");
     install(dir.path(), "broken", wasm::BROKEN_FILTER, Some("fail_mode = \"closed\"\nmax_failures = 3\n"));
     let d = dir.path().to_path_buf();
-    let h = Harness::start(sim(), |s| s.plugins_dir = Some(d)).await;
+    let h = Harness::start(sim(), |s| s.plugins.plugins_dir = acemux::values::OrNone(Some(d))).await;
     let mut p = h.player(&content_id(10)).await;
     assert!(p.read_at_least(300_000, Duration::from_secs(10)).await);
     let r = p.report();
@@ -367,7 +367,7 @@ times = 20
         ),
     );
     let d = dir.path().to_path_buf();
-    let h = Harness::start(sim(), |s| s.plugins_dir = Some(d)).await;
+    let h = Harness::start(sim(), |s| s.plugins.plugins_dir = acemux::values::OrNone(Some(d))).await;
     let mut p = h.player(&content_id(11)).await;
     assert!(p.read_at_least(300_000, Duration::from_secs(10)).await);
     let r = p.report();

@@ -30,11 +30,11 @@ fn settings<'a>(
 ) -> impl FnOnce(&mut acemux::config::Settings) + 'a {
     let (plugins, cache) = (plugins.to_path_buf(), cache.to_path_buf());
     move |s| {
-        *ids = s.engines.iter().map(|e| format!("{}:{}", e.host, e.port)).collect();
+        *ids = s.engines.engines.iter().map(|e| format!("{}:{}", e.host, e.port)).collect();
         let other = usize::from(ids[0] < ids[1]);
-        s.engines[other].labels.insert("region".into(), "local".into());
-        s.plugins_dir = Some(plugins);
-        s.plugin_cache = Some(cache);
+        s.engines.engines[other].labels.insert("region".into(), "local".into());
+        s.plugins.plugins_dir = acemux::values::OrNone(Some(plugins));
+        s.plugins.plugin_cache = Some(acemux::values::OrNone(Some(cache)));
     }
 }
 
@@ -115,7 +115,7 @@ async fn a_python_event_hook_sees_players_come_and_go_in_order() {
     )
     .unwrap();
     let dir = plugins.path().to_path_buf();
-    let h = Harness::start(sim(), |s| s.plugins_dir = Some(dir)).await;
+    let h = Harness::start(sim(), |s| s.plugins.plugins_dir = acemux::values::OrNone(Some(dir))).await;
     let hook = plugin(&h, "channel-counter").await;
     assert_eq!(hook["status"], "active", "{hook}");
     assert_eq!(hook["capabilities"]["events"], true, "{hook}");
@@ -173,7 +173,7 @@ async fn a_python_plugin_built_for_another_contract_version_is_refused_naming_bo
     let plugins = TempDir::new("py-version");
     std::fs::copy(&wasm, plugins.path().join("region-selector.wasm")).unwrap();
     let dir = plugins.path().to_path_buf();
-    let h = Harness::start(sim(), |s| s.plugins_dir = Some(dir)).await;
+    let h = Harness::start(sim(), |s| s.plugins.plugins_dir = acemux::values::OrNone(Some(dir))).await;
     assert_refused_for_version(&h, "region-selector", "0.5.0").await;
 }
 

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use ace_sim::SimConfig;
-use acemux::config::LagPolicy;
+use acemux::stream::LagPolicy;
 use acemux_tests::{Harness, RawPlayer, content_id};
 
 fn sim() -> SimConfig {
@@ -61,7 +61,7 @@ async fn fifty_simultaneous_players_share_one_upstream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_joiner_starts_from_the_ring() {
-    let h = Harness::start(sim(), |s| s.join_behind = Duration::from_secs(2)).await;
+    let h = Harness::start(sim(), |s| s.stream.join_behind = Duration::from_secs(2)).await;
     let id = content_id(3);
     let mut first = h.player(&id).await;
     assert!(first.read_for(Duration::from_millis(1500)).await);
@@ -83,7 +83,7 @@ async fn late_joiner_starts_from_the_ring() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_player_is_dropped_and_slows_no_one() {
     let h = Harness::start(SimConfig { bitrate_bps: 8_000_000, ..sim() }, |s| {
-        s.client_timeout = Duration::from_secs(1);
+        s.front.client_timeout = Duration::from_secs(1);
     })
     .await;
     let id = content_id(4);
@@ -124,7 +124,7 @@ async fn stalled_player_is_dropped_and_slows_no_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grace_period_reuses_then_stops() {
-    let h = Harness::start(sim(), |s| s.grace_period = Duration::from_secs(1)).await;
+    let h = Harness::start(sim(), |s| s.stream.grace_period = Duration::from_secs(1)).await;
     let id = content_id(5);
     let mut p = h.player(&id).await;
     assert!(p.read_at_least(10_000, Duration::from_secs(5)).await);
@@ -146,8 +146,8 @@ async fn grace_period_reuses_then_stops() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zapping_leaves_no_session_and_stops_every_upstream() {
     let h = Harness::start(sim(), |s| {
-        s.grace_period = Duration::from_millis(100);
-        s.max_streams_per_engine = 100;
+        s.stream.grace_period = Duration::from_millis(100);
+        s.engines.max_streams_per_engine = 100;
     })
     .await;
     for i in 0..200u32 {
@@ -196,7 +196,7 @@ async fn keepalive_flows_while_the_engine_prebuffers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_timeout_ends_the_stream() {
     let h = Harness::start(SimConfig { prebuffer: Duration::from_secs(30), ..sim() }, |s| {
-        s.init_timeout = Duration::from_secs(1);
+        s.stream.init_timeout = Duration::from_secs(1);
     })
     .await;
     let mut p = h.player(&content_id(7)).await;
@@ -210,7 +210,7 @@ async fn init_timeout_ends_the_stream() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engine_errors_map_to_502_and_504() {
     let h = Harness::start(SimConfig { start_error: Some("failed to load content".into()), ..sim() }, |s| {
-        s.connection_timeout = Duration::from_millis(500);
+        s.engines.connection_timeout = Duration::from_millis(500);
     })
     .await;
     let r = h.http.get(h.stream_url(&content_id(8))).send().await.unwrap();
@@ -315,7 +315,7 @@ async fn a_steady_stream_reaches_the_ring_in_whole_chunks() {
     let status = h.status().await;
     let buffer = &status["sessions"][0]["buffer"];
     let (bytes, chunks) = (buffer["bytes"].as_u64().unwrap(), buffer["chunks"].as_u64().unwrap());
-    let chunk_bytes = h.acemux.as_ref().unwrap().registry().context().settings.chunk_bytes as u64;
+    let chunk_bytes = h.acemux.as_ref().unwrap().registry().context().stream.chunk_bytes as u64;
     assert!(chunks >= 20, "{buffer}");
     let mean = bytes as f64 / chunks as f64 / chunk_bytes as f64;
     assert!(mean > 0.9, "chunks hold {mean:.2} of {chunk_bytes} bytes on average: {buffer}");
@@ -324,10 +324,10 @@ async fn a_steady_stream_reaches_the_ring_in_whole_chunks() {
 /// A ring of about 0.2 s at 16 Mbit/s and small socket buffers, so a player
 /// reading 40 KB/s falls behind the ring's tail within a second or two.
 fn small_ring(s: &mut acemux::config::Settings, policy: LagPolicy) {
-    s.socket_send_buffer = Some(64 * 1024);
-    s.chunk_bytes = 188 * 64;
-    s.ring_bytes = 188 * 64 * 32;
-    s.lag_policy = policy;
+    s.front.socket_send_buffer = acemux::values::OrNone(Some(64 * 1024));
+    s.stream.chunk_bytes = 188 * 64;
+    s.stream.ring_bytes = 188 * 64 * 32;
+    s.stream.lag_policy = policy;
 }
 
 /// Reads `player` at about 40 KB/s for up to `time`; stops if it ends.
@@ -398,7 +398,7 @@ async fn lag_policy_disconnect_ends_the_slow_player() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_stops_every_upstream() {
-    let mut h = Harness::start(sim(), |s| s.max_streams_per_engine = 10).await;
+    let mut h = Harness::start(sim(), |s| s.engines.max_streams_per_engine = 10).await;
     let mut players = Vec::new();
     for n in 0..3 {
         let mut p = h.player(&content_id(20 + n)).await;

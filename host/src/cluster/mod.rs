@@ -16,6 +16,7 @@
 
 mod keeper;
 pub mod scripts;
+pub mod settings;
 mod slot;
 
 use std::collections::HashMap;
@@ -33,6 +34,7 @@ use crate::content::{ContentKey, KeyType};
 use crate::engine::pool::Engine;
 
 pub use keeper::Keeper;
+pub use settings::{ClusterForward, ClusterSettings};
 pub use slot::{ClusterSlot, SlotAnswer};
 
 /// Longest any one Redis call may take before acemux carries on without it.
@@ -42,9 +44,10 @@ pub const CALL_TIMEOUT: Duration = Duration::from_millis(1000);
 /// lease to lapse and a record for the next round.
 const CHANGE_QUEUE: usize = 1024;
 
-/// The settings a cluster runs with.
+/// What this instance is in the cluster: where the shared state is, how
+/// others reach it, its name, and how long its leases last.
 #[derive(Debug, Clone)]
-pub struct ClusterSettings {
+pub struct Membership {
     pub redis_url: String,
     /// How other instances (and redirected players) reach this one.
     pub advertise_url: String,
@@ -98,7 +101,7 @@ pub struct ClusterStatus {
 
 /// See the module docs.
 pub struct Cluster {
-    settings: ClusterSettings,
+    settings: Membership,
     /// `"<instance id> <advertise url>"`: what a content lease holds.
     owner_value: String,
     redis: ConnectionManager,
@@ -122,7 +125,7 @@ const PREFIX: &str = "acemux:";
 impl Cluster {
     /// Checks the URL and prepares the connection (made lazily, so a Redis
     /// that is down at start is the same as one that goes down later).
-    pub fn new(settings: ClusterSettings) -> anyhow::Result<(Arc<Self>, Keeper)> {
+    pub fn new(settings: Membership) -> anyhow::Result<(Arc<Self>, Keeper)> {
         let client = redis::Client::open(settings.redis_url.as_str())
             .context("invalid setting --redis-url / ACEMUX_REDIS_URL")?;
         let config = ConnectionManagerConfig::new()
@@ -316,9 +319,4 @@ fn content_key(key: &ContentKey) -> String {
 /// The Redis keys of an engine's slot set and engine-session hash.
 fn engine_keys(engine_id: &str) -> (String, String) {
     (format!("{PREFIX}slots:{engine_id}"), format!("{PREFIX}sessions:{engine_id}"))
-}
-
-/// A random instance id, when the operator gives none.
-pub fn random_instance_id() -> String {
-    format!("{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff)
 }

@@ -6,7 +6,9 @@ pub mod client;
 pub mod health;
 pub mod pool;
 pub mod select;
+pub mod settings;
 
 pub use client::{EngineClient, EngineError, EngineSession};
 pub use pool::{Engine, EngineLease, EnginePool};
 pub use select::{BuiltinSelector, EngineSelector, SelectError, Selection};
+pub use settings::{EngineSetting, EngineSettings};

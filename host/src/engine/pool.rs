@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 
-use crate::config::EngineSetting;
+use super::settings::EngineSetting;
 
 use super::select::{EngineSelector, SelectError, SelectRequest, Selection};
 

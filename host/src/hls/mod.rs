@@ -18,6 +18,7 @@
 pub mod output;
 pub mod playlist;
 pub mod segmenter;
+pub mod settings;
 pub mod viewers;
 pub mod window;
 
@@ -30,17 +31,17 @@ use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::Settings;
 use crate::content::ContentKey;
 use crate::engine::select::SelectRequest;
 use crate::stream::{PlayerSlot, Registry, Session, StreamError};
 
-pub use output::{HlsOutput, NoSegment, OutputSettings, ServedTotals, ServedValues};
+pub use output::{HlsOutput, NoSegment, ServedTotals, ServedValues};
+pub use settings::HlsSettings;
 
 /// Every stream's HLS output, by session.
 pub struct Hls {
     registry: Arc<Registry>,
-    settings: OutputSettings,
+    settings: HlsSettings,
     /// Longest a playlist request waits for the first segment.
     first_segment_wait: Duration,
     outputs: Mutex<HashMap<u64, Arc<HlsOutput>>>,
@@ -56,15 +57,14 @@ pub struct Viewing {
 }
 
 impl Hls {
-    pub fn new(registry: Arc<Registry>, settings: &Settings) -> Arc<Self> {
+    pub fn new(registry: Arc<Registry>, settings: HlsSettings) -> Arc<Self> {
+        // A stream's start may take the init timeout; then three segments'
+        // worth of media at most before one can be cut.
+        let first_segment_wait = registry.context().stream.init_timeout + settings.hls_segment * 3;
         Arc::new(Self {
             registry,
-            settings: OutputSettings {
-                target: settings.hls_segment,
-                listed: settings.hls_window,
-                viewer_timeout: settings.hls_viewer_timeout,
-            },
-            first_segment_wait: settings.init_timeout + settings.hls_segment * 3,
+            settings,
+            first_segment_wait,
             outputs: Mutex::new(HashMap::new()),
             totals: Arc::default(),
             tasks: TaskTracker::new(),
@@ -79,7 +79,7 @@ impl Hls {
 
     /// Segments held per output (listed and kept after listing).
     pub fn segments_held(&self) -> usize {
-        self.settings.listed + window::KEPT_AFTER_LISTING
+        self.settings.hls_window + window::KEPT_AFTER_LISTING
     }
 
     /// A new viewer of `key`: joins the content's stream (starting it if

@@ -22,6 +22,7 @@ use crate::stream::ring::MediaRead;
 use crate::stream::{PlayerSlot, Session, SessionState, StreamError};
 
 use super::segmenter::Segmenter;
+use super::settings::HlsSettings;
 use super::viewers::{Departed, ViewerStats, Viewers};
 use super::window::{Listing, Segment, SegmentWindow};
 
@@ -32,14 +33,6 @@ const SWEEP: Duration = Duration::from_secs(1);
 const IDLE_SWEEPS: u32 = 2;
 /// Starting "this far back" reaches the oldest chunk the ring holds.
 const WHOLE_RING: Duration = Duration::from_secs(24 * 3600);
-
-/// The output's settings.
-#[derive(Debug, Clone, Copy)]
-pub struct OutputSettings {
-    pub target: Duration,
-    pub listed: usize,
-    pub viewer_timeout: Duration,
-}
 
 /// Served totals of one output.
 #[derive(Debug, Default)]
@@ -115,7 +108,7 @@ pub struct HlsOutput {
     viewers: Mutex<Viewers>,
     progress: watch::Sender<Progress>,
     events: Arc<EventBus>,
-    settings: OutputSettings,
+    settings: HlsSettings,
     pub counters: OutputCounters,
     totals: Arc<ServedTotals>,
 }
@@ -124,12 +117,12 @@ impl HlsOutput {
     pub fn new(
         session: Arc<Session>,
         events: Arc<EventBus>,
-        settings: OutputSettings,
+        settings: HlsSettings,
         totals: Arc<ServedTotals>,
     ) -> Self {
         Self {
             session,
-            window: RwLock::new(SegmentWindow::new(settings.listed, settings.target)),
+            window: RwLock::new(SegmentWindow::new(settings.hls_window, settings.hls_segment)),
             viewers: Mutex::new(Viewers::default()),
             progress: watch::Sender::new(Progress::default()),
             events,
@@ -254,7 +247,7 @@ impl HlsOutput {
         let ring = &self.session.ring;
         let mut head = ring.subscribe();
         let mut seq = ring.join(WHOLE_RING, true).seq;
-        let mut segmenter = Segmenter::new(self.settings.target);
+        let mut segmenter = Segmenter::new(self.settings.hls_segment);
         let mut sweep = tokio::time::interval(SWEEP);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut idle_sweeps = 0;
@@ -282,7 +275,7 @@ impl HlsOutput {
             tokio::select! {
                 changed = head.changed() => if changed.is_err() { return },
                 _ = sweep.tick() => {
-                    let departed = self.viewers.lock().expire(self.settings.viewer_timeout);
+                    let departed = self.viewers.lock().expire(self.settings.hls_viewer_timeout);
                     self.depart(departed);
                     let mut viewers = self.viewers.lock();
                     idle_sweeps = if viewers.is_empty() { idle_sweeps + 1 } else { 0 };

@@ -26,7 +26,7 @@ pub enum Caller {
 
 impl Caller {
     pub fn of(app: &AppState, headers: &HeaderMap) -> Self {
-        let Some(expected) = app.settings.admin_token.as_deref() else {
+        let Some(expected) = app.front.admin_token.as_deref() else {
             return Caller::Admin;
         };
         match bearer_token(headers) {

@@ -9,8 +9,8 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
 
+use crate::cluster::ClusterForward;
 use crate::cluster::Owner;
-use crate::config::ClusterForward;
 use crate::content::ContentKey;
 
 use super::{ApiError, AppState};
@@ -62,7 +62,7 @@ pub async fn to_owner(
     let Owner::There(base) = owner else { return None };
     let target = format!("{base}{}", uri.path_and_query().map_or("/", |p| p.as_str()));
     tracing::debug!(content = %key, owner = %base, "content streams on another instance");
-    Some(match app.settings.cluster_forward {
+    Some(match app.cluster_settings.cluster_forward {
         ClusterForward::Redirect => {
             cluster.counters.redirects.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut h = HeaderMap::new();

@@ -61,8 +61,16 @@ fn serve(asset: &Asset, request: &HeaderMap) -> Response {
     (h, asset.body).into_response()
 }
 
+/// Settings of the dashboard.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct DashboardSettings {
+    /// `on` or `off`: the web dashboard at `/`.
+    #[arg(long, env = "ACEMUX_DASHBOARD", default_value = "on", action = clap::ArgAction::Set, value_parser = crate::values::on_off)]
+    pub dashboard: bool,
+}
+
 fn enabled(app: &AppState) -> Result<(), ApiError> {
-    if app.settings.dashboard {
+    if app.dashboard.dashboard {
         Ok(())
     } else {
         Err(ApiError::not_found("the dashboard is turned off (--dashboard / ACEMUX_DASHBOARD)"))

@@ -94,12 +94,13 @@ async fn stream(
     let request = SelectRequest { content: Some(key.clone()), client, query };
     let slot = app.registry.attach(key, request)?;
     slot.session().wait_ready().await?;
-    let player = Player::new(slot, client, &app.settings, conn.map(|c| c.write_timed_out.clone()));
-    let metrics = app.registry.context().metrics.clone();
+    let player =
+        Player::new(slot, client, &app.registry.context().stream, conn.map(|c| c.write_timed_out.clone()));
+    let totals = app.registry.context().totals.clone();
     let mut first = true;
     let body = player.into_stream().inspect(move |_| {
         if std::mem::take(&mut first) {
-            metrics.time_to_first_byte.observe(requested_at.elapsed());
+            totals.time_to_first_byte.observe(requested_at.elapsed());
         }
     });
     Ok((stream_headers(), Body::from_stream(body)).into_response())

@@ -17,7 +17,7 @@ use super::playlist::{base_url, stream_url};
 /// A stable 8-hex-digit device id (from the listen address).
 fn device_id(app: &AppState) -> String {
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    app.settings.listen.hash(&mut h);
+    app.front.listen.hash(&mut h);
     format!("{:08X}", h.finish() as u32)
 }
 
@@ -25,7 +25,7 @@ fn device_id(app: &AppState) -> String {
 fn tuner_count(app: &AppState) -> usize {
     let pool = &app.registry.context().pool;
     let capacity = pool.engines().len().max(1) * pool.capacity();
-    app.settings.max_streams.map_or(capacity, |m| m.min(capacity))
+    app.registry.context().stream.max_streams.get().map_or(capacity, |m| m.min(capacity))
 }
 
 pub async fn discover(State(app): State<AppState>, headers: HeaderMap) -> Json<Value> {
@@ -47,7 +47,7 @@ pub async fn discover(State(app): State<AppState>, headers: HeaderMap) -> Json<V
 pub async fn lineup(State(app): State<AppState>, headers: HeaderMap) -> Json<Value> {
     let base = base_url(&app, &headers);
     let channels: Vec<Value> = app
-        .settings
+        .channels
         .channels
         .iter()
         .enumerate()

@@ -28,7 +28,7 @@ const PERIOD: Duration = Duration::from_secs(1);
 pub fn feed_document(app: &AppState, detail: Detail, admin: bool) -> Value {
     let mut doc = snapshot(app, detail);
     let channels: Vec<Value> = app
-        .settings
+        .channels
         .channels
         .iter()
         .map(|c| {
@@ -46,11 +46,11 @@ pub fn feed_document(app: &AppState, detail: Detail, admin: bool) -> Value {
     let time = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
     if let Some(map) = doc.as_object_mut() {
         map.insert("time".into(), json!(time));
-        map.insert("version".into(), json!(crate::VERSION));
+        map.insert("version".into(), json!(crate::plugins::contract::ACEMUX_VERSION));
         map.insert("channels".into(), Value::Array(channels));
         map.insert("plugins".into(), plugins_json(app, detail));
         map.insert("admin".into(), json!(admin));
-        map.insert("admin_token_set".into(), json!(app.settings.admin_token.is_some()));
+        map.insert("admin_token_set".into(), json!(app.front.admin_token.is_some()));
     }
     doc
 }

@@ -46,7 +46,7 @@ pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Result<
     let detail = Detail::for_caller(&app, &headers)?;
     let ctx = app.registry.context();
     let sessions = app.registry.sessions();
-    let mut totals: CounterValues = ctx.metrics.ended_totals();
+    let mut totals: CounterValues = ctx.totals.ended_totals();
     let mut ring_bytes = 0usize;
     let mut players = 0usize;
     let mut live = 0usize;
@@ -108,10 +108,10 @@ pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Result<
         "acemux_streams_started_total",
         "counter",
         "Streams an engine accepted.",
-        ctx.metrics.streams_started.load(std::sync::atomic::Ordering::Relaxed),
+        ctx.totals.streams_started.load(std::sync::atomic::Ordering::Relaxed),
     );
     f.head("acemux_streams_ended_total", "counter", "Streams ended, by reason.");
-    for (reason, n) in ctx.metrics.ends() {
+    for (reason, n) in ctx.totals.ends() {
         let reason = serde_json::to_value(reason).ok().and_then(|v| v.as_str().map(str::to_owned));
         let _ =
             writeln!(f.out, "acemux_streams_ended_total{{reason=\"{}\"}} {n}", reason.unwrap_or_default());
@@ -121,7 +121,7 @@ pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Result<
         f.one(&metric, "counter", &format!("Sum over all streams of `{name}`."), value);
     }
 
-    let (buckets, count, sum) = ctx.metrics.time_to_first_byte.snapshot();
+    let (buckets, count, sum) = ctx.totals.time_to_first_byte.snapshot();
     let name = "acemux_time_to_first_byte_seconds";
     f.head(name, "histogram", "From a player's request to its first stream byte.");
     for (bound, n) in buckets {
@@ -151,8 +151,8 @@ pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Result<
     f.one("acemux_engine_capacity", "gauge", "Streams one engine may carry.", ctx.pool.capacity());
     cluster_metrics(&mut f, &app);
 
-    let sent = ctx.metrics.orchestrator_events_sent.load(std::sync::atomic::Ordering::Relaxed);
-    let failed = ctx.metrics.orchestrator_events_failed.load(std::sync::atomic::Ordering::Relaxed);
+    let sent = app.orchestrator_delivery.sent.load(std::sync::atomic::Ordering::Relaxed);
+    let failed = app.orchestrator_delivery.failed.load(std::sync::atomic::Ordering::Relaxed);
     f.one("acemux_orchestrator_events_sent_total", "counter", "Events the orchestrator accepted.", sent);
     f.one("acemux_orchestrator_events_failed_total", "counter", "Events given up after retries.", failed);
     f.head("acemux_events_dropped_total", "counter", "Events dropped because a consumer's queue was full.");
@@ -165,7 +165,11 @@ pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Result<
 /// The instance's id, and with Redis the cluster's state and counters.
 fn cluster_metrics(f: &mut Family<'_>, app: &AppState) {
     f.head("acemux_instance_info", "gauge", "This instance's id (always 1).");
-    let _ = writeln!(f.out, "acemux_instance_info{{instance=\"{}\"}} 1", escape(&app.settings.instance_id));
+    let _ = writeln!(
+        f.out,
+        "acemux_instance_info{{instance=\"{}\"}} 1",
+        escape(&app.cluster_settings.instance_id)
+    );
     let Some(cluster) = &app.cluster else { return };
     let get = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
     let status = cluster.status();

@@ -16,6 +16,7 @@ mod metrics;
 mod playlist;
 mod plugins;
 mod server;
+pub mod settings;
 mod status;
 mod write_timeout;
 
@@ -26,10 +27,13 @@ use axum::Router;
 use axum::routing::get;
 
 pub use connection_limit::ConnectionLimit;
+pub use dashboard::DashboardSettings;
 pub use error::ApiError;
 pub use server::{Connection, serve};
+pub use settings::{FrontDoorSettings, StatusAccess};
 
-use crate::config::Settings;
+use crate::channels::ChannelSettings;
+use crate::cluster::ClusterSettings;
 use crate::hls::Hls;
 use crate::plugins::PluginHost;
 use crate::stream::Registry;
@@ -40,7 +44,15 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// Every stream's HLS output.
     pub hls: Arc<Hls>,
-    pub settings: Arc<Settings>,
+    /// Where acemux listens, the admin token, who reads status.
+    pub front: Arc<FrontDoorSettings>,
+    /// The channels listed in playlists and the tuner lineup.
+    pub channels: Arc<ChannelSettings>,
+    pub dashboard: DashboardSettings,
+    /// This instance's name and how it forwards other instances' contents.
+    pub cluster_settings: Arc<ClusterSettings>,
+    /// Orchestrator event delivery, for `/metrics`.
+    pub orchestrator_delivery: Arc<crate::orchestrator::Delivery>,
     pub started_at: Instant,
     pub plugins: Option<Arc<PluginHost>>,
     /// Open connections and the caps on them.

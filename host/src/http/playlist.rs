@@ -9,14 +9,14 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::config::Channel;
+use crate::channels::Channel;
 
 use super::{ApiError, AppState};
 
 /// Where players reach acemux: the configured public URL, else what a
 /// reverse proxy says (`X-Forwarded-Proto/Host`), else the `Host` header.
 pub fn base_url(app: &AppState, headers: &HeaderMap) -> String {
-    if let Some(url) = &app.settings.public_url {
+    if let Some(url) = app.front.public_url.as_ref() {
         return url.clone();
     }
     let get = |name: &str| {
@@ -27,7 +27,7 @@ pub fn base_url(app: &AppState, headers: &HeaderMap) -> String {
     };
     let proto = get("x-forwarded-proto").unwrap_or_else(|| "http".into());
     let host =
-        get("x-forwarded-host").or_else(|| get("host")).unwrap_or_else(|| app.settings.listen.to_string());
+        get("x-forwarded-host").or_else(|| get("host")).unwrap_or_else(|| app.front.listen.to_string());
     format!("{proto}://{host}")
 }
 
@@ -71,11 +71,11 @@ pub async fn playlist(
     let base = base_url(&app, &headers);
     let group = q.get("group");
     let mut body = String::from("#EXTM3U");
-    if let Some(epg) = &app.settings.epg_url {
+    if let Some(epg) = app.channels.epg_url.as_ref() {
         body.push_str(&format!(" url-tvg=\"{}\"", attr(epg)));
     }
     body.push('\n');
-    for c in app.settings.channels.iter().filter(|c| group.is_none() || c.group.as_ref() == group) {
+    for c in app.channels.channels.iter().filter(|c| group.is_none() || c.group.as_ref() == group) {
         body.push_str("#EXTINF:-1");
         if let Some(id) = &c.tvg_id {
             body.push_str(&format!(" tvg-id=\"{}\"", attr(id)));

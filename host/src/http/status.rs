@@ -15,7 +15,7 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
-use crate::config::StatusAccess;
+use super::settings::StatusAccess;
 use crate::hls::HlsOutput;
 use crate::stream::{Session, SessionState};
 
@@ -38,7 +38,7 @@ impl Detail {
     /// What `headers` may see, or why they may see nothing.
     pub fn for_caller(app: &AppState, headers: &HeaderMap) -> Result<Self, ApiError> {
         let caller = Caller::of(app, headers);
-        match app.settings.status_access {
+        match app.front.status_access {
             StatusAccess::Open => Ok(Detail::Full),
             StatusAccess::Token => caller.require_admin().map(|()| Detail::Full),
             StatusAccess::Redacted if caller == Caller::Admin => Ok(Detail::Full),
@@ -175,7 +175,7 @@ pub fn snapshot(app: &AppState, detail: Detail) -> Value {
     });
     json!({
         "running": true,
-        "instance_id": app.settings.instance_id,
+        "instance_id": app.cluster_settings.instance_id,
         "cluster": cluster,
         "uptime_seconds": app.started_at.elapsed().as_secs_f64(),
         "total_sessions": app.registry.created_total(),
@@ -185,7 +185,7 @@ pub fn snapshot(app: &AppState, detail: Detail) -> Value {
         "connections": {
             "open": app.connections.open(),
             "max": app.connections.total_cap(),
-            "max_per_client": app.settings.max_connections_per_client,
+            "max_per_client": app.front.max_connections_per_client.get(),
         },
         "sessions": sessions
             .iter()

@@ -12,8 +12,8 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::config::EngineSetting;
 use crate::engine::EnginePool;
+use crate::engine::EngineSetting;
 
 #[derive(Deserialize)]
 #[serde(untagged)]

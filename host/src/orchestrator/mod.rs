@@ -5,8 +5,20 @@
 
 pub mod discovery;
 pub mod reporter;
+pub mod settings;
+
+use std::sync::atomic::AtomicU64;
 
 use reqwest::RequestBuilder;
+
+pub use settings::OrchestratorSettings;
+
+/// Events delivered to the orchestrator and given up on, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Delivery {
+    pub sent: AtomicU64,
+    pub failed: AtomicU64,
+}
 
 /// Adds `Authorization: Bearer <API_KEY>` when a key is configured.
 fn authorize(request: RequestBuilder, api_key: Option<&str>) -> RequestBuilder {

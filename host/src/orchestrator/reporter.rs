@@ -16,8 +16,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
+use super::Delivery;
 use crate::events::StreamEvent;
-use crate::metrics::Metrics;
 
 /// Attempts per event.
 const ATTEMPTS: u32 = 3;
@@ -29,7 +29,7 @@ pub struct Reporter {
     pub base: String,
     pub api_key: Option<String>,
     pub timeout: Duration,
-    pub metrics: Arc<Metrics>,
+    pub delivery: Arc<Delivery>,
     /// acemux session id → the orchestrator's stream id.
     stream_ids: HashMap<u64, String>,
 }
@@ -40,9 +40,9 @@ impl Reporter {
         base: String,
         api_key: Option<String>,
         timeout: Duration,
-        metrics: Arc<Metrics>,
+        delivery: Arc<Delivery>,
     ) -> Self {
-        Self { http, base, api_key, timeout, metrics, stream_ids: HashMap::new() }
+        Self { http, base, api_key, timeout, delivery, stream_ids: HashMap::new() }
     }
 
     /// Delivers events until `cancel`, then drains what is queued.
@@ -112,7 +112,7 @@ impl Reporter {
                 .timeout(self.timeout);
             match request.send().await.and_then(reqwest::Response::error_for_status) {
                 Ok(response) => {
-                    self.metrics.orchestrator_events_sent.fetch_add(1, Ordering::Relaxed);
+                    self.delivery.sent.fetch_add(1, Ordering::Relaxed);
                     debug!(event = name, "orchestrator event delivered");
                     return Some(response.json().await.unwrap_or(Value::Null));
                 }
@@ -122,7 +122,7 @@ impl Reporter {
                     backoff *= 2;
                 }
                 Err(e) => {
-                    self.metrics.orchestrator_events_failed.fetch_add(1, Ordering::Relaxed);
+                    self.delivery.failed.fetch_add(1, Ordering::Relaxed);
                     warn!(event = name, error = %e, "orchestrator event not delivered");
                 }
             }

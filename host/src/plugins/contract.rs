@@ -16,11 +16,14 @@ macro_rules! package_version {
         "0.4.0"
     };
 }
-pub(crate) use package_version;
 
 /// The WIT package this host speaks.
 pub const PACKAGE: &str = "acemux:plugin";
 pub const PACKAGE_VERSION: &str = package_version!();
+
+/// `acemux --version`: the release and the plugin contract it speaks.
+pub const ACEMUX_VERSION: &str =
+    concat!(env!("CARGO_PKG_VERSION"), " (plugins: WIT package acemux:plugin@", package_version!(), ")");
 
 /// Semver compatibility while 0.x: the same minor version.
 pub fn compatible(version: &str) -> bool {

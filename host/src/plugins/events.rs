@@ -5,9 +5,8 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::events::{EndReason, EngineRef};
 use crate::events::{PlayerKind, StreamEvent, StreamRef};
-use crate::stream::EndReason;
-use crate::stream::session::EngineRef;
 
 use super::address::address_text;
 use super::bindings::acemux::plugin::types::PlayerKind as WitPlayerKind;

@@ -22,10 +22,10 @@ use tracing::{info, warn};
 
 use super::bindings::Event;
 use super::cache::CompileCache;
+use super::host_settings::PluginCompiler;
 use super::plugin::Plugin;
 use super::runtime::Runtime;
 use super::settings::PluginSettings;
-use crate::config::PluginCompiler;
 
 /// The plugins in effect, in call order (`order`, then name).
 #[derive(Default)]

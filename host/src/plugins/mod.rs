@@ -8,6 +8,7 @@ pub mod candidates;
 pub mod contract;
 pub mod filter;
 pub mod host;
+pub mod host_settings;
 pub mod limits;
 pub mod plugin;
 pub mod runtime;
@@ -18,5 +19,6 @@ pub mod watch;
 
 pub use filter::FilterChain;
 pub use host::PluginHost;
+pub use host_settings::PluginHostSettings;
 pub use select::PluginSelector;
 pub mod events;

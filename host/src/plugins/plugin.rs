@@ -31,8 +31,8 @@ use super::limits::MemoryUse;
 use super::runtime::{PluginState, Runtime, any, ticks};
 use super::settings::PluginSettings;
 use super::stats::PluginStats;
-use crate::config::{format_duration, format_size};
 use crate::engine::select::Selection;
+use crate::values::{format_duration, format_size};
 
 /// Idle selector instances kept per plugin; concurrent selections beyond
 /// it instantiate their own (tens of microseconds) and drop it after.

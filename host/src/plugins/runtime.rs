@@ -27,9 +27,9 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{self, Level};
 use super::cache::{CompileCache, Compiled};
+use super::host_settings::PluginCompiler;
 use super::limits::{MemoryUse, PluginLimits};
 use super::settings::PluginSettings;
-use crate::config::PluginCompiler;
 
 /// Epoch tick: the granularity at which computing wasm code is stopped.
 pub const TICK: Duration = Duration::from_millis(1);

@@ -27,7 +27,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-use crate::config::{parse_duration, parse_size};
+use crate::values::{parse_duration, parse_size};
 
 /// What a failing filter does with the batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -197,7 +197,7 @@ fn env_grant(v: &toml::Value) -> anyhow::Result<Vec<String>> {
         if name.is_empty() || name.contains(['=', '\0']) {
             bail!("`grants.env`: `{name}` is not a variable name");
         }
-        if crate::config::SECRET_VARIABLES.contains(&name) {
+        if crate::values::SECRET_VARIABLES.contains(&name) {
             bail!("`grants.env`: `{name}` holds acemux's own secret and is never given to a plugin");
         }
         out.push(name.to_owned());

@@ -15,10 +15,14 @@ pub mod player;
 pub mod registry;
 pub mod ring;
 pub mod session;
+pub mod settings;
+pub mod totals;
 pub mod upstream;
 
 pub use counters::{CounterValues, SessionCounters};
 pub use player::{Player, PlayerSlot};
 pub use registry::{Registry, StreamContext};
 pub use ring::Ring;
-pub use session::{EndReason, Session, SessionState, StreamError};
+pub use session::{Session, SessionState, StreamError};
+pub use settings::{JoinAt, LagPolicy, StreamSettings};
+pub use totals::StreamTotals;

@@ -20,7 +20,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tracing::debug;
 
-use crate::config::{JoinAt, LagPolicy, Settings};
+use super::settings::{JoinAt, LagPolicy, StreamSettings};
 use crate::events::{PlayerKind, StreamEvent};
 
 use super::ring::{Join, Read};
@@ -89,7 +89,7 @@ impl Player {
     pub fn new(
         slot: PlayerSlot,
         client: Option<SocketAddr>,
-        settings: &Settings,
+        settings: &StreamSettings,
         write_timed_out: Option<Arc<AtomicBool>>,
     ) -> Self {
         let session = slot.session.clone();

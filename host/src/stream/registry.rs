@@ -18,26 +18,29 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument, info, warn};
 
 use crate::cluster::Cluster;
-use crate::config::Settings;
 use crate::content::{ContentKey, KeyType};
 use crate::engine::select::SelectRequest;
 use crate::engine::{EngineClient, EngineError, EnginePool, EngineSelector, EngineSession};
 use crate::events::EventBus;
-use crate::metrics::Metrics;
 use crate::plugins::PluginHost;
 
 use super::player::PlayerSlot;
 use super::ring::Ring;
 use super::session::{Session, StreamError};
+use super::settings::StreamSettings;
+use super::totals::StreamTotals;
 
 /// What every session needs from the rest of acemux.
 pub struct StreamContext {
-    pub settings: Arc<Settings>,
+    pub stream: StreamSettings,
+    /// Engine calls time out after this long, and a live upstream silent
+    /// this long is lost (`--connection-timeout`).
+    pub engine_timeout: std::time::Duration,
     pub pool: Arc<EnginePool>,
     pub client: EngineClient,
     pub selector: Arc<dyn EngineSelector>,
     pub events: Arc<EventBus>,
-    pub metrics: Arc<Metrics>,
+    pub totals: Arc<StreamTotals>,
     /// Filter plugins run on every stream's packets when present.
     pub plugins: Option<Arc<PluginHost>>,
     /// Shared engine slots when acemux runs as one of several instances.
@@ -135,8 +138,8 @@ impl Registry {
         if self.shutdown.is_cancelled() {
             return Err(StreamError::ShuttingDown);
         }
-        let settings = &self.ctx.settings;
-        if let Some(max) = settings.max_players {
+        let settings = &self.ctx.stream;
+        if let Some(max) = settings.max_players.get() {
             let players: usize = sessions.by_key.values().map(|s| s.player_count()).sum();
             if players >= max {
                 return Err(StreamError::Limit(format!("maximum players reached ({max})")));
@@ -145,7 +148,7 @@ impl Registry {
         if let Some(session) = sessions.lookup(&key) {
             return Ok(PlayerSlot::new(session.clone()));
         }
-        if let Some(max) = settings.max_streams
+        if let Some(max) = settings.max_streams.get()
             && sessions.by_key.len() >= max
         {
             return Err(StreamError::Limit(format!(
@@ -178,7 +181,7 @@ impl Registry {
         if sessions.by_key.get(&session.key).is_none_or(|s| s.id != session.id) {
             return Err(session.end_error());
         }
-        if let Some(max) = self.ctx.settings.max_players {
+        if let Some(max) = self.ctx.stream.max_players.get() {
             let players: usize = sessions.by_key.values().map(|s| s.player_count()).sum();
             if players >= max {
                 return Err(StreamError::Limit(format!("maximum players reached ({max})")));

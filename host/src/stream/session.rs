@@ -29,7 +29,7 @@ use crate::cluster::SlotAnswer;
 use crate::content::ContentKey;
 use crate::engine::select::SelectRequest;
 use crate::engine::{EngineError, EngineSession, SelectError};
-use crate::events::{EventBus, StreamEvent, StreamRef};
+use crate::events::{EndReason, EngineRef, EventBus, StreamEvent, StreamRef};
 
 use super::counters::SessionCounters;
 use super::player::PlayerStats;
@@ -53,20 +53,6 @@ pub enum SessionState {
     Ended(EndReason),
 }
 
-/// Why a stream ended (the orchestrator's vocabulary).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EndReason {
-    /// The last player left and the grace period passed.
-    Normal,
-    /// The upstream failed for good.
-    Error,
-    /// The stream never delivered data.
-    FailedToStart,
-    /// Stopped on purpose (admin request or shutdown).
-    Stopped,
-}
-
 /// Why a player cannot be served a stream; the HTTP layer maps it to a
 /// status code.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -86,15 +72,6 @@ pub enum StreamError {
     /// A configured limit (streams or players) is reached.
     #[error("{0}")]
     Limit(String),
-}
-
-/// The engine a session runs on, for status and events.
-#[derive(Debug, Clone, Serialize)]
-pub struct EngineRef {
-    pub id: String,
-    pub host: String,
-    pub port: u16,
-    pub container_id: Option<String>,
 }
 
 /// Descriptive state that changes rarely.
@@ -274,7 +251,7 @@ impl Session {
         };
         self.set_state(SessionState::Ended(reason));
         self.ring.close();
-        ctx.metrics.session_ended(&self.counters.snapshot(), reason);
+        ctx.totals.session_ended(&self.counters.snapshot(), reason);
         if announced {
             ctx.events.emit(StreamEvent::Ended { stream: self.stream_ref(), engine, reason });
         }
@@ -290,7 +267,7 @@ impl Session {
     /// Ends when the last player has been gone for the grace period (and
     /// the registry agreed no one attached meanwhile), or when stopped.
     async fn lifecycle(&self, registry: &Registry) -> EndReason {
-        let grace = registry.context().settings.grace_period;
+        let grace = registry.context().stream.grace_period;
         let mut count = self.players_count.subscribe();
         loop {
             tokio::select! {
@@ -414,7 +391,7 @@ impl Session {
                 !std::mem::replace(&mut info.announced, true)
             };
             if first_start {
-                ctx.metrics.streams_started.fetch_add(1, Ordering::Relaxed);
+                ctx.totals.streams_started.fetch_add(1, Ordering::Relaxed);
                 if let Some(engine) = self.engine() {
                     ctx.events.emit(StreamEvent::Started {
                         stream: self.stream_ref(),

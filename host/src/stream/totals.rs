@@ -1,13 +1,14 @@
-//! Process-wide numbers for `/metrics`: counters of streams that already
-//! ended (live sessions are summed at scrape time), stream starts and ends,
-//! time to first byte, and orchestrator delivery.
+//! The stream path's process-wide numbers for `/metrics`: counters of
+//! streams that already ended (live sessions are summed at scrape time),
+//! stream starts and ends, and time to first byte.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use crate::stream::{CounterValues, EndReason};
+use super::CounterValues;
+use crate::events::EndReason;
 
 /// Upper bounds (seconds) of the time-to-first-byte buckets.
 pub const TTFB_BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
@@ -49,20 +50,18 @@ impl Histogram {
 
 /// See the module docs.
 #[derive(Debug, Default)]
-pub struct Metrics {
+pub struct StreamTotals {
     ended_totals: Mutex<CounterValues>,
     pub streams_started: AtomicU64,
     ends: [AtomicU64; 4],
     /// Request to first stream byte, per player.
     pub time_to_first_byte: Histogram,
-    pub orchestrator_events_sent: AtomicU64,
-    pub orchestrator_events_failed: AtomicU64,
 }
 
 const END_REASONS: [EndReason; 4] =
     [EndReason::Normal, EndReason::Error, EndReason::FailedToStart, EndReason::Stopped];
 
-impl Metrics {
+impl StreamTotals {
     /// Folds an ended session's counters into the totals.
     pub fn session_ended(&self, counters: &CounterValues, reason: EndReason) {
         self.ended_totals.lock().add(counters);

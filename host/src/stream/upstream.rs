@@ -76,7 +76,7 @@ impl<'a> Upstream<'a> {
             session,
             ctx,
             aligner: Aligner::new(),
-            pending: BytesMut::with_capacity(ctx.settings.chunk_bytes),
+            pending: BytesMut::with_capacity(ctx.stream.chunk_bytes),
             aligned: BytesMut::new(),
             pending_since: None,
             last_append: Instant::now(),
@@ -109,7 +109,7 @@ impl<'a> Upstream<'a> {
     /// Reads `playback_url`, reconnecting with backoff, until the retries
     /// are exhausted or no data arrived within the init timeout.
     pub async fn run(&mut self, playback_url: &str) -> UpstreamEnd {
-        let settings = &self.ctx.settings;
+        let settings = &self.ctx.stream;
         let accepted_at = Instant::now();
         let mut failures = 0u32;
         loop {
@@ -118,7 +118,7 @@ impl<'a> Upstream<'a> {
             // prebuffer: wait for headers as long as for the first data,
             // and keep players alive meanwhile.
             let header_wait = if self.delivered {
-                settings.connection_timeout
+                self.ctx.engine_timeout
             } else {
                 (accepted_at + settings.init_timeout).saturating_duration_since(Instant::now())
             };
@@ -137,7 +137,7 @@ impl<'a> Upstream<'a> {
                     // stall window earns a fresh set of retries; one that
                     // keeps failing soon after connecting counts as failing,
                     // so a flapping engine is left.
-                    stable = self.data_span_since(connected_at) >= settings.connection_timeout;
+                    stable = self.data_span_since(connected_at) >= self.ctx.engine_timeout;
                     self.carried |= stable;
                     match end {
                         ReadEnd::InitTimeout => return UpstreamEnd::InitTimeout(settings.init_timeout),
@@ -170,11 +170,11 @@ impl<'a> Upstream<'a> {
 
     /// Reads one connection's body until it ends, errs or stalls.
     async fn read_body(&mut self, mut response: reqwest::Response, accepted_at: Instant) -> ReadEnd {
-        let settings = &self.ctx.settings;
+        let settings = &self.ctx.stream;
         let mut last_bytes = Instant::now();
         loop {
             let stall_at = if self.delivered {
-                last_bytes + settings.connection_timeout
+                last_bytes + self.ctx.engine_timeout
             } else {
                 accepted_at + settings.init_timeout
             };
@@ -194,7 +194,7 @@ impl<'a> Upstream<'a> {
                 _ = sleep_until(keepalive_at.into()) => self.keepalive(),
                 _ = sleep_until(stall_at.into()) => {
                     return if self.delivered {
-                        ReadEnd::Lost(format!("no data for {:?}", settings.connection_timeout))
+                        ReadEnd::Lost(format!("no data for {:?}", self.ctx.engine_timeout))
                     } else {
                         ReadEnd::InitTimeout
                     };
@@ -220,7 +220,7 @@ impl<'a> Upstream<'a> {
         if !aligned.is_empty() && self.pending_since.is_none() {
             self.pending_since = Some(arrived);
         }
-        let chunk = self.ctx.settings.chunk_bytes;
+        let chunk = self.ctx.stream.chunk_bytes;
         let mut rest = &aligned[..];
         while !rest.is_empty() {
             let take = (chunk - self.pending.len()).min(rest.len());
@@ -253,7 +253,7 @@ impl<'a> Upstream<'a> {
 
     /// The chunk buffer as a chunk, and a new one of the chunk size in its place.
     fn take_pending(&mut self) -> Bytes {
-        std::mem::replace(&mut self.pending, BytesMut::with_capacity(self.ctx.settings.chunk_bytes)).freeze()
+        std::mem::replace(&mut self.pending, BytesMut::with_capacity(self.ctx.stream.chunk_bytes)).freeze()
     }
 
     async fn append(&mut self, chunk: Bytes) {
@@ -300,7 +300,7 @@ impl<'a> Upstream<'a> {
     async fn keepalive_during<T>(&mut self, work: impl Future<Output = T>) -> T {
         tokio::pin!(work);
         loop {
-            let keepalive_at = self.last_append + self.ctx.settings.keepalive_interval;
+            let keepalive_at = self.last_append + self.ctx.stream.keepalive_interval;
             tokio::select! {
                 out = &mut work => return out,
                 _ = sleep_until(keepalive_at.into()) => self.keepalive(),
