@@ -128,7 +128,7 @@ macro_rules! __impl_selector {
 
                 fn select(
                     request: $crate::Request,
-                    candidates: ::std::vec::Vec<u32>,
+                    candidates: ::std::vec::Vec<$crate::__private::WitCandidate>,
                 ) -> $crate::__private::WitSelection {
                     $crate::__private::install_panic_hook();
                     $crate::__private::choose(&candidates, |engines| {
@@ -172,7 +172,9 @@ macro_rules! __impl_events {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::bindings::selector_only::acemux::plugin::types::Engine as WitEngine;
-    pub use crate::bindings::selector_only::exports::acemux::plugin::selector::Selection as WitSelection;
+    pub use crate::bindings::selector_only::exports::acemux::plugin::selector::{
+        Candidate as WitCandidate, Selection as WitSelection,
+    };
     pub use crate::event::convert_event;
     pub use crate::host::install_panic_hook;
     pub use crate::selection::{choose, set_engines};

@@ -12,7 +12,9 @@
 use std::cell::RefCell;
 
 use crate::bindings::selector_only::acemux::plugin::types::Engine as WitEngine;
-use crate::bindings::selector_only::exports::acemux::plugin::selector::Selection as WitSelection;
+use crate::bindings::selector_only::exports::acemux::plugin::selector::{
+    Candidate as WitCandidate, Selection as WitSelection,
+};
 use crate::{Engine, Selection};
 
 #[derive(Default)]
@@ -53,16 +55,15 @@ fn from_wit(e: WitEngine) -> Engine {
 
 /// Calls `select` with the candidates as engines, in acemux's order, with
 /// their current load, and answers acemux with the chosen engine's
-/// position. `candidates` is acemux's flat list (position, running,
-/// starting for each); positions that name no kept engine are skipped.
+/// position. Positions that name no kept engine are skipped.
 pub fn choose(
-    candidates: &[u32],
+    candidates: &[WitCandidate],
     select: impl for<'a> FnOnce(&'a [Engine]) -> Selection<'a>,
 ) -> WitSelection {
     KEPT.with_borrow_mut(|k| {
         let mut n = 0;
-        for c in candidates.chunks_exact(3) {
-            let listed = c[0] as usize;
+        for c in candidates {
+            let listed = c.position as usize;
             let Some(&at) = k.position.get(listed) else { continue };
             if at < n {
                 // Named twice.
@@ -74,8 +75,8 @@ pub fn choose(
             k.position[listed] = n;
             k.position[displaced] = at;
             let e = &mut k.engines[n];
-            e.active_streams = c[1];
-            e.pending_streams = c[2];
+            e.active_streams = c.running;
+            e.pending_streams = c.starting;
             n += 1;
         }
         let offered = &k.engines[..n];
@@ -113,9 +114,9 @@ mod tests {
         }
     }
 
-    /// acemux's flat candidate list: (position, running streams) each.
-    fn candidates(list: &[(u32, u32)]) -> Vec<u32> {
-        list.iter().flat_map(|&(engine, active)| [engine, active, 0]).collect()
+    /// acemux's candidates: (position, running streams) each.
+    fn candidates(list: &[(u32, u32)]) -> Vec<WitCandidate> {
+        list.iter().map(|&(position, running)| WitCandidate { position, running, starting: 0 }).collect()
     }
 
     /// What the selector saw, and the position answered for its first engine.

@@ -12,4 +12,4 @@ wasmtime::component::bindgen!({
 pub use self::acemux::plugin::host::Level;
 pub use self::acemux::plugin::types::{Engine, KeyType, Request, Stream};
 pub use self::exports::acemux::plugin::events::{EngineFailure, Event, Player, PlayerLeft, StreamEnded};
-pub use self::exports::acemux::plugin::selector::Selection;
+pub use self::exports::acemux::plugin::selector::{Candidate, Selection};

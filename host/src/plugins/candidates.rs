@@ -1,31 +1,35 @@
 //! The engines a selection chooses among, in the form selector plugins
 //! take them: the engine list, lowered into an instance only when it
 //! changed (its strings and labels were most of a call's cost), and each
-//! candidate's position and load, lowered on every call as one flat list
-//! of integers (three each), which crosses as a single copy.
+//! candidate's position and load, a record of three numbers, on every call.
 
 use std::sync::OnceLock;
 
 use crate::engine::pool::EngineView;
 
-use super::bindings::Engine;
+use super::bindings::{Candidate, Engine};
 
 /// See the module docs.
 pub struct Candidates<'a> {
     views: &'a [EngineView],
     /// Per engine in list order: its position, running and starting streams.
-    pub packed: Vec<u32>,
+    pub loads: Vec<Candidate>,
     /// The list, built the first time an instance needs it.
     engines: OnceLock<Vec<Engine>>,
 }
 
 impl<'a> Candidates<'a> {
     pub fn of(views: &'a [EngineView]) -> Self {
-        let mut packed = Vec::with_capacity(views.len() * 3);
-        for (i, e) in views.iter().enumerate() {
-            packed.extend([i as u32, e.load.saturating_sub(e.pending) as u32, e.pending as u32]);
-        }
-        Self { views, packed, engines: OnceLock::new() }
+        let loads = views
+            .iter()
+            .enumerate()
+            .map(|(i, e)| Candidate {
+                position: i as u32,
+                running: e.load.saturating_sub(e.pending) as u32,
+                starting: e.pending as u32,
+            })
+            .collect();
+        Self { views, loads, engines: OnceLock::new() }
     }
 
     /// The engines' serials, in list order: an instance given a list with
@@ -89,7 +93,9 @@ mod tests {
     fn each_candidate_crosses_as_its_position_running_and_starting_streams() {
         let views = [view(0, 3, 1), view(1, 0, 0), view(2, 2, 2)];
         let c = Candidates::of(&views);
-        assert_eq!(c.packed, [0, 2, 1, 1, 0, 0, 2, 0, 2]);
+        let loads: Vec<(u32, u32, u32)> =
+            c.loads.iter().map(|l| (l.position, l.running, l.starting)).collect();
+        assert_eq!(loads, [(0, 2, 1), (1, 0, 0), (2, 0, 2)]);
         assert_eq!(c.serials().collect::<Vec<_>>(), [100, 101, 102]);
         assert_eq!((c.id_at(2), c.id_at(3), c.count()), (Some("10.0.0.2:6878"), None, 3));
         let listed = &c.engines()[1];

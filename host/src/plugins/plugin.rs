@@ -326,8 +326,8 @@ impl Plugin {
             self.guarded(&mut instance.store, |s| guest.call_set_engines(s, engines)).await?;
             instance.engines = Some(candidates.serials().collect());
         }
-        let packed = &candidates.packed;
-        self.guarded(&mut instance.store, |s| guest.call_select(s, request, packed)).await
+        let loads = &candidates.loads;
+        self.guarded(&mut instance.store, |s| guest.call_select(s, request, loads)).await
     }
 
     /// A fresh store and instance, then `load` picks the export.

@@ -3,7 +3,7 @@
 // with componentize-js against acemux's `wit/` (world `selector-plugin`);
 // the rule lives in `tiers.js`.
 
-import { log, config } from 'acemux:plugin/host@0.4.0';
+import { log, config } from 'acemux:plugin/host@0.5.0';
 import { choose, settingsFromConfig, tierOf } from './tiers.js';
 
 // Read at the first selection, not at the module's top level: the module
@@ -24,18 +24,16 @@ export const selector = {
     }
     const tier = tierOf(settings, request.clientAddress);
     const views = [];
-    // Three numbers per candidate: position in the list, running and
-    // starting streams.
-    for (let i = 0; i + 2 < candidates.length; i += 3) {
-      const e = engines[candidates[i]];
+    for (const c of candidates) {
+      const e = engines[c.position];
       if (e === undefined) continue;
       views.push({
         id: e.id,
-        position: candidates[i],
+        position: c.position,
         labels: e.labels,
         forwarded: e.forwarded,
-        active: candidates[i + 1],
-        pending: candidates[i + 2],
+        active: c.running,
+        pending: c.starting,
         capacity: e.capacity,
       });
     }

@@ -33,16 +33,13 @@ class Selector(exports.Selector):
     def select(self, request, candidates):
         infos = []
         position = {}
-        # Three numbers per candidate: position in the list, running and
-        # starting streams.
-        for i in range(0, len(candidates) - 2, 3):
-            at, active, pending = candidates[i], candidates[i + 1], candidates[i + 2]
-            if at >= len(_engines):
+        for c in candidates:
+            if c.position >= len(_engines):
                 continue
-            engine_id, labels, forwarded, capacity = _engines[at]
-            position[engine_id] = at
+            engine_id, labels, forwarded, capacity = _engines[c.position]
+            position[engine_id] = c.position
             # Candidates are healthy by acemux's contract.
-            infos.append(region.EngineInfo(engine_id, labels, True, active, pending, capacity, forwarded))
+            infos.append(region.EngineInfo(engine_id, labels, True, c.running, c.starting, capacity, forwarded))
         chosen = region.choose(infos, request.client_address, _config_once())
         # (No log line per call: building one costs the interpreter more
         # than the choice, even when acemux does not print it.)
