@@ -15,6 +15,13 @@ target=x86_64-unknown-linux-musl
 # wasmtime compiles a little C: with musl's gcc wrapper (Debian: musl-tools).
 command -v musl-gcc >/dev/null || { echo "needs musl-gcc: apt-get install musl-tools" >&2; exit 1; }
 export CC_x86_64_unknown_linux_musl=${CC_x86_64_unknown_linux_musl:-musl-gcc}
+# rust-toolchain.toml lists the target, but rustup adds listed targets only
+# when it installs the toolchain itself; a linked or preinstalled one has
+# none.
+if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "$target"; then
+    echo "the $target target is not installed: rustup target add $target" >&2
+    rustup target add "$target"
+fi
 root=$(mktemp -d)
 trap 'rm -rf "$root" deploy/image/acemux' EXIT
 CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target} cargo install --path host --locked --target "$target" --root "$root"
