@@ -19,7 +19,7 @@
 //! |---|---|---|
 //! | 1 | `config` | the settings of a process, assembled from each concern's own |
 //! | 2 | `http` | routes and the connection loop, thin |
-//! | 3 | `hls`, `channels` | what players reach besides the plain stream |
+//! | 3 | `hls`, `channels`, `engine_api` | what players and clients reach besides the plain stream |
 //! | 4 | `stream` | one upstream per content, fanned out |
 //! | 5 | `plugins`, `cluster`, `orchestrator` | what a stream consults and tells |
 //! | 6 | `events` | what happens to streams, and who hears it |
@@ -35,6 +35,7 @@ pub mod config;
 pub mod content;
 pub mod descriptors;
 pub mod engine;
+pub mod engine_api;
 pub mod events;
 pub mod hls;
 pub mod http;
@@ -138,6 +139,7 @@ pub struct Acemux {
     stop_background: CancellationToken,
     shutdown_timeout: std::time::Duration,
     plugins: Option<Arc<plugins::PluginHost>>,
+    api_clients: Arc<engine_api::ClientPlaybacks>,
 }
 
 impl Acemux {
@@ -153,6 +155,7 @@ impl Acemux {
             cluster: cluster_settings,
             channels,
             dashboard,
+            engine_api: engine_api_settings,
         } = settings;
         let descriptors = descriptors::raise_limit();
         let connection_cap =
@@ -216,6 +219,7 @@ impl Acemux {
         let registry = Registry::new(StreamContext {
             stream,
             engine_timeout: engines.connection_timeout,
+            engine_stat_interval: engines.engine_stat_interval,
             pool: pool.clone(),
             client: client.clone(),
             selector,
@@ -240,6 +244,11 @@ impl Acemux {
             None => None,
         };
         let hls = hls::Hls::new(registry.clone(), hls_settings);
+        let api_clients = engine_api::ClientPlaybacks::new(
+            engine_api_settings.api_client_timeout,
+            engine_api_settings.api_clients_max,
+        );
+        background.spawn(api_clients.clone().run(stop_background.clone()));
         let stop_accepting = CancellationToken::new();
         let state = http::AppState {
             stopping: stop_accepting.clone(),
@@ -250,6 +259,7 @@ impl Acemux {
             dashboard,
             cluster_settings: Arc::new(cluster_settings),
             orchestrator_delivery: delivery,
+            engine_api: api_clients.clone(),
             started_at: Instant::now(),
             plugins: plugins.clone(),
             connections: connections.clone(),
@@ -281,6 +291,7 @@ impl Acemux {
             stop_background,
             shutdown_timeout,
             plugins,
+            api_clients,
         })
     }
 
@@ -304,6 +315,7 @@ impl Acemux {
     pub async fn shutdown(mut self) {
         info!("shutting down");
         self.stop_accepting.cancel();
+        self.api_clients.clear();
         if !self.registry.shutdown(self.shutdown_timeout).await {
             tracing::warn!("some streams did not stop within the shutdown timeout");
         }

@@ -27,6 +27,7 @@ pub use legacy::unused_settings;
 use crate::channels::ChannelSettings;
 use crate::cluster::ClusterSettings;
 use crate::engine::EngineSettings;
+use crate::engine_api::EngineApiSettings;
 use crate::hls::HlsSettings;
 use crate::http::{DashboardSettings, FrontDoorSettings};
 use crate::orchestrator::OrchestratorSettings;
@@ -81,6 +82,8 @@ pub struct Settings {
     pub channels: ChannelSettings,
     #[command(flatten, next_help_heading = "Dashboard")]
     pub dashboard: DashboardSettings,
+    #[command(flatten, next_help_heading = "The engine API acemux answers")]
+    pub engine_api: EngineApiSettings,
 }
 
 /// Why the command line was not taken.

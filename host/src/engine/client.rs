@@ -10,6 +10,7 @@ use std::time::Duration;
 use reqwest::header::{ACCEPT_ENCODING, HeaderValue};
 use serde::{Deserialize, Serialize};
 
+use super::stats::{self, EngineStats};
 use crate::content::ContentKey;
 
 /// What the engine said when it accepted a start.
@@ -109,6 +110,10 @@ struct StartResponse {
     is_live: i64,
 }
 
+/// Largest service answer read (a search with its guide data is a few
+/// hundred KiB).
+pub const MAX_SERVICE_BYTES: usize = 4 << 20;
+
 /// A shared HTTP client for all engines.
 #[derive(Debug, Clone)]
 pub struct EngineClient {
@@ -160,6 +165,58 @@ impl EngineClient {
             Ok(_) => Ok(()),
             Err(EngineError::Refused(msg)) if msg.contains("unknown playback session id") => Ok(()),
             Err(e) => Err(e),
+        }
+    }
+
+    /// The engine's statistics of one playback session (its `stat_url`).
+    /// An answer of more than [`stats::MAX_STAT_BYTES`] is refused unread.
+    pub async fn stat(&self, stat_url: &str) -> Result<EngineStats, EngineError> {
+        let response = self.send(self.http.get(stat_url)).await?;
+        let body = read_bounded(response, stats::MAX_STAT_BYTES, self.timeout).await?;
+        let envelope: Envelope<serde_json::Value> =
+            serde_json::from_slice(&body).map_err(|e| EngineError::Malformed(format!("stat answer: {e}")))?;
+        match (envelope.response, envelope.error) {
+            (_, Some(error)) => Err(EngineError::Refused(error)),
+            (response, None) => Ok(EngineStats::from_response(&response.unwrap_or_default())),
+        }
+    }
+
+    /// A service call (`/server/api?method=search…`, `/search?…`) on the
+    /// engine at `base`, with the engine's own access token: its `result`,
+    /// or its `error` as [`EngineError::Refused`]. Answers over
+    /// [`MAX_SERVICE_BYTES`] are refused.
+    pub async fn service_call(
+        &self,
+        base: &str,
+        path: &str,
+        params: &[(&str, &str)],
+    ) -> Result<serde_json::Value, EngineError> {
+        let token_request =
+            self.http.get(format!("{base}/server/api")).query(&[("method", "get_api_access_token")]);
+        let token = self.service_result(token_request).await?;
+        let token = token
+            .get("token")
+            .and_then(serde_json::Value::as_str)
+            .ok_or_else(|| EngineError::Malformed("access token answer without `token`".into()))?
+            .to_owned();
+        let request =
+            self.http.get(format!("{base}{path}")).query(params).query(&[("token", token.as_str())]);
+        self.service_result(request).await
+    }
+
+    /// Sends a call whose answer is `{"result": T, "error": ...}`.
+    async fn service_result(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<serde_json::Value, EngineError> {
+        let response = self.send(request).await?;
+        let body = read_bounded(response, MAX_SERVICE_BYTES, self.timeout).await?;
+        let answer: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| EngineError::Malformed(format!("service answer: {e}")))?;
+        match (answer.get("error"), answer.get("result")) {
+            (Some(serde_json::Value::String(error)), _) => Err(EngineError::Refused(error.clone())),
+            (_, Some(result)) => Ok(result.clone()),
+            _ => Err(EngineError::Malformed("service answer without `result`".into())),
         }
     }
 
@@ -220,6 +277,26 @@ impl EngineClient {
             (None, None) => Err(EngineError::Malformed("neither `response` nor `error`".into())),
         }
     }
+}
+
+/// The body of `response`, refused past `max` bytes (read within `timeout`).
+async fn read_bounded(
+    mut response: reqwest::Response,
+    max: usize,
+    timeout: Duration,
+) -> Result<Vec<u8>, EngineError> {
+    let mut body = Vec::new();
+    let read = async {
+        while let Some(chunk) = response.chunk().await.map_err(|e| EngineError::from_reqwest(e, timeout))? {
+            if body.len() + chunk.len() > max {
+                return Err(EngineError::Malformed(format!("answer of more than {max} bytes")));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(())
+    };
+    tokio::time::timeout(timeout, read).await.map_err(|_| EngineError::Timeout(timeout))??;
+    Ok(body)
 }
 
 async fn check_status(response: reqwest::Response) -> Result<reqwest::Response, EngineError> {

@@ -54,6 +54,14 @@ pub struct EngineSettings {
     /// Failed probes in a row that mark an engine unhealthy.
     #[arg(long, env = "ACEMUX_HEALTH_FAILURES", default_value = "3", value_parser = values::at_least_one::<u32>)]
     pub health_failures: u32,
+    /// Period of each stream's one poll of its engine's statistics (peers,
+    /// speeds, live position), whoever reads them (0.5–60 s).
+    #[arg(long, env = "ACEMUX_ENGINE_STAT_INTERVAL", default_value = "2s", value_parser = stat_interval)]
+    pub engine_stat_interval: Duration,
+}
+
+fn stat_interval(s: &str) -> Result<Duration, String> {
+    values::duration_within(s, Duration::from_millis(500), Duration::from_secs(60))
 }
 
 /// The file's `engines`: a list of `"host:port"` strings or of tables with

@@ -13,6 +13,7 @@ use futures_util::StreamExt;
 
 use crate::content::ContentKey;
 use crate::engine::select::SelectRequest;
+use crate::engine_api::PlaybackFormat;
 use crate::stream::Player;
 
 use super::cluster::{Lookup, to_owner};
@@ -27,7 +28,7 @@ pub(super) fn query(params: QueryParams) -> Result<Vec<(String, String)>, ApiErr
 }
 
 /// Headers of every stream response: live MPEG-TS, never cached, no ranges.
-fn stream_headers() -> HeaderMap {
+pub(super) fn stream_headers() -> HeaderMap {
     let mut h = HeaderMap::new();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp2t"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-store, must-revalidate"));
@@ -85,13 +86,21 @@ async fn stream(
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let requested_at = std::time::Instant::now();
-    let key = ContentKey::from_query(&query)?;
+    let json = super::engine_api::wants_json(&query);
+    let key = match ContentKey::from_query(&query) {
+        Ok(key) => key,
+        Err(e) if json => return Ok(super::engine_api::refusal(e.into())),
+        Err(e) => return Err(e.into()),
+    };
     if let Some(elsewhere) = to_owner(&app, &key, Lookup::Claim, uri, headers).await {
         return Ok(elsewhere);
     }
     let client = conn.as_ref().map(|c| c.peer);
     let query: HashMap<String, String> = query.into_iter().collect();
     let request = SelectRequest { content: Some(key.clone()), client, query };
+    if json {
+        return Ok(super::engine_api::open(&app, key, request, PlaybackFormat::Ts, headers).await);
+    }
     let slot = app.registry.attach(key, request)?;
     slot.session().wait_ready().await?;
     let player =

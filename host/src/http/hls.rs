@@ -19,6 +19,7 @@ use futures_util::stream;
 
 use crate::content::{ContentKey, KeyType};
 use crate::engine::select::SelectRequest;
+use crate::engine_api::PlaybackFormat;
 use crate::hls::{HlsOutput, NoSegment, playlist};
 
 use super::cluster::{Lookup, to_owner};
@@ -73,10 +74,22 @@ pub async fn manifest(
             {
                 return elsewhere;
             }
+            if method != Method::HEAD && super::engine_api::wants_json(&q) {
+                let client = conn.map(|c| c.peer);
+                let request =
+                    SelectRequest { content: Some(key.clone()), client, query: q.into_iter().collect() };
+                return super::engine_api::open(&app, key, request, PlaybackFormat::Hls, &headers).await;
+            }
             master(app, method, conn, key, &variant, q).await
         }
+        Err(e) if wants_json_raw(&uri) => super::engine_api::refusal(e),
         Err(e) => error(e),
     }
+}
+
+/// `format=json` in a query that may not have parsed.
+fn wants_json_raw(uri: &Uri) -> bool {
+    uri.query().is_some_and(|q| q.split('&').any(|p| p.eq_ignore_ascii_case("format=json")))
 }
 
 /// `GET /hls/{id}/{file}`: `index.m3u8` (master playlist), `live.m3u8`

@@ -38,6 +38,9 @@ impl Family<'_> {
 /// Reads one gauge's value off an engine.
 type EngineValue = fn(&EngineView) -> u64;
 
+/// Reads one gauge's value off an engine's statistics of a stream.
+type StatValue = fn(&crate::engine::EngineStats) -> Option<u64>;
+
 fn escape(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
@@ -86,6 +89,7 @@ pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Result<
         hls_totals.segment_bytes_served,
     );
     f.one("acemux_ring_bytes", "gauge", "Bytes held in all stream buffers.", ring_bytes);
+    engine_stat_metrics(&mut f, &sessions);
     f.one("acemux_connections", "gauge", "HTTP connections open now.", app.connections.open());
     f.one(
         "acemux_tasks",
@@ -160,6 +164,32 @@ pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Result<
         let _ = writeln!(f.out, "acemux_events_dropped_total{{consumer=\"{consumer}\"}} {n}");
     }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out))
+}
+
+/// The engines' statistics per stream: one series per stream held (at most
+/// `--max-streams`), labelled by its content key, which `/proxy/status`
+/// shows to anyone too.
+fn engine_stat_metrics(f: &mut Family<'_>, sessions: &[std::sync::Arc<crate::stream::Session>]) {
+    let stats: Vec<(String, crate::engine::EngineStats)> = sessions
+        .iter()
+        .filter_map(|s| s.engine_stats.lock().as_ref().map(|l| (s.key.id.clone(), l.stats.clone())))
+        .collect();
+    let gauges: [(&str, &str, StatValue); 4] = [
+        ("acemux_stream_peers", "Peers the engine reports for the stream.", |s| s.peers),
+        ("acemux_stream_speed_down_kbytes", "Download speed the engine reports (KB/s).", |s| s.speed_down),
+        ("acemux_stream_speed_up_kbytes", "Upload speed the engine reports (KB/s).", |s| s.speed_up),
+        ("acemux_stream_engine_downloaded_bytes", "Bytes the engine downloaded for the stream.", |s| {
+            s.downloaded
+        }),
+    ];
+    for (name, help, value) in gauges {
+        f.head(name, "gauge", help);
+        for (content, s) in &stats {
+            if let Some(v) = value(s) {
+                let _ = writeln!(f.out, "{name}{{content=\"{}\"}} {v}", escape(content));
+            }
+        }
+    }
 }
 
 /// The instance's id, and with Redis the cluster's state and counters.

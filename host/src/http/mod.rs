@@ -7,6 +7,7 @@ pub mod auth;
 mod cluster;
 pub mod connection_limit;
 mod dashboard;
+mod engine_api;
 mod error;
 mod getstream;
 mod hdhomerun;
@@ -16,6 +17,7 @@ mod metrics;
 mod playlist;
 mod plugins;
 mod server;
+mod service;
 pub mod settings;
 mod status;
 mod write_timeout;
@@ -51,6 +53,8 @@ pub struct AppState {
     pub dashboard: DashboardSettings,
     /// This instance's name and how it forwards other instances' contents.
     pub cluster_settings: Arc<ClusterSettings>,
+    /// Engine-API clients' playbacks (`format=json`), by token.
+    pub engine_api: Arc<crate::engine_api::ClientPlaybacks>,
     /// Orchestrator event delivery, for `/metrics`.
     pub orchestrator_delivery: Arc<crate::orchestrator::Delivery>,
     pub started_at: Instant,
@@ -70,6 +74,13 @@ pub fn router(state: AppState) -> Router {
         .route("/ace/getstream", get(getstream::getstream).head(getstream::head))
         .route("/ace/manifest.m3u8", get(hls::manifest).options(hls::preflight))
         .route("/hls/{id}/{file}", get(hls::file).options(hls::preflight))
+        .route("/ace/r/{infohash}/{token}", get(engine_api::playback))
+        .route("/ace/m/{infohash}/{file}", get(engine_api::hls_playback))
+        .route("/ace/stat/{infohash}/{token}", get(engine_api::stat))
+        .route("/ace/cmd/{infohash}/{token}", get(engine_api::command))
+        .route("/webui/api/service", get(service::service))
+        .route("/server/api", get(service::server_api))
+        .route("/search", get(service::search))
         .route("/{form}/{id}/{name}", get(getstream::path_form).head(getstream::path_form_head))
         .route("/", get(dashboard::page))
         .route("/assets/{name}", get(dashboard::asset))

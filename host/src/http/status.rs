@@ -125,8 +125,23 @@ pub fn session_json(s: &Session, hls: Option<&HlsOutput>, detail: Detail) -> Val
             "keyframes": ring.keyframes,
         },
         "counters": s.counters.snapshot(),
+        "engine_stats": engine_stats_json(s),
         "hls": hls.map(HlsOutput::stats),
         "players": players,
+    })
+}
+
+/// The engine's latest statistics of the stream (one poll per stream):
+/// its state, peers, speeds (KB/s), bytes and live position, and how old
+/// the answer is; `null` before the engine's first answer.
+fn engine_stats_json(s: &Session) -> Value {
+    let latest = s.engine_stats.lock().clone();
+    latest.map_or(Value::Null, |l| {
+        let mut v = serde_json::to_value(&l.stats).unwrap_or_default();
+        if let Some(map) = v.as_object_mut() {
+            map.insert("age_seconds".into(), json!(l.at.elapsed().as_secs_f64()));
+        }
+        v
     })
 }
 

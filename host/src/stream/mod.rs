@@ -10,6 +10,7 @@
 //! player can start decoding; each [`player`] is only a cursor into it.
 
 pub mod counters;
+pub mod engine_stats;
 pub mod media;
 pub mod player;
 pub mod registry;

@@ -36,6 +36,8 @@ pub struct StreamContext {
     /// Engine calls time out after this long, and a live upstream silent
     /// this long is lost (`--connection-timeout`).
     pub engine_timeout: std::time::Duration,
+    /// Period of each stream's poll of its engine's statistics.
+    pub engine_stat_interval: std::time::Duration,
     pub pool: Arc<EnginePool>,
     pub client: EngineClient,
     pub selector: Arc<dyn EngineSelector>,

@@ -32,6 +32,7 @@ use crate::engine::{EngineError, EngineSession, SelectError};
 use crate::events::{EndReason, EngineRef, EventBus, StreamEvent, StreamRef};
 
 use super::counters::SessionCounters;
+use super::engine_stats::{self, LatestStats};
 use super::player::PlayerStats;
 use super::registry::Registry;
 use super::ring::Ring;
@@ -51,6 +52,12 @@ pub enum SessionState {
     Recovering,
     /// Over; the ring is closed.
     Ended(EndReason),
+}
+
+impl SessionState {
+    pub fn is_ended(&self) -> bool {
+        matches!(self, SessionState::Ended(_))
+    }
 }
 
 /// Why a player cannot be served a stream; the HTTP layer maps it to a
@@ -111,6 +118,9 @@ pub struct Session {
     pub(super) events: Arc<EventBus>,
     /// Upstream connections opened so far, over every engine.
     connections: AtomicU64,
+    /// The latest statistics of the engine carrying the stream (none until
+    /// its first answer, and again after a failover).
+    pub engine_stats: Mutex<Option<LatestStats>>,
 }
 
 impl Session {
@@ -137,6 +147,7 @@ impl Session {
                 idle_since: None,
                 announced: false,
             }),
+            engine_stats: Mutex::new(None),
             players_count: watch::Sender::new(0),
             players: Mutex::new(HashMap::new()),
             state: watch::Sender::new(SessionState::Starting),
@@ -404,7 +415,11 @@ impl Session {
                 self.set_state(SessionState::Prebuffering);
             }
             let mut upstream = Upstream::new(self, ctx);
-            let end = upstream.run(&es.playback_url).await;
+            let end = tokio::select! {
+                end = upstream.run(&es.playback_url) => end,
+                never = engine_stats::poll(&ctx.client, &es.stat_url, ctx.engine_stat_interval, &self.engine_stats) => match never {},
+            };
+            *self.engine_stats.lock() = None;
             let carried = upstream.carried();
             delivered |= upstream.delivered();
             drop(upstream);

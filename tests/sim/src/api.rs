@@ -36,7 +36,8 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
         .route("/ace/stat/{infohash}/{token}", get(stat))
         .route("/ace/cmd/{infohash}/{token}", get(command))
         .route("/webui/api/service", get(version))
-        .route("/server/api", get(status))
+        .route("/server/api", get(server_api))
+        .route("/search", get(search))
         .route("/sim/counters", get(counters))
         .with_state(state)
 }
@@ -227,11 +228,21 @@ async fn stat(State(state): Shared, Path((infohash, token)): Path<(String, Strin
         return Json(json!({"response": null, "error": "unknown playback session id"}));
     };
     let prebuffer = state.config.lock().prebuffer;
-    let status = if p.started_at.elapsed() < prebuffer { "prebuf" } else { "dl" };
+    let age = p.started_at.elapsed();
+    let status = if age < prebuffer { "prebuf" } else { "dl" };
+    let downloaded = p.bytes_sent.load(Ordering::Relaxed);
+    // Numbers that move, as a real swarm's do: peers come and go, the
+    // speed follows what was sent.
+    let secs = age.as_secs();
+    let speed_down = downloaded / 1024 / secs.max(1);
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
     Json(json!({
         "response": {
-            "status": status, "peers": 7, "speed_down": 1000, "speed_up": 100,
-            "downloaded": p.bytes_sent.load(Ordering::Relaxed), "uploaded": 0,
+            "status": status, "peers": 5 + secs % 11, "speed_down": speed_down, "speed_up": speed_down / 10,
+            "downloaded": downloaded, "uploaded": downloaded / 10, "progress": 0, "total_progress": 0,
+            "livepos": {"pos": (now - 2).to_string(), "first_ts": (now - 3600).to_string(),
+                        "last_ts": now.to_string(), "live_first": now - 3600, "live_last": now, "buffer_pieces": 15},
             "playback_session_id": token, "infohash": infohash, "is_live": 1,
         },
         "error": null,
@@ -260,8 +271,52 @@ async fn version(State(state): Shared) -> Response {
     health(&state, json!({"code": 3017000, "platform": "linux", "version": "3.1.70"}))
 }
 
-async fn status(State(state): Shared) -> Response {
-    health(&state, json!({"playlist_loaded": true}))
+/// The access token this engine hands out and wants back on searches.
+pub const ACCESS_TOKEN: &str = "sim-access-token";
+
+async fn server_api(State(state): Shared, Query(q): Params) -> Response {
+    match q.get("method").map(String::as_str) {
+        Some("get_api_access_token") => health(&state, json!({"token": ACCESS_TOKEN})),
+        Some("search") => search_answer(&state, &q),
+        Some("get_media_files") => match q.get("infohash") {
+            Some(infohash) => health(&state, json!({"0": format!("{infohash}.ts")})),
+            None => Json(json!({"result": null, "error": "missing infohash"})).into_response(),
+        },
+        // `get_status`, and what older callers send without a method.
+        _ => health(&state, json!({"playlist_loaded": true})),
+    }
+}
+
+async fn search(State(state): Shared, Query(q): Params) -> Response {
+    search_answer(&state, &q)
+}
+
+/// Three results per query: items whose infohash is the query's own (so a
+/// test knows what to play), `availability` from 0.9 down.
+fn search_answer(state: &SimState, q: &HashMap<String, String>) -> Response {
+    bump(&state.counters.searches);
+    if q.get("token").map(String::as_str) != Some(ACCESS_TOKEN) {
+        return Json(json!({"result": null, "error": "invalid token"})).into_response();
+    }
+    let query = q.get("query").cloned().unwrap_or_default();
+    let results: Vec<Value> = (0..3)
+        .map(|i| {
+            json!({
+                "infohash": infohash_of("search", &format!("{query}/{i}")),
+                "name": format!("{query} {}", i + 1),
+                "channel_id": 1000 + i,
+                "categories": ["sport"],
+                "countries": ["es"],
+                "languages": ["spa"],
+                "availability": 0.9 - 0.3 * f64::from(i),
+                "availability_updated_at": 1_700_000_000,
+                "status": 2,
+                "bitrate": 2_000_000,
+                "disabled": false,
+            })
+        })
+        .collect();
+    health(state, json!({"results": results, "total": results.len()}))
 }
 
 fn health(state: &SimState, result: Value) -> Response {

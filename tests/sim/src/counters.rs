@@ -17,6 +17,7 @@ pub(crate) struct LiveCounters {
     pub bytes_sent: AtomicU64,
     pub status_calls: AtomicU64,
     pub stat_calls: AtomicU64,
+    pub searches: AtomicU64,
 }
 
 /// A snapshot of the engine's counters.
@@ -42,6 +43,8 @@ pub struct Counters {
     pub status_calls: u64,
     /// Stat URL calls.
     pub stat_calls: u64,
+    /// Search calls (`/server/api?method=search`, `/search`).
+    pub searches: u64,
 }
 
 impl LiveCounters {
@@ -58,6 +61,7 @@ impl LiveCounters {
             bytes_sent: get(&self.bytes_sent),
             status_calls: get(&self.status_calls),
             stat_calls: get(&self.stat_calls),
+            searches: get(&self.searches),
         }
     }
 }
