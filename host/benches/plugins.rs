@@ -81,10 +81,10 @@ fn engines(n: usize) -> Vec<EngineView> {
 
 fn request() -> SelectRequest {
     SelectRequest {
-        content: Some(acemux::content::ContentKey {
-            key_type: acemux::content::KeyType::ContentId,
-            id: "0123456789abcdef0123456789abcdef01234567".into(),
-        }),
+        content: Some(acemux::content::ContentKey::new(
+            acemux::content::KeyType::ContentId,
+            "0123456789abcdef0123456789abcdef01234567",
+        )),
         client: Some("127.0.0.1:40000".parse().unwrap()),
         ..SelectRequest::default()
     }

@@ -14,7 +14,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::content::ContentKey;
-use crate::engine::EngineSession;
+use crate::engine::{EngineSession, EngineStats};
 
 /// Why a stream ended (the orchestrator's vocabulary).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -71,6 +71,9 @@ pub enum StreamEvent {
     EngineSelected { stream: StreamRef, engine: EngineRef },
     /// Starting on an engine failed.
     EngineFailed { stream: StreamRef, engine: EngineRef, error: String },
+    /// The engine's statistics of the stream were read (every
+    /// `--engine-stat-interval` while it runs).
+    Stats { stream: StreamRef, engine: Option<EngineRef>, stats: EngineStats },
     PlayerConnected {
         stream: StreamRef,
         engine: Option<EngineRef>,
@@ -140,10 +143,7 @@ mod tests {
 
     fn ended() -> StreamEvent {
         StreamEvent::Ended {
-            stream: StreamRef {
-                session_id: 1,
-                key: ContentKey { key_type: KeyType::Infohash, id: "a".into() },
-            },
+            stream: StreamRef { session_id: 1, key: ContentKey::new(KeyType::Infohash, "a") },
             engine: None,
             reason: EndReason::Normal,
         }

@@ -94,10 +94,7 @@ async fn start_demo_engine(settings: &mut Settings) -> anyhow::Result<ace_sim::S
         // Something for the dashboard's channel list and `/playlist.m3u`.
         settings.channels.channels = vec![acemux::channels::Channel {
             name: "Demo test pattern".into(),
-            key: acemux::content::ContentKey {
-                key_type: acemux::content::KeyType::ContentId,
-                id: DEMO_ID.into(),
-            },
+            key: acemux::content::ContentKey::new(acemux::content::KeyType::ContentId, DEMO_ID),
             group: Some("Demo".into()),
             logo: None,
             tvg_id: None,

@@ -36,6 +36,24 @@ pub enum Event {
         engine_id: String,
         error: String,
     },
+    /// The engine's statistics of the stream, each time acemux reads them.
+    StreamStats {
+        stream: Stream,
+        stats: StreamStats,
+    },
+}
+
+/// What an engine says about a stream (each field as far as it says it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamStats {
+    /// `prebuf`, `dl`, … as the engine says.
+    pub status: Option<String>,
+    pub peers: Option<u64>,
+    /// KB/s, as the engine counts.
+    pub speed_down: Option<u64>,
+    pub speed_up: Option<u64>,
+    pub downloaded: Option<u64>,
+    pub uploaded: Option<u64>,
 }
 
 impl Event {
@@ -47,7 +65,8 @@ impl Event {
             | Event::PlayerConnected { stream, .. }
             | Event::PlayerDisconnected { stream, .. }
             | Event::EngineFailed { stream, .. }
-            | Event::Failover { stream, .. } => stream,
+            | Event::Failover { stream, .. }
+            | Event::StreamStats { stream, .. } => stream,
         }
     }
 
@@ -61,6 +80,7 @@ impl Event {
             Event::EngineSelected(_) => "engine-selected",
             Event::EngineFailed { .. } => "engine-failed",
             Event::Failover { .. } => "failover",
+            Event::StreamStats { .. } => "stream-stats",
         }
     }
 }
@@ -94,6 +114,17 @@ macro_rules! __convert_event {
             $iface::Event::Failover(f) => {
                 $crate::Event::Failover { stream: f.stream, engine_id: f.engine_id, error: f.error }
             }
+            $iface::Event::StreamStats(s) => $crate::Event::StreamStats {
+                stream: s.stream,
+                stats: $crate::StreamStats {
+                    status: s.status,
+                    peers: s.peers,
+                    speed_down: s.speed_down,
+                    speed_up: s.speed_up,
+                    downloaded: s.downloaded,
+                    uploaded: s.uploaded,
+                },
+            },
         }
     };
 }

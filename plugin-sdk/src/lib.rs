@@ -39,7 +39,7 @@ pub use acemux_ts as ts;
 pub use batch::{Batch, Packet};
 pub use bindings::selector_only::acemux::plugin::types::{KeyType, PlayerKind, Request, Stream};
 pub use engine::Engine;
-pub use event::Event;
+pub use event::{Event, StreamStats};
 pub use host::{Level, config, config_json, log};
 
 /// A selector's answer.

@@ -48,7 +48,7 @@ fn main() {
     let status = cmd.status().expect("run cargo for the wasm plugins");
     assert!(
         status.success(),
-        "building the plugins for wasm32-wasip2 failed (is the target installed? `rustup target add wasm32-wasip2`)"
+        "building the plugins for {WASM_TARGET} failed: see the compiler's errors above"
     );
     let mut consts = String::new();
     for c in &crates {

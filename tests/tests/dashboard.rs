@@ -28,7 +28,7 @@ fn recorded_sim() -> SimConfig {
 fn channel(name: &str, id: String) -> Channel {
     Channel {
         name: name.into(),
-        key: ContentKey { key_type: KeyType::ContentId, id },
+        key: ContentKey::new(KeyType::ContentId, id),
         group: Some("Test".into()),
         logo: None,
         tvg_id: None,

@@ -285,3 +285,94 @@ async fn a_client_that_goes_away_lets_the_stream_go() {
     assert_eq!(client.stat().await["error"], "unknown playback session id");
     assert_eq!(h.session_count().await, 0);
 }
+
+/// A plain player of `/ace/getstream` with this query.
+async fn player_with(h: &Harness, query: &[(&str, &str)]) -> PlayerClient {
+    let r = h.http.get(h.url("/ace/getstream")).query(query).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{query:?}");
+    PlayerClient::new(r)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn urls_and_magnets_share_with_their_infohash_and_output_parameters_split_sessions() {
+    let h = Harness::start(sim(), |s| s.engines.max_streams_per_engine = 10).await;
+    // `url=` is passed to the engine as given; its answer names the infohash.
+    let url = "http://lists.example/sports one.acelive?x=1".replace(' ', "%20");
+    let answer: Value = h
+        .http
+        .get(h.url("/ace/getstream"))
+        .query(&[("format", "json"), ("url", url.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let infohash = answer["response"]["infohash"].as_str().unwrap_or_else(|| panic!("{answer}")).to_owned();
+    let mut by_url = player_with(&h, &[("url", &url)]).await;
+    let mut by_infohash = player_with(&h, &[("infohash", &infohash)]).await;
+    for p in [&mut by_url, &mut by_infohash] {
+        assert!(p.read_at_least(50_000, Duration::from_secs(5)).await);
+        p.report().assert_clean("url / infohash player");
+    }
+    assert_eq!(h.engine().counters().starts, 1, "the URL and its infohash share one engine session");
+    // A magnet link, the same way.
+    let magnet = format!("magnet:?xt=urn:btih:{}&dn=Sports&tr=udp://tracker.example:80", content_id(51));
+    let mut by_magnet = player_with(&h, &[("magnet", &magnet)]).await;
+    assert!(by_magnet.read_at_least(50_000, Duration::from_secs(5)).await);
+    let session =
+        h.status().await["sessions"].as_array().unwrap().iter().find(|s| s["key_type"] == "magnet").cloned();
+    let magnet_infohash = session.unwrap()["infohash"].as_str().unwrap().to_owned();
+    let mut magnet_by_infohash = player_with(&h, &[("infohash", &magnet_infohash)]).await;
+    assert!(magnet_by_infohash.read_at_least(50_000, Duration::from_secs(5)).await);
+    assert_eq!(h.engine().counters().starts, 2);
+    // Per-player parameters never split a session; output parameters do.
+    let id = content_id(52);
+    let mut a = player_with(&h, &[("id", &id), ("pid", "1"), ("_", "123")]).await;
+    let mut b = player_with(&h, &[("id", &id), ("pid", "2"), ("sid", "7")]).await;
+    for p in [&mut a, &mut b] {
+        assert!(p.read_at_least(50_000, Duration::from_secs(5)).await);
+    }
+    assert_eq!(h.engine().counters().starts, 3, "`pid` never splits a session");
+    let mut transcoded = player_with(&h, &[("id", &id), ("transcode_audio", "1")]).await;
+    assert!(transcoded.read_at_least(50_000, Duration::from_secs(5)).await);
+    assert_eq!(h.engine().counters().starts, 4, "players asking for other output never share a stream");
+    let sessions = h.status().await["sessions"].as_array().unwrap().len();
+    assert_eq!(sessions, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_that_are_no_content_are_refused_before_anything_starts() {
+    let h = Harness::start(sim(), |_| {}).await;
+    let long = format!("http://x.example/{}", "a".repeat(3000));
+    for (param, value) in [
+        ("url", "ftp://lists.example/x.acelive"),
+        ("url", "javascript:alert(1)"),
+        ("url", long.as_str()),
+        ("magnet", "magnet:?dn=no-hash"),
+        ("magnet", "magnet:?xt=urn:btih:zz"),
+        ("direct_url", "file:///etc/passwd"),
+    ] {
+        for format in ["json", "ts"] {
+            let r = h
+                .http
+                .get(h.url("/ace/getstream"))
+                .query(&[(param, value), ("format", format)])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 400, "{param}={value}");
+            let body: Value = r.json().await.unwrap();
+            assert!(body["error"].as_str().is_some_and(|e| e.contains(param)), "{body}");
+        }
+    }
+    let r = h
+        .http
+        .get(h.url("/ace/getstream"))
+        .query(&[("id", content_id(1).as_str()), ("transcode_audio", "1;rm")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(h.engine().counters().starts, 0, "nothing started");
+}

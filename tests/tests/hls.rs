@@ -264,10 +264,7 @@ async fn bad_requests_get_json_errors_and_probes_start_nothing() {
     let h = Harness::start(recorded_sim(1), |s| {
         s.channels.channels = vec![acemux::channels::Channel {
             name: "One".into(),
-            key: acemux::content::ContentKey {
-                key_type: acemux::content::KeyType::Infohash,
-                id: content_id(6),
-            },
+            key: acemux::content::ContentKey::new(acemux::content::KeyType::Infohash, content_id(6)),
             group: None,
             logo: None,
             tvg_id: None,

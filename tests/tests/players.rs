@@ -81,14 +81,14 @@ fn channels() -> Vec<acemux::channels::Channel> {
     vec![
         acemux::channels::Channel {
             name: "News One".into(),
-            key: ContentKey { key_type: KeyType::ContentId, id: content_id(10) },
+            key: ContentKey::new(KeyType::ContentId, content_id(10)),
             group: Some("News".into()),
             logo: Some("http://logos/n1.png".into()),
             tvg_id: Some("news1.tv".into()),
         },
         acemux::channels::Channel {
             name: "Sport".into(),
-            key: ContentKey { key_type: KeyType::Infohash, id: content_id(11) },
+            key: ContentKey::new(KeyType::Infohash, content_id(11)),
             group: Some("Sports".into()),
             logo: None,
             tvg_id: None,

@@ -311,7 +311,7 @@ impl Cluster {
 fn content_key(key: &ContentKey) -> String {
     let kind = match key.key_type {
         KeyType::ContentId => "id",
-        KeyType::Infohash => "infohash",
+        other => other.engine_param(),
     };
     format!("{PREFIX}content:{kind}:{}", key.id)
 }

@@ -139,8 +139,9 @@ impl EngineClient {
     pub async fn start(&self, base: &str, key: &ContentKey) -> Result<EngineSession, EngineError> {
         let pid = format!("{:016x}", rand::random::<u64>());
         let url = format!("{base}/ace/getstream");
-        let query =
-            [("format", "json"), (key.key_type.engine_param(), key.id.as_str()), ("pid", pid.as_str())];
+        let mut query = vec![("format", "json")];
+        query.extend(key.engine_query());
+        query.push(("pid", pid.as_str()));
         let started: StartResponse = self.call(self.http.get(url).query(&query)).await?;
         Ok(EngineSession {
             playback_url: started.playback_url,

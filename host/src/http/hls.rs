@@ -120,7 +120,7 @@ pub async fn file(
     match file.as_str() {
         "index.m3u8" => {
             let key = app.registry.find(&key.id).map_or(key, |s| s.key.clone());
-            let q = vec![(key.key_type.engine_param().to_owned(), key.id.clone())];
+            let q = key.engine_query().into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
             master(app, method, conn, key, "live.m3u8", q).await
         }
         "live.m3u8" => match q.get("viewer").map(String::as_str) {

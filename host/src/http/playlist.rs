@@ -39,8 +39,9 @@ pub fn hls_url(base: &str, channel: &Channel) -> String {
 /// A channel's stream URL on acemux (the path form players' playlists use).
 pub fn stream_url(base: &str, channel: &Channel) -> String {
     let form = match channel.key.key_type {
-        crate::content::KeyType::ContentId => "pid",
         crate::content::KeyType::Infohash => "infohash",
+        // (Channels are named by content id or infohash.)
+        _ => "pid",
     };
     let slug: String =
         channel.name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();

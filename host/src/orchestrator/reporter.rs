@@ -70,7 +70,7 @@ impl Reporter {
                 let body = json!({
                     "container_id": engine.container_id,
                     "engine": {"host": engine.host, "port": engine.port},
-                    "stream": {"key_type": stream.key.key_type, "key": stream.key.id},
+                    "stream": {"key_type": stream.key.key_type, "key": stream.key.name.as_deref().unwrap_or(&stream.key.id)},
                     "session": {
                         "playback_session_id": session.playback_session_id,
                         "stat_url": session.stat_url,

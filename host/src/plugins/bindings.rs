@@ -11,5 +11,7 @@ wasmtime::component::bindgen!({
 
 pub use self::acemux::plugin::host::Level;
 pub use self::acemux::plugin::types::{Engine, KeyType, Request, Stream};
-pub use self::exports::acemux::plugin::events::{EngineFailure, Event, Player, PlayerLeft, StreamEnded};
+pub use self::exports::acemux::plugin::events::{
+    EngineFailure, Event, Player, PlayerLeft, StreamEnded, StreamStats,
+};
 pub use self::exports::acemux::plugin::selector::{Candidate, Selection};

@@ -10,7 +10,7 @@ use crate::events::{PlayerKind, StreamEvent, StreamRef};
 
 use super::address::address_text;
 use super::bindings::acemux::plugin::types::PlayerKind as WitPlayerKind;
-use super::bindings::{EngineFailure, Event, Player, PlayerLeft, Stream, StreamEnded};
+use super::bindings::{EngineFailure, Event, Player, PlayerLeft, Stream, StreamEnded, StreamStats};
 use super::host::PluginHost;
 use super::select::key_type;
 
@@ -53,6 +53,15 @@ pub fn to_wit(event: &StreamEvent) -> Event {
             stream: stream(s, Some(from)),
             engine_id: from.id.clone(),
             error: error.clone(),
+        }),
+        StreamEvent::Stats { stream: s, engine, stats } => Event::StreamStats(StreamStats {
+            stream: stream(s, engine.as_ref()),
+            status: stats.status.clone(),
+            peers: stats.peers,
+            speed_down: stats.speed_down,
+            speed_up: stats.speed_up,
+            downloaded: stats.downloaded,
+            uploaded: stats.uploaded,
         }),
         StreamEvent::PlayerConnected { stream: s, engine, client, kind } => Event::PlayerConnected(Player {
             stream: stream(s, engine.as_ref()),

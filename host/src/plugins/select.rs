@@ -68,5 +68,8 @@ pub fn key_type(k: crate::content::KeyType) -> KeyType {
     match k {
         crate::content::KeyType::ContentId => KeyType::ContentId,
         crate::content::KeyType::Infohash => KeyType::Infohash,
+        crate::content::KeyType::Url => KeyType::Url,
+        crate::content::KeyType::Magnet => KeyType::Magnet,
+        crate::content::KeyType::DirectUrl => KeyType::DirectUrl,
     }
 }

@@ -24,21 +24,26 @@ pub struct LatestStats {
     pub at: Instant,
 }
 
-/// Polls `stat_url` every `interval` into `latest`, for ever (the caller
-/// drops it with the upstream it runs beside). A failed poll keeps the
-/// last answer: its age tells how fresh it is.
+/// Polls `stat_url` every `interval` into `latest`, telling `read` of
+/// each answer, for ever (the caller drops it with the upstream it runs
+/// beside). A failed poll keeps the last answer: its age tells how fresh
+/// it is.
 pub async fn poll(
     client: &EngineClient,
     stat_url: &str,
     interval: Duration,
     latest: &Mutex<Option<LatestStats>>,
+    read: impl Fn(&EngineStats),
 ) -> Infallible {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
         match client.stat(stat_url).await {
-            Ok(stats) => *latest.lock() = Some(LatestStats { stats, at: Instant::now() }),
+            Ok(stats) => {
+                read(&stats);
+                *latest.lock() = Some(LatestStats { stats, at: Instant::now() });
+            }
             Err(e) => debug!(error = %e, "engine statistics not read"),
         }
     }

@@ -86,8 +86,9 @@ impl Sessions {
         if let Some(primary) = self.aliases.get(key) {
             return self.by_key.get(primary);
         }
-        let infohash = self.infohash_of.get(&key.id).filter(|_| key.key_type == KeyType::ContentId)?;
-        self.by_key.get(&ContentKey { key_type: KeyType::Infohash, id: infohash.clone() })
+        let infohash =
+            self.infohash_of.get(&key.id).filter(|_| key.key_type == KeyType::ContentId && key.is_plain())?;
+        self.by_key.get(&ContentKey::new(KeyType::Infohash, infohash.clone()))
     }
 
     fn remove(&mut self, key: &ContentKey, id: u64) {
@@ -208,20 +209,27 @@ impl Registry {
         self.sessions.lock().remove(key, id);
     }
 
-    /// The engine revealed the infohash of a content requested by content
-    /// id: requests by that infohash join the same session from now on,
-    /// and later content-id requests find infohash sessions.
+    /// The engine revealed the infohash of a content requested by another
+    /// name (content id, URL, magnet): requests by that infohash (with the
+    /// same output parameters) join the same session from now on, and
+    /// later content-id requests find infohash sessions.
     pub(super) fn learn_infohash(&self, session: &Session, infohash: &str) {
-        if session.key.key_type != KeyType::ContentId || infohash.len() != 40 {
+        let key = &session.key;
+        if key.key_type == KeyType::Infohash
+            || infohash.len() != 40
+            || !infohash.bytes().all(|b| b.is_ascii_hexdigit())
+        {
             return;
         }
         let infohash = infohash.to_ascii_lowercase();
         let mut sessions = self.sessions.lock();
-        if sessions.infohash_of.len() >= KNOWN_INFOHASHES {
-            sessions.infohash_of.clear();
+        if key.key_type == KeyType::ContentId && key.is_plain() {
+            if sessions.infohash_of.len() >= KNOWN_INFOHASHES {
+                sessions.infohash_of.clear();
+            }
+            sessions.infohash_of.insert(key.id.clone(), infohash.clone());
         }
-        sessions.infohash_of.insert(session.key.id.clone(), infohash.clone());
-        let alias = ContentKey { key_type: KeyType::Infohash, id: infohash };
+        let alias = key.with_infohash(&infohash);
         let filed = sessions.by_key.get(&session.key).is_some_and(|s| s.id == session.id);
         if filed && !sessions.by_key.contains_key(&alias) {
             sessions.aliases.insert(alias, session.key.clone());

@@ -417,7 +417,10 @@ impl Session {
             let mut upstream = Upstream::new(self, ctx);
             let end = tokio::select! {
                 end = upstream.run(&es.playback_url) => end,
-                never = engine_stats::poll(&ctx.client, &es.stat_url, ctx.engine_stat_interval, &self.engine_stats) => match never {},
+                never = engine_stats::poll(&ctx.client, &es.stat_url, ctx.engine_stat_interval, &self.engine_stats, |stats| {
+                    let engine = self.engine();
+                    ctx.events.emit(StreamEvent::Stats { stream: self.stream_ref(), engine, stats: stats.clone() });
+                }) => match never {},
             };
             *self.engine_stats.lock() = None;
             let carried = upstream.carried();

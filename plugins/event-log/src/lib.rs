@@ -22,6 +22,16 @@ pub fn line(event: &Event) -> String {
         Event::EngineFailed { engine_id, error, .. } | Event::Failover { engine_id, error, .. } => {
             format!("{head} failed_engine={engine_id} error={error:?}")
         }
+        Event::StreamStats { stats, .. } => {
+            let n = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
+            format!(
+                "{head} status={} peers={} speed_down_kbps={} speed_up_kbps={}",
+                stats.status.as_deref().unwrap_or("-"),
+                n(stats.peers),
+                n(stats.speed_down),
+                n(stats.speed_up)
+            )
+        }
         Event::StreamStarted(_) | Event::EngineSelected(_) => head,
     }
 }
@@ -45,6 +55,21 @@ acemux_plugin_sdk::export!(EventLog: events);
 mod tests {
     use super::*;
     use acemux_plugin_sdk::testing::stream;
+
+    #[test]
+    fn stats_lines_carry_peers_and_speeds() {
+        let stats = acemux_plugin_sdk::StreamStats {
+            status: Some("dl".into()),
+            peers: Some(12),
+            speed_down: Some(950),
+            ..Default::default()
+        };
+        let e = Event::StreamStats { stream: stream("ab"), stats };
+        assert_eq!(
+            line(&e),
+            "event=stream-stats content=ab engine=- status=dl peers=12 speed_down_kbps=950 speed_up_kbps=-"
+        );
+    }
 
     #[test]
     fn lines_carry_bytes_and_durations() {
