@@ -337,6 +337,12 @@ async fn urls_and_magnets_share_with_their_infohash_and_output_parameters_split_
     let mut transcoded = player_with(&h, &[("id", &id), ("transcode_audio", "1")]).await;
     assert!(transcoded.read_at_least(50_000, Duration::from_secs(5)).await);
     assert_eq!(h.engine().counters().starts, 4, "players asking for other output never share a stream");
+    let asked = h.engine().start_queries();
+    let pair = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+    assert_eq!(asked[0], [pair("url", &url)], "the URL reaches the engine as given");
+    assert_eq!(asked[1], [pair("magnet", &magnet)]);
+    assert_eq!(asked[2], [pair("content_id", &id)], "per-player parameters stay with acemux");
+    assert_eq!(asked[3], [pair("content_id", &id), pair("transcode_audio", "1")]);
     let sessions = h.status().await["sessions"].as_array().unwrap().len();
     assert_eq!(sessions, 4);
 }

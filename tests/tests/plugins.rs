@@ -119,6 +119,38 @@ async fn event_plugin_hears_a_stream_lifecycle() {
     assert_eq!(ev["capabilities"]["events"], true);
 }
 
+/// The stream's engine statistics reach event hooks as `stream-stats`
+/// (the `event-log` example logs peers and speeds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_plugins_hear_the_engines_statistics() {
+    let log = acemux_tests::log_capture::plugin_log();
+    let dir = TempDir::new("ev-stats");
+    install(dir.path(), "event-log", wasm::EVENT_LOG, None);
+    let d = dir.path().to_path_buf();
+    let h = Harness::start(sim(), |s| {
+        s.plugins.plugins_dir = acemux::values::OrNone(Some(d));
+        s.engines.engine_stat_interval = Duration::from_millis(500);
+    })
+    .await;
+    let id = content_id(33);
+    let mut p = h.player(&id).await;
+    assert!(p.read_at_least(10_000, Duration::from_secs(5)).await);
+    let heard = || {
+        log.lines_of("event-log")
+            .into_iter()
+            .filter(|l| l.starts_with("event=stream-stats"))
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        h.wait_for(Duration::from_secs(5), || async { heard().len() >= 2 }).await,
+        "{:?}",
+        log.lines_of("event-log")
+    );
+    let line = heard().pop().unwrap();
+    assert!(line.contains(&format!("content={id}")) && line.contains(" status=dl peers="), "{line}");
+    assert!(!line.contains("peers=-"), "{line}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn misbehaving_plugins_fail_alone_while_players_get_valid_ts() {
     misbehaving_plugins_fail_alone(PluginCompiler::Cranelift).await;

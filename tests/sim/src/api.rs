@@ -51,6 +51,19 @@ async fn start(State(state): Shared, Query(q): Params) -> Response {
 }
 
 async fn start_to_the_end(state: Arc<SimState>, q: HashMap<String, String>) -> Response {
+    {
+        let mut asked: Vec<(String, String)> = q
+            .iter()
+            .filter(|(k, _)| *k != "pid" && *k != "format")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        asked.sort();
+        let mut kept = state.start_queries.lock();
+        if kept.len() >= crate::engine::KEPT_START_QUERIES {
+            kept.remove(0);
+        }
+        kept.push(asked);
+    }
     let Some((key_type, key)) = KEY_TYPES.iter().find_map(|k| q.get(*k).map(|v| (*k, v.clone()))) else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "missing content key").into_response();
     };

@@ -81,12 +81,18 @@ pub(crate) struct SimState {
     pub counters: LiveCounters,
     /// Playback sessions by token.
     pub playbacks: Mutex<HashMap<String, Playback>>,
+    /// The query of each start, sorted by parameter, the latest last (at
+    /// most [`KEPT_START_QUERIES`]).
+    pub start_queries: Mutex<Vec<Vec<(String, String)>>>,
     /// Reference point of every content's live position.
     pub epoch: Instant,
     /// Cancelled by [`SimEngine::kill`]: ends every playback at once.
     pub killed: CancellationToken,
     pub addr: SocketAddr,
 }
+
+/// Start queries remembered.
+pub(crate) const KEPT_START_QUERIES: usize = 64;
 
 /// A running simulated engine. Dropping it kills it.
 pub struct SimEngine {
@@ -108,6 +114,7 @@ impl SimEngine {
             config: Mutex::new(config),
             counters: LiveCounters::default(),
             playbacks: Mutex::new(HashMap::new()),
+            start_queries: Mutex::new(Vec::new()),
             epoch: Instant::now(),
             killed: CancellationToken::new(),
             addr,
@@ -141,6 +148,12 @@ impl SimEngine {
     /// Changes the behaviour knobs.
     pub fn configure(&self, change: impl FnOnce(&mut SimConfig)) {
         change(&mut self.state.config.lock());
+    }
+
+    /// The queries the latest starts came with (parameters sorted by name,
+    /// `pid` and `format` left out), oldest first.
+    pub fn start_queries(&self) -> Vec<Vec<(String, String)>> {
+        self.state.start_queries.lock().clone()
     }
 
     /// Playback sessions the engine holds right now (started, not stopped).
