@@ -108,7 +108,8 @@ function receive(doc) {
   for (const s of doc.sessions) {
     const key = s.ace_id + "/" + s.stream_id;
     const h = history.get(key) || [];
-    h.push({ t: doc.time, bytes: s.counters.upstream_bytes, players: s.client_count });
+    const es = s.engine_stats;
+    h.push({ t: doc.time, bytes: s.counters.upstream_bytes, players: s.client_count, speed: es ? es.speed_down ?? null : null });
     if (h.length > HISTORY) h.shift();
     history.set(key, h);
   }
@@ -168,6 +169,29 @@ function sparkline(h) {
   return svg;
 }
 
+// The engine's download speed (KB/s) over the history, as a line.
+function speedline(h) {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("class", "spark speed");
+  svg.setAttribute("viewBox", "0 0 60 20");
+  svg.setAttribute("role", "img");
+  const values = h.map((x) => x.speed).filter((v) => v !== null && v !== undefined);
+  if (values.length >= 2) {
+    const max = Math.max(...values, 1);
+    const step = 60 / Math.max(values.length - 1, 59);
+    const x0 = 60 - step * (values.length - 1);
+    const p = document.createElementNS(ns, "polyline");
+    p.setAttribute("class", "speed");
+    p.setAttribute("points", values.map((v, i) => (x0 + i * step).toFixed(1) + "," + (18 - (v / max) * 16).toFixed(1)).join(" "));
+    svg.append(p);
+  }
+  const title = document.createElementNS(ns, "title");
+  title.textContent = "the engine's download speed, last " + Math.round((h.length - 1) / 60) + " min";
+  svg.append(title);
+  return svg;
+}
+
 function cell(label, content, cls) {
   const td = el("td", { "data-label": label, class: cls });
   td.append(content instanceof Node ? content : document.createTextNode(String(content)));
@@ -204,6 +228,12 @@ function renderStreams(doc) {
     players.dataset.ts = s.ts_players;
     players.dataset.hls = s.hls_viewers;
     players.dataset.field = "players";
+    const es = s.engine_stats;
+    const peers = cell("Peers", es && es.peers !== undefined && es.peers !== null ? es.peers : "—", "num");
+    peers.dataset.field = "peers";
+    const speed = cell("Speed", es && es.speed_down !== null && es.speed_down !== undefined ? es.speed_down + " KB/s " : "— ", "num");
+    speed.dataset.field = "speed";
+    speed.append(speedline(h));
     const engine = cell("Engine", s.engine_id ?? "—");
     engine.dataset.field = "engine";
     const tr = el("tr", { "data-stream": s.ace_id });
@@ -212,6 +242,8 @@ function renderStreams(doc) {
       cell("State", el("span", { class: "state " + stateClass(state) }, state)),
       engine,
       players,
+      peers,
+      speed,
       cell("Bitrate in", bits(rate(h)), "num"),
       cell("Buffer", fill + " % of " + bytes(b.capacity_bytes) + ", " + b.span_seconds.toFixed(1) + " s", "num"),
       cell("Keyframes", b.keyframes, "num"),
@@ -227,6 +259,10 @@ function renderStreams(doc) {
 }
 
 function hlsUrl(s) {
+  if (s.key_type !== "infohash" && s.key_type !== "content_id") {
+    // Named by URL or magnet, or with output parameters: its own HLS by id.
+    return "/hls/" + s.ace_id + "/index.m3u8";
+  }
   return "/ace/manifest.m3u8?" + (s.key_type === "infohash" ? "infohash" : "content_id") + "=" + s.ace_id;
 }
 

@@ -159,11 +159,25 @@ async fn the_dashboard_shows_a_new_player_and_plays_the_channel_through_hls() {
     assert_eq!(h.engine().counters().starts, 1, "one engine session for the TS player and the page");
     let lines = browser
         .eval(&format!(
-            "return document.querySelectorAll('tr[data-stream=\"{id}\"] svg.spark polyline').length;"
+            "return document.querySelectorAll('tr[data-stream=\"{id}\"] svg.spark:not(.speed) polyline').length;"
         ))
         .await
         .unwrap();
     assert_eq!(lines, json!(2), "sparklines of bitrate and players");
+    // The engine's peers and download speed, from its statistics: a number
+    // that moves (the simulated swarm's peers change every second), and a
+    // line of the speed.
+    let peers_cell =
+        format!("document.querySelector('tr[data-stream=\"{id}\"] td[data-field=\"peers\"]').textContent");
+    let numeric = format!("return /^[0-9]+$/.test({peers_cell});");
+    assert!(browser.wait_until(Duration::from_secs(10), &numeric).await.unwrap(), "no peers shown");
+    let first = browser.eval(&format!("return {peers_cell};")).await.unwrap();
+    let moved = format!("return {peers_cell} !== {first};");
+    assert!(browser.wait_until(Duration::from_secs(10), &moved).await.unwrap(), "peers stayed at {first}");
+    let speed_line = format!(
+        "return document.querySelectorAll('tr[data-stream=\"{id}\"] td[data-field=\"speed\"] svg.speed polyline').length === 1;"
+    );
+    assert!(browser.wait_until(Duration::from_secs(10), &speed_line).await.unwrap(), "no speed sparkline");
     assert!(player.read_at_least(50_000, Duration::from_secs(5)).await);
 
     let png = c.screenshot().await.expect("screenshot");
