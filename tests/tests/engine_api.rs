@@ -208,6 +208,22 @@ async fn refusals_come_in_the_engines_shape() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acemux_refusals_keep_the_engines_shape_with_acemux_status() {
+    let h = Harness::start(sim(), |s| s.stream.max_streams = acemux::values::OrNone(Some(1))).await;
+    let _first = EngineClient::start(&h, &format!("id={}", content_id(46))).await;
+    let r =
+        h.http.get(h.url(&format!("/ace/getstream?format=json&id={}", content_id(47)))).send().await.unwrap();
+    assert_eq!(r.status(), 503, "a limit is acemux's refusal");
+    let body: Value = r.json().await.unwrap();
+    assert!(body["response"].is_null() && body["code"] == "limit", "{body}");
+    assert!(body["error"].as_str().unwrap().contains("maximum concurrent streams"), "{body}");
+    // The running content can still be joined, by a second client too.
+    let second = EngineClient::start(&h, &format!("id={}", content_id(46))).await;
+    assert!(second.stat().await["error"].is_null());
+    assert_eq!(h.engine().counters().starts, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_hls_client_gets_a_playable_manifest_url() {
     let h = Harness::start(sim(), |_| {}).await;
     let id = content_id(44);
