@@ -138,57 +138,55 @@ function rate(h) {
   return b.t > a.t ? ((b.bytes - a.bytes) * 8) / (b.t - a.t) : NaN;
 }
 
-function sparkline(h) {
-  const ns = "http://www.w3.org/2000/svg";
-  const svg = document.createElementNS(ns, "svg");
-  svg.setAttribute("class", "spark");
-  svg.setAttribute("viewBox", "0 0 120 28");
+const SVG = "http://www.w3.org/2000/svg";
+
+// An empty chart `width` × `height` with its tooltip.
+function chart(cls, width, height, tip) {
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("class", cls);
+  svg.setAttribute("viewBox", "0 0 " + width + " " + height);
   svg.setAttribute("role", "img");
+  const title = document.createElementNS(SVG, "title");
+  title.textContent = tip;
+  svg.append(title);
+  return svg;
+}
+
+// `values` as a line across `svg`: a minute wide at first, then the whole
+// history, scaled to the largest value.
+function line(svg, values, cls) {
+  if (values.length < 2) return;
+  const [, , width, height] = svg.getAttribute("viewBox").split(" ").map(Number);
+  const max = Math.max(...values, 1);
+  const step = width / Math.max(values.length - 1, 59);
+  const x0 = width - step * (values.length - 1);
+  const points = values.map((v, i) => (x0 + i * step).toFixed(1) + "," + (height - 2 - (v / max) * (height - 4)).toFixed(1));
+  const p = document.createElementNS(SVG, "polyline");
+  p.setAttribute("class", cls);
+  p.setAttribute("points", points.join(" "));
+  svg.append(p);
+}
+
+function minutes(h) {
+  return Math.round((h.length - 1) / 60) + " min";
+}
+
+function sparkline(h) {
+  const svg = chart("spark", 120, 28, "bitrate in (solid) and players (dashed), last " + minutes(h));
   const rates = [];
   for (let i = 1; i < h.length; i++) {
     const dt = h[i].t - h[i - 1].t;
     rates.push(dt > 0 ? ((h[i].bytes - h[i - 1].bytes) * 8) / dt : 0);
   }
-  const line = (values, cls) => {
-    if (values.length < 2) return;
-    const max = Math.max(...values, 1);
-    // A minute wide at first, then the whole history.
-    const step = 120 / Math.max(values.length - 1, 59);
-    const x0 = 120 - step * (values.length - 1);
-    const points = values.map((v, i) => (x0 + i * step).toFixed(1) + "," + (26 - (v / max) * 24).toFixed(1));
-    const p = document.createElementNS(ns, "polyline");
-    p.setAttribute("class", cls);
-    p.setAttribute("points", points.join(" "));
-    svg.append(p);
-  };
-  line(rates, "rate");
-  line(h.map((x) => x.players), "players");
-  const title = document.createElementNS(ns, "title");
-  title.textContent = "bitrate in (solid) and players (dashed), last " + Math.round((h.length - 1) / 60) + " min";
-  svg.append(title);
+  line(svg, rates, "rate");
+  line(svg, h.map((x) => x.players), "players");
   return svg;
 }
 
-// The engine's download speed (KB/s) over the history, as a line.
+// The engine's download speed (KB/s) over the history.
 function speedline(h) {
-  const ns = "http://www.w3.org/2000/svg";
-  const svg = document.createElementNS(ns, "svg");
-  svg.setAttribute("class", "spark speed");
-  svg.setAttribute("viewBox", "0 0 60 20");
-  svg.setAttribute("role", "img");
-  const values = h.map((x) => x.speed).filter((v) => v !== null && v !== undefined);
-  if (values.length >= 2) {
-    const max = Math.max(...values, 1);
-    const step = 60 / Math.max(values.length - 1, 59);
-    const x0 = 60 - step * (values.length - 1);
-    const p = document.createElementNS(ns, "polyline");
-    p.setAttribute("class", "speed");
-    p.setAttribute("points", values.map((v, i) => (x0 + i * step).toFixed(1) + "," + (18 - (v / max) * 16).toFixed(1)).join(" "));
-    svg.append(p);
-  }
-  const title = document.createElementNS(ns, "title");
-  title.textContent = "the engine's download speed, last " + Math.round((h.length - 1) / 60) + " min";
-  svg.append(title);
+  const svg = chart("spark speed", 60, 20, "the engine's download speed, last " + minutes(h));
+  line(svg, h.map((x) => x.speed).filter((v) => v !== null && v !== undefined), "speed");
   return svg;
 }
 

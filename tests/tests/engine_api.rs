@@ -24,17 +24,9 @@ struct EngineClient {
 impl EngineClient {
     /// `GET {url}` with `format=json`; the answer must be a success.
     async fn start(h: &Harness, query: &str) -> Self {
-        let http = reqwest::Client::new();
-        let answer: Value = http
-            .get(h.url(&format!("/ace/getstream?format=json&{query}")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (_, answer) = h.get_json(&format!("/ace/getstream?format=json&{query}")).await;
         assert!(answer["error"].is_null(), "{answer}");
-        Self { http, response: answer["response"].clone() }
+        Self { http: reqwest::Client::new(), response: answer["response"].clone() }
     }
 
     fn url(&self, name: &str) -> String {
@@ -90,7 +82,7 @@ async fn a_client_plays_polls_its_stats_and_stops_as_against_an_engine() {
         "{stat}"
     );
     assert_eq!(s["playback_session_id"], r["playback_session_id"]);
-    assert_eq!(s["acemux"]["players"], 2, "the client's playback and its hold on the stream: {stat}");
+    assert_eq!(s["acemux"]["players"], 1, "the client counts once, playing or not: {stat}");
     assert!(s["acemux"]["client_bytes"].as_u64().unwrap() >= 100_000, "{stat}");
     // Stop: the client's playback ends, its URLs are unknown from now on.
     assert_eq!(client.command("pause").await["error"], "unknown method");
@@ -224,18 +216,25 @@ async fn acemux_refusals_keep_the_engines_shape_with_acemux_status() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_counts_as_one_player_under_the_players_limit() {
+    let h = Harness::start(sim(), |s| s.stream.max_players = acemux::values::OrNone(Some(1))).await;
+    let id = content_id(48);
+    let client = EngineClient::start(&h, &format!("id={id}")).await;
+    let mut player = client.play().await;
+    assert!(
+        player.read_at_least(50_000, Duration::from_secs(5)).await,
+        "its playback is not a second player"
+    );
+    assert_eq!(h.status().await["sessions"][0]["client_count"], 1);
+    let r = h.http.get(h.stream_url(&id)).send().await.unwrap();
+    assert_eq!(r.status(), 503, "the limit holds for anyone else");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_hls_client_gets_a_playable_manifest_url() {
     let h = Harness::start(sim(), |_| {}).await;
     let id = content_id(44);
-    let answer: Value = h
-        .http
-        .get(h.url(&format!("/ace/manifest.m3u8?format=json&id={id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, answer) = h.get_json(&format!("/ace/manifest.m3u8?format=json&id={id}")).await;
     let url = answer["response"]["playback_url"].as_str().unwrap_or_else(|| panic!("{answer}"));
     assert!(url.starts_with(&h.base) && url.ends_with(".m3u8"), "{url}");
     let playlist = h.http.get(url).send().await.unwrap();

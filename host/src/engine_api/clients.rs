@@ -41,11 +41,17 @@ pub struct ClientPlayback {
     last_seen: Mutex<Instant>,
     /// Ends this client's open playback connections when it stops.
     pub stopped: CancellationToken,
-    /// Keeps the stream while the client is there.
-    _slot: PlayerSlot,
+    /// Keeps the stream while the client is there, and counts the client
+    /// as one of its players.
+    slot: PlayerSlot,
 }
 
 impl ClientPlayback {
+    /// A slot for one `playback_url` connection: the client is counted once.
+    pub fn player_slot(&self) -> PlayerSlot {
+        self.slot.companion()
+    }
+
     /// A sign of life: a stat poll, a playback connection opened or closed.
     pub fn seen(&self) {
         *self.last_seen.lock() = Instant::now();
@@ -91,7 +97,7 @@ impl ClientPlaybacks {
             created_at: now,
             last_seen: Mutex::new(now),
             stopped: CancellationToken::new(),
-            _slot: slot,
+            slot,
         });
         table.insert(playback.token.clone(), playback.clone());
         Ok(playback)

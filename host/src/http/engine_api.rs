@@ -118,10 +118,7 @@ pub async fn playback(
     let Some(playback) = app.engine_api.get(&token) else {
         return refusal(ApiError::not_found(UNKNOWN_PLAYBACK));
     };
-    let slot = match app.registry.attach_running(&playback.session) {
-        Ok(slot) => slot,
-        Err(e) => return not_started(e),
-    };
+    let slot = playback.player_slot();
     if let Err(e) = slot.session().wait_ready().await {
         return not_started(e);
     }

@@ -30,6 +30,9 @@ use super::session::Session;
 /// grace period starts when the last slot is gone.
 pub struct PlayerSlot {
     session: Arc<Session>,
+    /// Whether this slot is one of the session's players (a companion
+    /// rides on its holder's count).
+    counted: bool,
 }
 
 impl PlayerSlot {
@@ -37,7 +40,15 @@ impl PlayerSlot {
     /// retired can never gain a player.
     pub(super) fn new(session: Arc<Session>) -> Self {
         session.players_count.send_modify(|n| *n += 1);
-        Self { session }
+        Self { session, counted: true }
+    }
+
+    /// A slot for another connection of the same player (an engine-API
+    /// client's `playback_url`, held by its answer): it keeps no count of
+    /// its own, so the player is counted, and limited, once. The session
+    /// cannot be retiring meanwhile: this slot's holder keeps it.
+    pub fn companion(&self) -> Self {
+        Self { session: self.session.clone(), counted: false }
     }
 
     pub fn session(&self) -> &Arc<Session> {
@@ -47,7 +58,9 @@ impl PlayerSlot {
 
 impl Drop for PlayerSlot {
     fn drop(&mut self) {
-        self.session.players_count.send_modify(|n| *n = n.saturating_sub(1));
+        if self.counted {
+            self.session.players_count.send_modify(|n| *n = n.saturating_sub(1));
+        }
     }
 }
 
