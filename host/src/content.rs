@@ -367,6 +367,28 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Any query naming content in any way, with any output parameters,
+        /// gives a key whose id is 40 lower-case hex, or an error; never a
+        /// panic.
+        #[test]
+        fn any_name_and_parameters_give_a_key_or_an_error(
+            pairs in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec!["url", "magnet", "direct_url", "infohash", "transcode_audio", "_idx", "pid", "quality"]),
+                    "(https?://|magnet:\\?xt=urn:btih:)?[ -~]{0,60}|[0-9a-f]{40}",
+                ),
+                0..5,
+            ),
+        ) {
+            let pairs: Vec<(String, String)> = pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+            if let Ok(key) = ContentKey::from_query(&pairs) {
+                proptest::prop_assert!(key.id.len() == 40 && key.id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+                let query = key.engine_query();
+                proptest::prop_assert!(query[0].1.len() <= MAX_NAME);
+                proptest::prop_assert!(query.iter().all(|(k, _)| *k != "pid"));
+            }
+        }
+
         /// Any query (keys near the real ones, any values) either names one
         /// valid key or is refused; it never panics.
         #[test]
