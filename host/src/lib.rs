@@ -121,6 +121,36 @@ async fn start_plugins(
     Ok(host)
 }
 
+/// The channel list: the operator's own channels and every source's, each
+/// source refreshed in a task of its own, numbers kept in the state
+/// directory.
+async fn start_channels(
+    settings: channels::ChannelSettings,
+    pool: &Arc<EnginePool>,
+    client: &EngineClient,
+    background: &mut JoinSet<()>,
+    stop: &CancellationToken,
+) -> anyhow::Result<Arc<channels::Catalog>> {
+    let channels::ChannelSettings { epg_url, state_dir, channels: hand, sources } = settings;
+    let catalog = tokio::task::spawn_blocking(move || {
+        channels::Catalog::new(hand, sources, epg_url.0, state_dir.as_ref().map(std::path::PathBuf::as_path))
+    })
+    .await??;
+    background.spawn(catalog.clone().keep_numbers(stop.clone()));
+    let http = channels::fetch::client()?;
+    let engines = channels::refresh::Engines { pool: pool.clone(), client: client.clone() };
+    for index in 0..catalog.sources().len() {
+        background.spawn(channels::refresh::run(
+            catalog.clone(),
+            index,
+            http.clone(),
+            engines.clone(),
+            stop.clone(),
+        ));
+    }
+    Ok(catalog)
+}
+
 /// Events waiting to be handed to event plugins' own queues.
 const PLUGIN_EVENT_QUEUE: usize = 4096;
 
@@ -232,7 +262,7 @@ impl Acemux {
             Some((cluster, keeper)) => {
                 let sessions = Arc::downgrade(&registry);
                 let running = move || sessions.upgrade().map(|r| r.keys()).unwrap_or_default();
-                background.spawn(keeper.run(pool, client, running, stop_background.clone()));
+                background.spawn(keeper.run(pool.clone(), client.clone(), running, stop_background.clone()));
                 info!(
                     instance = %cluster.instance_id(),
                     advertise_url = ?cluster_settings.advertise_url.as_deref(),
@@ -243,6 +273,7 @@ impl Acemux {
             }
             None => None,
         };
+        let catalog = start_channels(channels, &pool, &client, &mut background, &stop_background).await?;
         let hls = hls::Hls::new(registry.clone(), hls_settings);
         let api_clients = engine_api::ClientPlaybacks::new(
             engine_api_settings.api_client_timeout,
@@ -255,7 +286,7 @@ impl Acemux {
             registry: registry.clone(),
             hls: hls.clone(),
             front: Arc::new(front.clone()),
-            channels: Arc::new(channels),
+            channels: catalog,
             dashboard,
             cluster_settings: Arc::new(cluster_settings),
             orchestrator_delivery: delivery,

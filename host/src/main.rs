@@ -98,6 +98,7 @@ async fn start_demo_engine(settings: &mut Settings) -> anyhow::Result<ace_sim::S
             group: Some("Demo".into()),
             logo: None,
             tvg_id: None,
+            number: None,
         }];
     }
     Ok(engine)

@@ -108,7 +108,8 @@ fn the_container_image_runs_from_its_own_filesystem() {
     let _ = std::fs::remove_file(&tar);
     let files: Vec<String> = walk(&root);
     assert!(
-        files.iter().all(|f| ["acemux", "etc/passwd", "etc/group", "plugins/README"].contains(&f.as_str())
+        files.iter().all(|f| ["acemux", "etc/passwd", "etc/group", "plugins/README", "state/README"]
+            .contains(&f.as_str())
             || f.starts_with("etc/")
             || f.starts_with("dev/")
             || f.starts_with("proc/")
@@ -150,6 +151,8 @@ fn the_container_image_runs_from_its_own_filesystem() {
         anyhow::ensure!(got.chunks_exact(188).all(|p| p[0] == 0x47), "not whole TS packets");
         let plugins: serde_json::Value = reqwest::get(format!("{base}/plugins")).await?.json().await?;
         anyhow::ensure!(plugins["dir"] == "/plugins", "plugin directory: {plugins}");
+        // The demo's channel got its number kept in the image's state directory.
+        anyhow::ensure!(root.join("state/channel-numbers.json").is_file(), "no channel numbers in /state");
         Ok(())
     });
     let health = Command::new(&chroot)

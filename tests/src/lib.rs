@@ -3,6 +3,7 @@
 //! what they received.
 
 pub mod browser;
+pub mod files;
 pub mod floor;
 pub mod hls;
 pub mod hls_load;

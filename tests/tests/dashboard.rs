@@ -32,6 +32,7 @@ fn channel(name: &str, id: String) -> Channel {
         group: Some("Test".into()),
         logo: None,
         tvg_id: None,
+        number: None,
     }
 }
 

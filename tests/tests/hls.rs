@@ -268,6 +268,7 @@ async fn bad_requests_get_json_errors_and_probes_start_nothing() {
             group: None,
             logo: None,
             tvg_id: None,
+            number: None,
         }];
     })
     .await;

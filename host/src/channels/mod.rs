@@ -1,10 +1,22 @@
 //! The channels acemux offers players by name: what `/playlist.m3u`, the
-//! HDHomeRun lineup and the dashboard list. Today the operator's own
-//! `[[channels]]`; the guide players show beside them is announced by URL.
-//! [`m3u`] reads the lists operators keep their channels in (the reader
-//! M3U sources are built on).
+//! HDHomeRun lineup, `/channels.json` and the dashboard list.
+//!
+//! The operator's own `[[channels]]` and the channels of every
+//! `[[sources]]` (M3U lists by file or URL, the engine's search) form one
+//! [`Catalog`]: merged, numbered for good, swapped in whole after each
+//! refresh. [`m3u`] reads the lists operators keep their channels in;
+//! [`refresh`] reads each source again on its period; [`rules`] is what an
+//! operator does to a source's channels; [`numbers`] keeps numbers stable.
 
+pub mod catalog;
+pub mod fetch;
 pub mod m3u;
+pub mod numbers;
+pub mod refresh;
+pub mod rules;
+pub mod search;
 pub mod settings;
+pub mod source;
 
+pub use catalog::{Catalog, Listed, Listing};
 pub use settings::{Channel, ChannelSettings};

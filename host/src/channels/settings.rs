@@ -1,5 +1,6 @@
-//! Settings of the channel list: the `[[channels]]` tables of the settings
-//! file, and the programme guide announced beside them.
+//! Settings of the channel list: the `[[channels]]` and `[[sources]]`
+//! tables of the settings file, where channel numbers are kept, and the
+//! programme guide announced beside them.
 
 use anyhow::Context;
 use serde::Serialize;
@@ -15,6 +16,11 @@ pub struct Channel {
     pub group: Option<String>,
     pub logo: Option<String>,
     pub tvg_id: Option<String>,
+    /// The number the operator pins for it (`number` in `[[channels]]`);
+    /// otherwise acemux gives one and keeps it (see [`super::numbers`]).
+    /// Lists show the number given ([`super::Listed::number`]).
+    #[serde(skip)]
+    pub number: Option<u32>,
 }
 
 /// See the module docs.
@@ -24,16 +30,24 @@ pub struct ChannelSettings {
     /// [default: none].
     #[arg(long, env = "ACEMUX_EPG_URL", default_value = "", hide_default_value = true, value_parser = values::empty_is_none(values::http_url))]
     pub epg_url: OrNone<String>,
+    /// Directory where acemux keeps what must outlive a restart (channel
+    /// numbers; without one they stay only while acemux runs)
+    /// [default: none].
+    #[arg(long, env = "ACEMUX_STATE_DIR", default_value = "", hide_default_value = true, value_parser = values::dir_or_none)]
+    pub state_dir: OrNone<std::path::PathBuf>,
     /// The file's `[[channels]]` (see [`channels_from_file`]).
     #[arg(skip)]
     pub channels: Vec<Channel>,
+    /// The file's `[[sources]]` (see [`super::source`]).
+    #[arg(skip)]
+    pub sources: Vec<super::source::Source>,
 }
 
 /// File keys of a `[[channels]]` table.
-const CHANNEL_KEYS: &[&str] = &["name", "id", "content_id", "infohash", "group", "logo", "tvg_id"];
+const CHANNEL_KEYS: &[&str] = &["name", "id", "content_id", "infohash", "group", "logo", "tvg_id", "number"];
 
 /// The file's `[[channels]]`: `name`, one of `id`/`content_id`/`infohash`,
-/// optional `group`, `logo`, `tvg_id`.
+/// optional `group`, `logo`, `tvg_id`, `number` (1–99999).
 pub fn channels_from_file(value: &toml::Value) -> anyhow::Result<Vec<Channel>> {
     let list = value.as_array().context("invalid setting `channels`: expected [[channels]] tables")?;
     list.iter()
@@ -51,7 +65,23 @@ pub fn channels_from_file(value: &toml::Value) -> anyhow::Result<Vec<Channel>> {
                 .filter_map(|k| text(k).map(|v| ((*k).to_owned(), v)))
                 .collect();
             let key = ContentKey::from_query(&query).map_err(|e| bad(format!("{name}: {e}")))?;
-            Ok(Channel { name, key, group: text("group"), logo: text("logo"), tvg_id: text("tvg_id") })
+            let number = match t.get("number") {
+                None => None,
+                Some(toml::Value::Integer(n)) if (1..=99_999).contains(n) => Some(*n as u32),
+                Some(other) => {
+                    return Err(bad(format!(
+                        "{name}: `number` must be a whole number from 1 to 99999 (got {other})"
+                    )));
+                }
+            };
+            Ok(Channel {
+                name,
+                key,
+                group: text("group"),
+                logo: text("logo"),
+                tvg_id: text("tvg_id"),
+                number,
+            })
         })
         .collect()
 }

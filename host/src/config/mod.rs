@@ -168,6 +168,10 @@ impl Cli {
             cli.settings.channels.channels =
                 crate::channels::settings::channels_from_file(value).map_err(LoadError::Invalid)?;
         }
+        if let Some(value) = table.get("sources") {
+            cli.settings.channels.sources =
+                crate::channels::source::sources_from_file(value).map_err(LoadError::Invalid)?;
+        }
         if cli.settings.orchestrator.orchestrator_url.is_some() && !engines_listed {
             // With an orchestrator, engines come from it unless listed.
             cli.settings.engines.engines.clear();
@@ -179,7 +183,7 @@ impl Cli {
 
 /// File keys that are tables or lists of tables rather than one flag's
 /// value; each concern reads its own.
-const FILE_ONLY_KEYS: &[&str] = &["engines", "channels"];
+const FILE_ONLY_KEYS: &[&str] = &["engines", "channels", "sources"];
 
 impl Settings {
     /// What only two settings together can make wrong.

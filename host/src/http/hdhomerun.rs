@@ -48,10 +48,16 @@ pub async fn lineup(State(app): State<AppState>, headers: HeaderMap) -> Json<Val
     let base = base_url(&app, &headers);
     let channels: Vec<Value> = app
         .channels
+        .current()
         .channels
         .iter()
-        .enumerate()
-        .map(|(i, c)| json!({"GuideNumber": (i + 1).to_string(), "GuideName": c.name, "URL": stream_url(&base, c)}))
+        .map(|l| {
+            json!({
+                "GuideNumber": l.number.to_string(),
+                "GuideName": l.channel.name,
+                "URL": stream_url(&base, &l.channel),
+            })
+        })
         .collect();
     Json(Value::Array(channels))
 }

@@ -29,10 +29,14 @@ pub fn feed_document(app: &AppState, detail: Detail, admin: bool) -> Value {
     let mut doc = snapshot(app, detail);
     let channels: Vec<Value> = app
         .channels
+        .current()
         .channels
         .iter()
-        .map(|c| {
+        .map(|l| {
+            let c = &l.channel;
             json!({
+                "number": l.number,
+                "source": l.source,
                 "name": c.name,
                 "id": c.key.id,
                 "key_type": c.key.key_type,

@@ -154,6 +154,7 @@ pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Result<
     }
     f.one("acemux_engine_capacity", "gauge", "Streams one engine may carry.", ctx.pool.capacity());
     cluster_metrics(&mut f, &app);
+    source_metrics(&mut f, &app);
 
     let sent = app.orchestrator_delivery.sent.load(std::sync::atomic::Ordering::Relaxed);
     let failed = app.orchestrator_delivery.failed.load(std::sync::atomic::Ordering::Relaxed);
@@ -164,6 +165,59 @@ pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Result<
         let _ = writeln!(f.out, "acemux_events_dropped_total{{consumer=\"{consumer}\"}} {n}");
     }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out))
+}
+
+/// The channel list and each source (one series per source: at most 64).
+fn source_metrics(f: &mut Family<'_>, app: &AppState) {
+    f.one(
+        "acemux_channels",
+        "gauge",
+        "Channels listed (merged, duplicates removed).",
+        app.channels.current().channels.len(),
+    );
+    let states: Vec<(String, crate::channels::catalog::SourceState)> =
+        app.channels.sources().iter().map(|s| (escape(&s.spec.name), s.state())).collect();
+    type SourceValue = fn(&crate::channels::catalog::SourceState) -> f64;
+    let families: [(&str, &str, &str, SourceValue); 6] = [
+        (
+            "acemux_source_channels",
+            "gauge",
+            "Channels of the source's last good read, after its rules.",
+            |s| s.channels.len() as f64,
+        ),
+        ("acemux_source_up", "gauge", "1 when the source's last refresh succeeded.", |s| {
+            f64::from(u8::from(s.last_attempt.is_some() && s.error.is_none()))
+        }),
+        (
+            "acemux_source_skipped",
+            "gauge",
+            "Entries of the last good read that named no AceStream content or were broken.",
+            |s| s.skipped as f64,
+        ),
+        ("acemux_source_refreshes_total", "counter", "Refreshes tried.", |s| s.refreshes as f64),
+        (
+            "acemux_source_failures_total",
+            "counter",
+            "Refreshes that failed (the last good channels stayed).",
+            |s| s.failures as f64,
+        ),
+        (
+            "acemux_source_last_success_timestamp_seconds",
+            "gauge",
+            "When the source last refreshed well (unix time).",
+            |s| {
+                s.last_success
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0.0, |d| d.as_secs_f64())
+            },
+        ),
+    ];
+    for (name, kind, help, value) in families {
+        f.head(name, kind, help);
+        for (source, state) in &states {
+            let _ = writeln!(f.out, "{name}{{source=\"{source}\"}} {}", value(state));
+        }
+    }
 }
 
 /// The engines' statistics per stream: one series per stream held (at most

@@ -4,6 +4,7 @@
 
 mod admin;
 pub mod auth;
+mod channels;
 mod cluster;
 pub mod connection_limit;
 mod dashboard;
@@ -34,7 +35,7 @@ pub use error::ApiError;
 pub use server::{Connection, serve};
 pub use settings::{FrontDoorSettings, StatusAccess};
 
-use crate::channels::ChannelSettings;
+use crate::channels::Catalog;
 use crate::cluster::ClusterSettings;
 use crate::hls::Hls;
 use crate::plugins::PluginHost;
@@ -48,8 +49,9 @@ pub struct AppState {
     pub hls: Arc<Hls>,
     /// Where acemux listens, the admin token, who reads status.
     pub front: Arc<FrontDoorSettings>,
-    /// The channels listed in playlists and the tuner lineup.
-    pub channels: Arc<ChannelSettings>,
+    /// The channels listed in playlists, the tuner lineup and
+    /// `/channels.json`.
+    pub channels: Arc<Catalog>,
     pub dashboard: DashboardSettings,
     /// This instance's name and how it forwards other instances' contents.
     pub cluster_settings: Arc<ClusterSettings>,
@@ -90,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/plugins", get(plugins::list))
         .route("/playlist.m3u", get(playlist::playlist))
+        .route("/channels.json", get(channels::list))
         .route("/discover.json", get(hdhomerun::discover))
         .route("/lineup.json", get(hdhomerun::lineup))
         .route("/lineup_status.json", get(hdhomerun::lineup_status))

@@ -76,12 +76,14 @@ pub async fn playlist(
         body.push_str(&format!(" url-tvg=\"{}\"", attr(epg)));
     }
     body.push('\n');
-    for c in app.channels.channels.iter().filter(|c| group.is_none() || c.group.as_ref() == group) {
+    let listing = app.channels.current();
+    for listed in listing.channels.iter().filter(|l| group.is_none() || l.channel.group.as_ref() == group) {
+        let c = &listed.channel;
         body.push_str("#EXTINF:-1");
         if let Some(id) = &c.tvg_id {
             body.push_str(&format!(" tvg-id=\"{}\"", attr(id)));
         }
-        body.push_str(&format!(" tvg-name=\"{}\"", attr(&c.name)));
+        body.push_str(&format!(" tvg-name=\"{}\" tvg-chno=\"{}\"", attr(&c.name), listed.number));
         if let Some(logo) = &c.logo {
             body.push_str(&format!(" tvg-logo=\"{}\"", attr(logo)));
         }

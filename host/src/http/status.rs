@@ -207,6 +207,7 @@ pub fn snapshot(app: &AppState, detail: Detail) -> Value {
             .map(|s| session_json(s, app.hls.output_of(s).as_deref(), detail))
             .collect::<Vec<_>>(),
         "engines": engines,
+        "sources": super::channels::sources_json(app, detail),
     })
 }
 

@@ -304,15 +304,18 @@ async fn search(State(state): Shared, Query(q): Params) -> Response {
     search_answer(&state, &q)
 }
 
-/// Three results per query: items whose infohash is the query's own (so a
-/// test knows what to play), `availability` from 0.9 down.
+/// Three results per query (or category): items whose infohash is the
+/// query's own (so a test knows what to play), `availability` from 0.9
+/// down. With `group_by_channels=1` they come as two channels, the first
+/// with items 1 and 2, the second with item 3, each with a programme
+/// guide of the hour around now when `show_epg=1`.
 fn search_answer(state: &SimState, q: &HashMap<String, String>) -> Response {
     bump(&state.counters.searches);
     if q.get("token").map(String::as_str) != Some(ACCESS_TOKEN) {
         return Json(json!({"result": null, "error": "invalid token"})).into_response();
     }
-    let query = q.get("query").cloned().unwrap_or_default();
-    let results: Vec<Value> = (0..3)
+    let query = q.get("query").or_else(|| q.get("category")).cloned().unwrap_or_default();
+    let items: Vec<Value> = (0..3)
         .map(|i| {
             json!({
                 "infohash": infohash_of("search", &format!("{query}/{i}")),
@@ -329,7 +332,22 @@ fn search_answer(state: &SimState, q: &HashMap<String, String>) -> Response {
             })
         })
         .collect();
-    health(state, json!({"results": results, "total": results.len()}))
+    if q.get("group_by_channels").map(String::as_str) != Some("1") {
+        return health(state, json!({"results": items, "total": items.len()}));
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let hour = now - now % 3600;
+    let epg = |n: usize| -> Value {
+        if q.get("show_epg").map(String::as_str) != Some("1") {
+            return json!([]);
+        }
+        json!([{"start": hour, "stop": hour + 3600, "name": format!("{query} live {n}")}])
+    };
+    let channels = json!([
+        {"name": format!("{query} channel 1"), "icon": "http://logos.example/1.png", "epg": epg(1), "items": [items[0], items[1]]},
+        {"name": format!("{query} channel 2"), "icon": null, "epg": epg(2), "items": [items[2]]},
+    ]);
+    health(state, json!({"results": channels, "total": 2}))
 }
 
 fn health(state: &SimState, result: Value) -> Response {

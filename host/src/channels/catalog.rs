@@ -1,0 +1,248 @@
+//! The one channel list every reader sees: the operator's `[[channels]]`
+//! and every source's last good channels, merged and numbered.
+//!
+//! Sources refresh on their own (see [`super::refresh`]) and hand their
+//! channels here; each hand-over rebuilds the list and swaps it in whole
+//! (an `Arc`), so playlists, the tuner lineup, `/channels.json` and the
+//! dashboard read a consistent list without a lock, and a refresh never
+//! touches a running stream (streams are keyed by content, not by list).
+//!
+//! Duplicates (the same content named twice) are merged: the first wins —
+//! `[[channels]]` before sources, sources in the order the file lists
+//! them, entries in their list's order — and takes the group, logo and
+//! `tvg-id` it lacks from the later ones.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+use parking_lot::Mutex;
+use serde::Serialize;
+use tokio::sync::Notify;
+
+use super::Channel;
+use super::fetch::Validators;
+use super::numbers::{self, Numbers, Wanted};
+use super::search::SearchDetails;
+use super::source::Source;
+use crate::content::ContentKey;
+
+/// Channels listed at most, whatever the sources hold.
+pub const MAX_CHANNELS: usize = 50_000;
+
+/// A channel as listed: its number and where it came from.
+#[derive(Debug, Clone, Serialize)]
+pub struct Listed {
+    pub number: u32,
+    /// The source's name; none for the operator's own `[[channels]]`.
+    pub source: Option<Arc<str>>,
+    #[serde(flatten)]
+    pub channel: Channel,
+    /// What the engine's search says of it, for a search source's channel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search: Option<Arc<SearchDetails>>,
+}
+
+/// The merged list at one moment.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub channels: Vec<Listed>,
+    /// Entries dropped because an earlier one named the same content.
+    pub duplicates: usize,
+    /// Channels left out past [`MAX_CHANNELS`].
+    pub left_out: usize,
+}
+
+/// A channel a source gave, after its rules.
+#[derive(Debug, Clone)]
+pub struct SourceChannel {
+    pub channel: Channel,
+    /// The source's own number for it (`tvg-chno`), a suggestion.
+    pub suggested_number: Option<u32>,
+    pub search: Option<Arc<SearchDetails>>,
+}
+
+/// What acemux knows of one source.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SourceState {
+    /// Its last good channels.
+    #[serde(skip)]
+    pub channels: Arc<Vec<SourceChannel>>,
+    /// The guide the list's header names (`url-tvg`/`x-tvg-url`).
+    pub guide_url: Option<String>,
+    /// What to ask the server with next time.
+    #[serde(skip)]
+    pub validators: Validators,
+    #[serde(serialize_with = "unix_time")]
+    pub last_attempt: Option<SystemTime>,
+    #[serde(serialize_with = "unix_time")]
+    pub last_success: Option<SystemTime>,
+    /// The last refresh's error; none once one succeeds.
+    pub error: Option<String>,
+    /// Entries of the last good read that named no AceStream content,
+    /// were broken, or were past the bounds.
+    pub skipped: usize,
+    /// Entries its rules left out.
+    pub excluded: usize,
+    pub refreshes: u64,
+    pub failures: u64,
+    /// Answers that said nothing changed (`304`).
+    pub not_modified: u64,
+}
+
+fn unix_time<S: serde::Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+    match t.and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok()) {
+        Some(d) => s.serialize_f64(d.as_secs_f64()),
+        None => s.serialize_none(),
+    }
+}
+
+/// One source and what is known of it.
+pub struct SourceSlot {
+    pub spec: Source,
+    state: Mutex<SourceState>,
+}
+
+impl SourceSlot {
+    /// A copy of what is known now.
+    pub fn state(&self) -> SourceState {
+        self.state.lock().clone()
+    }
+}
+
+/// See the module docs.
+pub struct Catalog {
+    /// The operator's `[[channels]]`.
+    hand: Vec<Channel>,
+    sources: Vec<SourceSlot>,
+    numbers: Mutex<Numbers>,
+    listing: ArcSwap<Listing>,
+    /// The guide announced in playlists when acemux serves none itself.
+    pub epg_url: Option<String>,
+    /// Wakes the writer of the numbers file.
+    numbers_changed: Notify,
+}
+
+impl Catalog {
+    /// The list of `hand` alone, until sources hand theirs over; numbers
+    /// read from `state_dir`. Blocking (reads the numbers file).
+    pub fn new(
+        hand: Vec<Channel>,
+        sources: Vec<Source>,
+        epg_url: Option<String>,
+        state_dir: Option<&Path>,
+    ) -> anyhow::Result<Arc<Self>> {
+        let catalog = Arc::new(Self {
+            hand,
+            sources: sources.into_iter().map(|spec| SourceSlot { spec, state: Mutex::default() }).collect(),
+            numbers: Mutex::new(Numbers::load(state_dir)?),
+            listing: ArcSwap::default(),
+            epg_url,
+            numbers_changed: Notify::new(),
+        });
+        catalog.rebuild();
+        Ok(catalog)
+    }
+
+    /// The list now.
+    pub fn current(&self) -> Arc<Listing> {
+        self.listing.load_full()
+    }
+
+    pub fn sources(&self) -> &[SourceSlot] {
+        &self.sources
+    }
+
+    /// Records a refresh of source `index`: `update` changes what is known
+    /// of it; the list is rebuilt when its channels changed.
+    pub fn update_source(&self, index: usize, update: impl FnOnce(&mut SourceState)) {
+        let changed = {
+            let mut state = self.sources[index].state.lock();
+            let before = Arc::as_ptr(&state.channels);
+            update(&mut state);
+            !std::ptr::eq(before, Arc::as_ptr(&state.channels))
+        };
+        if changed {
+            self.rebuild();
+        }
+    }
+
+    /// Merges, numbers and swaps in the list.
+    fn rebuild(&self) {
+        let mut merged: Vec<(Listed, Option<u32>)> = Vec::new();
+        let mut seen: HashMap<ContentKey, usize> = HashMap::new();
+        let (mut duplicates, mut left_out) = (0, 0);
+        let mut add = |channel: Channel,
+                       source: Option<Arc<str>>,
+                       suggested: Option<u32>,
+                       search: Option<Arc<SearchDetails>>| {
+            match seen.entry(channel.key.clone()) {
+                Entry::Occupied(first) => {
+                    duplicates += 1;
+                    let kept = &mut merged[*first.get()].0.channel;
+                    kept.group = kept.group.take().or(channel.group);
+                    kept.logo = kept.logo.take().or(channel.logo);
+                    kept.tvg_id = kept.tvg_id.take().or(channel.tvg_id);
+                }
+                Entry::Vacant(slot) if merged.len() < MAX_CHANNELS => {
+                    slot.insert(merged.len());
+                    merged.push((Listed { number: 0, source, channel, search }, suggested));
+                }
+                Entry::Vacant(_) => left_out += 1,
+            }
+        };
+        for channel in &self.hand {
+            add(channel.clone(), None, None, None);
+        }
+        for slot in &self.sources {
+            let channels = slot.state.lock().channels.clone();
+            let name: Arc<str> = Arc::from(slot.spec.name.as_str());
+            for c in channels.iter() {
+                add(c.channel.clone(), Some(name.clone()), c.suggested_number, c.search.clone());
+            }
+        }
+        let wanted: Vec<Wanted<'_>> = merged
+            .iter()
+            .map(|(l, suggested)| Wanted {
+                key: &l.channel.key,
+                pinned: l.channel.number,
+                suggested: *suggested,
+            })
+            .collect();
+        let (assigned, changed) = self.numbers.lock().assign(&wanted);
+        let mut channels: Vec<Listed> = merged.into_iter().map(|(l, _)| l).collect();
+        for (listed, number) in channels.iter_mut().zip(assigned) {
+            listed.number = number;
+        }
+        self.listing.store(Arc::new(Listing { channels, duplicates, left_out }));
+        if changed {
+            self.numbers_changed.notify_one();
+        }
+    }
+
+    /// Writes the numbers file whenever numbers change, until `stop`.
+    pub async fn keep_numbers(self: Arc<Self>, stop: tokio_util::sync::CancellationToken) {
+        // The first list was numbered before this task ran.
+        self.write_numbers().await;
+        loop {
+            tokio::select! {
+                _ = self.numbers_changed.notified() => self.write_numbers().await,
+                _ = stop.cancelled() => return,
+            }
+        }
+    }
+
+    async fn write_numbers(&self) {
+        let Some((path, bytes)) = self.numbers.lock().to_write() else { return };
+        let shown = path.display().to_string();
+        let written = tokio::task::spawn_blocking(move || numbers::write_atomically(&path, &bytes)).await;
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(file = shown, error = %e, "cannot write the channel numbers"),
+            Err(e) => tracing::warn!(error = %e, "channel numbers writer failed"),
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! Each source read again on its own period, in a task of its own, its
+//! channels handed to the [`Catalog`].
+//!
+//! A refresh that fails in any way — unreachable, an error status, too
+//! big, too slow, not a list, a list naming no AceStream content at all —
+//! keeps the last good channels and records the error, so a broken scraper
+//! never empties an operator's lineup. A source is read at most once per
+//! period whatever it answers (a failure is retried at the next period
+//! too), so a list that changes every second costs one read per period.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::catalog::{Catalog, SourceChannel};
+use super::fetch::{self, Fetched, Validators};
+use super::m3u;
+use super::source::{Source, SourceKind};
+use crate::engine::{EngineClient, EnginePool};
+
+/// What a search source needs: a healthy engine and a way to ask it.
+#[derive(Clone)]
+pub struct Engines {
+    pub pool: Arc<EnginePool>,
+    pub client: EngineClient,
+}
+
+/// Refreshes source `index` of `catalog` every period until `stop`.
+pub async fn run(
+    catalog: Arc<Catalog>,
+    index: usize,
+    http: reqwest::Client,
+    engines: Engines,
+    stop: CancellationToken,
+) {
+    let spec = catalog.sources()[index].spec.clone();
+    let span = tracing::info_span!("source", source = %spec.name, kind = spec.kind.name());
+    crate::periodic::every(spec.refresh, stop, || {
+        refresh(&catalog, index, &spec, &http, &engines).instrument(span.clone())
+    })
+    .await;
+}
+
+/// What one read gave.
+enum Read {
+    Channels { channels: Vec<SourceChannel>, skipped: usize, excluded: usize, guide_url: Option<String> },
+    Unchanged,
+}
+
+async fn refresh(catalog: &Catalog, index: usize, spec: &Source, http: &reqwest::Client, engines: &Engines) {
+    let since = catalog.sources()[index].state().validators;
+    let attempt = SystemTime::now();
+    let read = match &spec.kind {
+        SourceKind::M3uFile(path) => match fetch::file(path, spec.max_bytes).await {
+            Ok(body) => read_m3u(spec, body, Validators::default()).await,
+            Err(e) => Err(e),
+        },
+        SourceKind::M3uUrl(url) => match fetch::url(http, url, &since, spec.max_bytes, spec.timeout).await {
+            Ok(Fetched::Body(body, validators)) => read_m3u(spec, body, validators).await,
+            Ok(Fetched::NotModified) => Ok((Read::Unchanged, since)),
+            Err(e) => Err(e),
+        },
+        SourceKind::Search { queries, categories } => {
+            super::search::channels(engines, spec, queries, categories).await.map(|(channels, excluded)| {
+                (Read::Channels { channels, skipped: 0, excluded, guide_url: None }, Validators::default())
+            })
+        }
+    };
+    catalog.update_source(index, |state| {
+        state.last_attempt = Some(attempt);
+        state.refreshes += 1;
+        match read {
+            Ok((Read::Channels { channels, skipped, excluded, guide_url }, validators)) => {
+                tracing::info!(channels = channels.len(), skipped, excluded, "source read");
+                state.channels = Arc::new(channels);
+                state.skipped = skipped;
+                state.excluded = excluded;
+                state.guide_url = guide_url;
+                state.validators = validators;
+                state.last_success = Some(attempt);
+                state.error = None;
+            }
+            Ok((Read::Unchanged, _)) => {
+                tracing::debug!("source unchanged");
+                state.not_modified += 1;
+                state.last_success = Some(attempt);
+                state.error = None;
+            }
+            Err(e) => {
+                let error = format!("{e:#}");
+                tracing::warn!(
+                    error,
+                    kept = state.channels.len(),
+                    "source refresh failed; its last good channels stay"
+                );
+                state.failures += 1;
+                state.error = Some(error);
+            }
+        }
+    });
+}
+
+/// Reads an M3U body off the runtime threads and applies the source's rules.
+async fn read_m3u(
+    spec: &Source,
+    body: Vec<u8>,
+    validators: Validators,
+) -> anyhow::Result<(Read, Validators)> {
+    let rules = spec.rules.clone();
+    tokio::task::spawn_blocking(move || {
+        let text = String::from_utf8_lossy(&body);
+        let list = m3u::read(&text);
+        if list.entries.is_empty() {
+            anyhow::bail!(
+                "the list names no AceStream content ({} entries skipped); keeping the last good list",
+                list.skipped
+            );
+        }
+        let total = list.entries.len();
+        let channels: Vec<SourceChannel> = list
+            .entries
+            .into_iter()
+            .filter(|e| rules.keeps(&e.name, e.group.as_deref()))
+            .map(|e| SourceChannel {
+                suggested_number: e.tvg_chno.as_deref().and_then(|n| n.trim().parse().ok()),
+                search: None,
+                channel: super::Channel {
+                    name: rules.name(&e.name),
+                    key: e.key,
+                    group: rules.group(e.group),
+                    logo: e.tvg_logo,
+                    tvg_id: e.tvg_id,
+                    number: None,
+                },
+            })
+            .collect();
+        let excluded = total - channels.len();
+        Ok((
+            Read::Channels { channels, skipped: list.skipped, excluded, guide_url: list.guide_url },
+            validators,
+        ))
+    })
+    .await?
+}

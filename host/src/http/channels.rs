@@ -1,0 +1,74 @@
+//! `GET /channels.json`: the merged channel list for programs (numbers,
+//! names, groups, logos, where each came from, its URLs on acemux), and
+//! the sources as status shows them.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::playlist::{base_url, hls_url, stream_url};
+use super::status::Detail;
+
+pub async fn list(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Json<Value> {
+    let base = base_url(&app, &headers);
+    let group = q.get("group");
+    let listing = app.channels.current();
+    let channels: Vec<Value> = listing
+        .channels
+        .iter()
+        .filter(|l| group.is_none() || l.channel.group.as_ref() == group)
+        .map(|l| {
+            let mut v = serde_json::to_value(l).unwrap_or_default();
+            if let Some(map) = v.as_object_mut() {
+                map.insert("url".into(), json!(stream_url(&base, &l.channel)));
+                map.insert("hls".into(), json!(hls_url(&base, &l.channel)));
+            }
+            v
+        })
+        .collect();
+    Json(json!({
+        "channels": channels,
+        "total": listing.channels.len(),
+        "duplicates": listing.duplicates,
+        "left_out": listing.left_out,
+    }))
+}
+
+/// Each source: kind, period, channels, last refresh and its error. A
+/// redacted caller sees whether a refresh failed, not why (an error may
+/// name a host or a path), nor the guide URL (it may carry a token).
+pub fn sources_json(app: &AppState, detail: Detail) -> Value {
+    let listing = app.channels.current();
+    let sources: Vec<Value> = app
+        .channels
+        .sources()
+        .iter()
+        .map(|slot| {
+            let state = slot.state();
+            let name = slot.spec.name.as_str();
+            let listed = listing.channels.iter().filter(|l| l.source.as_deref() == Some(name)).count();
+            let mut v = serde_json::to_value(&state).unwrap_or_default();
+            if let Some(map) = v.as_object_mut() {
+                map.insert("name".into(), json!(name));
+                map.insert("kind".into(), json!(slot.spec.kind.name()));
+                map.insert("refresh_seconds".into(), json!(slot.spec.refresh.as_secs_f64()));
+                map.insert("channels".into(), json!(state.channels.len()));
+                map.insert("listed".into(), json!(listed));
+                if detail == Detail::Redacted {
+                    map.insert("error".into(), json!(state.error.map(|_| "(redacted)")));
+                    map.insert("guide_url".into(), Value::Null);
+                }
+            }
+            v
+        })
+        .collect();
+    Value::Array(sources)
+}
