@@ -131,9 +131,15 @@ async fn start_channels(
     background: &mut JoinSet<()>,
     stop: &CancellationToken,
 ) -> anyhow::Result<Arc<channels::Catalog>> {
-    let channels::ChannelSettings { epg_url, state_dir, channels: hand, sources } = settings;
+    let channels::ChannelSettings { epg_url, state_dir, channels: hand, sources, guides } = settings;
     let catalog = tokio::task::spawn_blocking(move || {
-        channels::Catalog::new(hand, sources, epg_url.0, state_dir.as_ref().map(std::path::PathBuf::as_path))
+        channels::Catalog::new(
+            hand,
+            sources,
+            guides,
+            epg_url.0,
+            state_dir.as_ref().map(std::path::PathBuf::as_path),
+        )
     })
     .await??;
     background.spawn(catalog.clone().keep_numbers(stop.clone()));
@@ -145,6 +151,14 @@ async fn start_channels(
             index,
             http.clone(),
             engines.clone(),
+            stop.clone(),
+        ));
+    }
+    for guide in catalog.guides() {
+        background.spawn(channels::refresh::guide(
+            catalog.clone(),
+            guide.clone(),
+            http.clone(),
             stop.clone(),
         ));
     }

@@ -323,3 +323,168 @@ async fn a_source_s_channel_decodes_in_ffmpeg() {
     assert_eq!(String::from_utf8_lossy(&out.stderr), "", "ffmpeg decoded with errors");
     h.shutdown().await;
 }
+
+/// An XMLTV guide of `channels` (`id`, display name, programme title),
+/// one programme each from an hour ago to an hour ahead.
+fn xmltv(channels: &[(&str, &str, &str)]) -> String {
+    use acemux::channels::guide::time;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let mut doc = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<tv>\n");
+    for (id, name, _) in channels {
+        doc.push_str(&format!("<channel id=\"{id}\"><display-name>{name}</display-name></channel>\n"));
+    }
+    for (id, _, title) in channels {
+        doc.push_str(&format!(
+            "<programme start=\"{}\" stop=\"{}\" channel=\"{id}\"><title lang=\"en\">{title}</title><desc>About &amp; more</desc></programme>\n",
+            time::format(now - 3600),
+            time::format(now + 3600)
+        ));
+    }
+    doc.push_str("</tv>\n");
+    doc
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// What Python's XML parser (a real, independent one) reads of a guide:
+/// `{channel id: [display names], ...}` and `[[channel, title], ...]`.
+async fn parsed_by_python(xml: &[u8]) -> Option<Value> {
+    if !acemux_test_artifacts::programs::available_by("channels::the_guide", &["python3"], "Debian's python3")
+    {
+        return None;
+    }
+    let script = "import sys, json, xml.etree.ElementTree as ET\n\
+        root = ET.fromstring(sys.stdin.buffer.read())\n\
+        assert root.tag == 'tv'\n\
+        chans = {c.get('id'): [d.text for d in c.findall('display-name')] for c in root.findall('channel')}\n\
+        progs = [[p.get('channel'), p.findtext('title'), p.findtext('desc'), p.get('start')] for p in root.findall('programme')]\n\
+        print(json.dumps({'channels': chans, 'programmes': progs}))\n";
+    let mut child = tokio::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3 runs");
+    use tokio::io::AsyncWriteExt;
+    child.stdin.take().unwrap().write_all(xml).await.unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output()).await.unwrap().unwrap();
+    assert!(
+        out.status.success(),
+        "Python could not parse the guide: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+#[tokio::test]
+async fn the_guide_merges_two_xmltv_guides_and_the_search_epg_into_valid_xmltv() {
+    let files = FileServer::start().await;
+    files.set(
+        "list.m3u",
+        format!(
+            "#EXTM3U url-tvg=\"{}\"\n#EXTINF:-1 tvg-id=\"sport1.es\",Sport 1\nacestream://{}\n#EXTINF:-1,News 24\nacestream://{}\n#EXTINF:-1,No Guide <&>\nacestream://{}\n#EXTINF:-1 tvg-id=\"cinema.es\",Cinema\nacestream://{}\n",
+            files.url("a.xml.gz"),
+            content_id(1),
+            content_id(2),
+            content_id(3),
+            content_id(4)
+        ),
+    );
+    files.set(
+        "a.xml.gz",
+        gzip(
+            xmltv(&[
+                ("sport1.es", "Sport One", "Derby"),
+                ("cinema.es", "Cinema", "Film"),
+                ("x", "Elsewhere", "Not ours"),
+            ])
+            .as_bytes(),
+        ),
+    );
+    files.set(
+        "b.xml",
+        xmltv(&[("n24", "News 24", "Headlines"), ("sport1.es", "Sport 1", "From the operator's guide")]),
+    );
+    let dir = TempDir::new("channels-guide");
+    let local = dir.path().join("local.m3u");
+    std::fs::write(&local, format!("{}\n", content_id(6))).unwrap();
+    let config = settings_file(
+        &dir,
+        &files.url("list.m3u"),
+        &local,
+        &format!(
+            "\n[[sources]]\nname = 'found'\nkind = 'search'\nqueries = ['futbol']\nrefresh = '1h'\n\n[[guides]]\nname = 'b'\nurl = '{}'\n",
+            files.url("b.xml")
+        ),
+    );
+    let mut h = start(&config).await;
+    let ready = h.wait_for(Duration::from_secs(15), || async {
+        let status = h.status().await;
+        source(&status, "wild")["guide"]["programmes"].as_u64() == Some(2) && files.counts("b.xml").0 >= 1
+    });
+    assert!(ready.await, "both guides read: {}", h.status().await["sources"]);
+    // (The [[guides]] guide is read once the sources were tried.)
+    let guide = h.wait_for(Duration::from_secs(10), || async {
+        let xml = h.http.get(h.url("/epg.xml")).send().await.unwrap().text().await.unwrap();
+        xml.contains("Headlines")
+    });
+    assert!(guide.await, "the [[guides]] guide reaches /epg.xml");
+
+    let plain = h.http.get(h.url("/epg.xml")).send().await.unwrap();
+    assert_eq!(plain.headers()["content-type"], "application/xml; charset=utf-8");
+    let plain = plain.bytes().await.unwrap();
+    let gzipped = h.http.get(h.url("/epg.xml")).header("accept-encoding", "gzip").send().await.unwrap();
+    assert_eq!(gzipped.headers()["content-encoding"], "gzip");
+    let gzipped = gzipped.bytes().await.unwrap();
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gzipped[..]), &mut unzipped).unwrap();
+    assert_eq!(unzipped, plain, "the same guide either way");
+
+    let Some(parsed) = parsed_by_python(&plain).await else { return };
+    let channels = parsed["channels"].as_object().unwrap();
+    let programmes = parsed["programmes"].as_array().unwrap();
+    let listed = channels_when(&h, |c| c.len() >= 8).await;
+    assert_eq!(
+        channels.len(),
+        listed.len(),
+        "every channel is in the guide, with or without programmes: {channels:?}"
+    );
+    let number_of = |name: &str| listed.iter().find(|c| c["name"] == name).unwrap()["number"].to_string();
+    assert!(channels.contains_key("sport1.es"));
+    assert_eq!(channels[&number_of("W: No Guide <&>")][0], "W: No Guide <&>", "escaped and read back");
+    let titles_of = |id: &str| -> Vec<String> {
+        programmes.iter().filter(|p| p[0] == id).map(|p| p[1].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(
+        titles_of("sport1.es"),
+        ["From the operator's guide"],
+        "by tvg-id, [[guides]] before the list's own guide"
+    );
+    assert_eq!(titles_of("cinema.es"), ["Film"], "from the list's own (gzipped) guide");
+    assert_eq!(titles_of(&number_of("W: News 24")), ["Headlines"], "by name, from the [[guides]] guide");
+    assert_eq!(titles_of(&number_of("futbol channel 1")), ["futbol live 1"], "from the search EPG");
+    assert!(titles_of(&number_of("W: No Guide <&>")).is_empty());
+    assert!(!programmes.iter().any(|p| p[1] == "Not ours"));
+    assert!(programmes.iter().all(|p| p[3].as_str().unwrap().ends_with(" +0000")));
+    let desc = programmes.iter().find(|p| p[1] == "Film").unwrap()[2].clone();
+    assert_eq!(desc, "About & more");
+
+    // The playlist announces it, and names every channel by its guide id.
+    let playlist = h.http.get(h.url("/playlist.m3u")).send().await.unwrap().text().await.unwrap();
+    assert!(playlist.starts_with(&format!("#EXTM3U url-tvg=\"{}/epg.xml\"", h.base)), "{playlist}");
+    assert!(
+        playlist.contains(&format!(
+            "tvg-id=\"{}\" tvg-name=\"W: News 24\"",
+            number_of("W: News 24").trim_matches('"')
+        )),
+        "{playlist}"
+    );
+    h.shutdown().await;
+}

@@ -110,16 +110,19 @@ async fn playlist_lists_channels_with_urls_that_stream() {
     let etag = r.headers()["etag"].to_str().unwrap().to_owned();
     let text = r.text().await.unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines[0], "#EXTM3U url-tvg=\"http://epg.example/guide.xml\"");
+    assert_eq!(
+        lines[0],
+        "#EXTM3U url-tvg=\"http://epg.example/guide.xml\" x-tvg-url=\"http://epg.example/guide.xml\""
+    );
     assert_eq!(
         lines[1],
         "#EXTINF:-1 tvg-id=\"news1.tv\" tvg-name=\"News One\" tvg-chno=\"1\" tvg-logo=\"http://logos/n1.png\" group-title=\"News\",News One"
     );
     let host = h.base.trim_start_matches("http://");
     assert_eq!(lines[2], format!("http://{host}/pid/{}/News_One.ts", content_id(10)));
-    assert!(
-        lines[3].starts_with("#EXTINF:-1 tvg-name=\"Sport\" tvg-chno=\"2\" group-title=\"Sports\",Sport")
-    );
+    assert!(lines[3].starts_with(
+        "#EXTINF:-1 tvg-id=\"2\" tvg-name=\"Sport\" tvg-chno=\"2\" group-title=\"Sports\",Sport"
+    ));
     assert_eq!(lines[4], format!("http://{host}/infohash/{}/Sport.ts", content_id(11)));
     // The URLs work.
     let mut p = PlayerClient::new(h.http.get(lines[2]).send().await.unwrap());

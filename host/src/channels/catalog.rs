@@ -25,6 +25,7 @@ use tokio::sync::Notify;
 
 use super::Channel;
 use super::fetch::Validators;
+use super::guide::{GuideSlot, GuideSpec, xmltv};
 use super::numbers::{self, Numbers, Wanted};
 use super::search::SearchDetails;
 use super::source::Source;
@@ -44,6 +45,10 @@ pub struct Listed {
     /// What the engine's search says of it, for a search source's channel.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub search: Option<Arc<SearchDetails>>,
+    /// The name its source gave (`tvg-name`, else its title), before
+    /// rules renamed it: guides know it by that name.
+    #[serde(skip)]
+    pub source_name: Option<String>,
 }
 
 /// The merged list at one moment.
@@ -63,6 +68,8 @@ pub struct SourceChannel {
     /// The source's own number for it (`tvg-chno`), a suggestion.
     pub suggested_number: Option<u32>,
     pub search: Option<Arc<SearchDetails>>,
+    /// See [`Listed::source_name`].
+    pub source_name: Option<String>,
 }
 
 /// What acemux knows of one source.
@@ -104,12 +111,27 @@ fn unix_time<S: serde::Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok
 pub struct SourceSlot {
     pub spec: Source,
     state: Mutex<SourceState>,
+    /// The guide its list names, once it named one.
+    guide: Mutex<Option<Arc<GuideSlot>>>,
 }
 
 impl SourceSlot {
     /// A copy of what is known now.
     pub fn state(&self) -> SourceState {
         self.state.lock().clone()
+    }
+
+    /// Its guide, made anew when the list names another URL.
+    pub fn guide_at(&self, spec: GuideSpec) -> Arc<GuideSlot> {
+        let mut guide = self.guide.lock();
+        match guide.as_ref() {
+            Some(slot) if slot.spec == spec => slot.clone(),
+            _ => guide.insert(Arc::new(GuideSlot::new(spec))).clone(),
+        }
+    }
+
+    pub fn guide(&self) -> Option<Arc<GuideSlot>> {
+        self.guide.lock().clone()
     }
 }
 
@@ -118,6 +140,8 @@ pub struct Catalog {
     /// The operator's `[[channels]]`.
     hand: Vec<Channel>,
     sources: Vec<SourceSlot>,
+    /// The `[[guides]]`, in the file's order.
+    guides: Vec<Arc<GuideSlot>>,
     numbers: Mutex<Numbers>,
     listing: ArcSwap<Listing>,
     /// The guide announced in playlists when acemux serves none itself.
@@ -132,12 +156,17 @@ impl Catalog {
     pub fn new(
         hand: Vec<Channel>,
         sources: Vec<Source>,
+        guides: Vec<GuideSpec>,
         epg_url: Option<String>,
         state_dir: Option<&Path>,
     ) -> anyhow::Result<Arc<Self>> {
         let catalog = Arc::new(Self {
             hand,
-            sources: sources.into_iter().map(|spec| SourceSlot { spec, state: Mutex::default() }).collect(),
+            sources: sources
+                .into_iter()
+                .map(|spec| SourceSlot { spec, state: Mutex::default(), guide: Mutex::default() })
+                .collect(),
+            guides: guides.into_iter().map(|spec| Arc::new(GuideSlot::new(spec))).collect(),
             numbers: Mutex::new(Numbers::load(state_dir)?),
             listing: ArcSwap::default(),
             epg_url,
@@ -154,6 +183,34 @@ impl Catalog {
 
     pub fn sources(&self) -> &[SourceSlot] {
         &self.sources
+    }
+
+    pub fn guides(&self) -> &[Arc<GuideSlot>] {
+        &self.guides
+    }
+
+    /// Whether every source has been tried once (guides read before that
+    /// would miss their channels).
+    pub fn sources_tried(&self) -> bool {
+        self.sources.iter().all(|s| s.state.lock().last_attempt.is_some())
+    }
+
+    /// `/epg.xml` for the list now.
+    pub fn render_guide(&self) -> String {
+        let listing = self.current();
+        let configured: Vec<Arc<xmltv::Guide>> = self.guides.iter().map(|g| g.state().guide).collect();
+        let by_source: HashMap<&str, Arc<xmltv::Guide>> = self
+            .sources
+            .iter()
+            .filter_map(|s| Some((s.spec.name.as_str(), s.guide()?.state().guide)))
+            .collect();
+        super::guide::write::render(&listing, |listed| {
+            let mut guides: Vec<&xmltv::Guide> = configured.iter().map(Arc::as_ref).collect();
+            if let Some(g) = listed.source.as_deref().and_then(|name| by_source.get(name)) {
+                guides.push(g);
+            }
+            guides
+        })
     }
 
     /// Records a refresh of source `index`: `update` changes what is known
@@ -178,7 +235,8 @@ impl Catalog {
         let mut add = |channel: Channel,
                        source: Option<Arc<str>>,
                        suggested: Option<u32>,
-                       search: Option<Arc<SearchDetails>>| {
+                       search: Option<Arc<SearchDetails>>,
+                       source_name: Option<String>| {
             match seen.entry(channel.key.clone()) {
                 Entry::Occupied(first) => {
                     duplicates += 1;
@@ -189,19 +247,25 @@ impl Catalog {
                 }
                 Entry::Vacant(slot) if merged.len() < MAX_CHANNELS => {
                     slot.insert(merged.len());
-                    merged.push((Listed { number: 0, source, channel, search }, suggested));
+                    merged.push((Listed { number: 0, source, channel, search, source_name }, suggested));
                 }
                 Entry::Vacant(_) => left_out += 1,
             }
         };
         for channel in &self.hand {
-            add(channel.clone(), None, None, None);
+            add(channel.clone(), None, None, None, None);
         }
         for slot in &self.sources {
             let channels = slot.state.lock().channels.clone();
             let name: Arc<str> = Arc::from(slot.spec.name.as_str());
             for c in channels.iter() {
-                add(c.channel.clone(), Some(name.clone()), c.suggested_number, c.search.clone());
+                add(
+                    c.channel.clone(),
+                    Some(name.clone()),
+                    c.suggested_number,
+                    c.search.clone(),
+                    c.source_name.clone(),
+                );
             }
         }
         let wanted: Vec<Wanted<'_>> = merged

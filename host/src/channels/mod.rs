@@ -6,10 +6,12 @@
 //! [`Catalog`]: merged, numbered for good, swapped in whole after each
 //! refresh. [`m3u`] reads the lists operators keep their channels in;
 //! [`refresh`] reads each source again on its period; [`rules`] is what an
-//! operator does to a source's channels; [`numbers`] keeps numbers stable.
+//! operator does to a source's channels; [`numbers`] keeps numbers stable;
+//! [`guide`] reads XMLTV guides and writes `/epg.xml`.
 
 pub mod catalog;
 pub mod fetch;
+pub mod guide;
 pub mod m3u;
 pub mod numbers;
 pub mod refresh;

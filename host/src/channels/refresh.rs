@@ -9,13 +9,14 @@
 //! too), so a list that changes every second costs one read per period.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::catalog::{Catalog, SourceChannel};
 use super::fetch::{self, Fetched, Validators};
+use super::guide::{self, GuideSlot, GuideSpec, Location, SOURCE_GUIDE_REFRESH};
 use super::m3u;
 use super::source::{Source, SourceKind};
 use crate::engine::{EngineClient, EnginePool};
@@ -43,6 +44,46 @@ pub async fn run(
     .await;
 }
 
+/// Reads a `[[guides]]` guide every period until `stop`; the first read
+/// waits (a minute at most) until every source was tried, so it keeps the
+/// programmes of their channels too.
+pub async fn guide(
+    catalog: Arc<Catalog>,
+    slot: Arc<GuideSlot>,
+    http: reqwest::Client,
+    stop: CancellationToken,
+) {
+    let settle = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !catalog.sources_tried() && tokio::time::Instant::now() < settle {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = stop.cancelled() => return,
+        }
+    }
+    crate::periodic::every(slot.spec.refresh, stop, || async {
+        slot.refresh(&http, &catalog.current()).await
+    })
+    .await;
+}
+
+/// Reads a source's guide (the list's `url-tvg`) when it is new or its
+/// period has passed.
+async fn source_guide(catalog: &Catalog, index: usize, http: &reqwest::Client) {
+    let source = &catalog.sources()[index];
+    let Some(url) = source.state().guide_url else { return };
+    let Ok(url) = crate::values::http_url(&url) else { return };
+    let slot = source.guide_at(GuideSpec {
+        name: format!("source:{}", source.spec.name),
+        location: Location::Url(url),
+        refresh: SOURCE_GUIDE_REFRESH,
+        max_bytes: guide::DEFAULT_MAX_BYTES,
+        timeout: guide::DEFAULT_TIMEOUT,
+    });
+    if slot.due() {
+        slot.refresh(http, &catalog.current()).await;
+    }
+}
+
 /// What one read gave.
 enum Read {
     Channels { channels: Vec<SourceChannel>, skipped: usize, excluded: usize, guide_url: Option<String> },
@@ -68,6 +109,7 @@ async fn refresh(catalog: &Catalog, index: usize, spec: &Source, http: &reqwest:
             })
         }
     };
+    let ok = read.is_ok();
     catalog.update_source(index, |state| {
         state.last_attempt = Some(attempt);
         state.refreshes += 1;
@@ -100,6 +142,9 @@ async fn refresh(catalog: &Catalog, index: usize, spec: &Source, http: &reqwest:
             }
         }
     });
+    if ok {
+        source_guide(catalog, index, http).await;
+    }
 }
 
 /// Reads an M3U body off the runtime threads and applies the source's rules.
@@ -126,6 +171,7 @@ async fn read_m3u(
             .map(|e| SourceChannel {
                 suggested_number: e.tvg_chno.as_deref().and_then(|n| n.trim().parse().ok()),
                 search: None,
+                source_name: Some(e.tvg_name.clone().unwrap_or_else(|| e.name.clone())),
                 channel: super::Channel {
                     name: rules.name(&e.name),
                     key: e.key,

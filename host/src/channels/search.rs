@@ -168,6 +168,7 @@ fn read_result(result: &Value) -> Option<SourceChannel> {
         },
         suggested_number: None,
         search: Some(Arc::new(details)),
+        source_name: None,
     })
 }
 

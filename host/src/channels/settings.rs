@@ -26,7 +26,8 @@ pub struct Channel {
 /// See the module docs.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ChannelSettings {
-    /// XMLTV guide announced in the playlist header (`url-tvg`)
+    /// XMLTV guide announced in the playlist header (`url-tvg`) instead of
+    /// acemux's own `/epg.xml`
     /// [default: none].
     #[arg(long, env = "ACEMUX_EPG_URL", default_value = "", hide_default_value = true, value_parser = values::empty_is_none(values::http_url))]
     pub epg_url: OrNone<String>,
@@ -41,6 +42,9 @@ pub struct ChannelSettings {
     /// The file's `[[sources]]` (see [`super::source`]).
     #[arg(skip)]
     pub sources: Vec<super::source::Source>,
+    /// The file's `[[guides]]` (see [`super::guide`]).
+    #[arg(skip)]
+    pub guides: Vec<super::guide::GuideSpec>,
 }
 
 /// File keys of a `[[channels]]` table.

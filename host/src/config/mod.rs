@@ -172,6 +172,10 @@ impl Cli {
             cli.settings.channels.sources =
                 crate::channels::source::sources_from_file(value).map_err(LoadError::Invalid)?;
         }
+        if let Some(value) = table.get("guides") {
+            cli.settings.channels.guides =
+                crate::channels::guide::guides_from_file(value).map_err(LoadError::Invalid)?;
+        }
         if cli.settings.orchestrator.orchestrator_url.is_some() && !engines_listed {
             // With an orchestrator, engines come from it unless listed.
             cli.settings.engines.engines.clear();
@@ -183,7 +187,7 @@ impl Cli {
 
 /// File keys that are tables or lists of tables rather than one flag's
 /// value; each concern reads its own.
-const FILE_ONLY_KEYS: &[&str] = &["engines", "channels", "sources"];
+const FILE_ONLY_KEYS: &[&str] = &["engines", "channels", "sources", "guides"];
 
 impl Settings {
     /// What only two settings together can make wrong.

@@ -1,17 +1,19 @@
 //! `GET /channels.json`: the merged channel list for programs (numbers,
-//! names, groups, logos, where each came from, its URLs on acemux), and
-//! the sources as status shows them.
+//! names, groups, logos, where each came from, its URLs on acemux);
+//! `GET /epg.xml`: the guide for exactly those channels (gzip when the
+//! client accepts it); and the sources as status shows them.
 
 use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::AppState;
 use super::playlist::{base_url, hls_url, stream_url};
 use super::status::Detail;
+use super::{ApiError, AppState};
 
 pub async fn list(
     State(app): State<AppState>,
@@ -42,6 +44,46 @@ pub async fn list(
     }))
 }
 
+/// `GET /epg.xml`: rendered (and compressed) off the runtime threads; a
+/// guide of many channels is megabytes.
+pub async fn epg(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    let gzip = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|e| e.split(';').next().is_some_and(|e| e.trim() == "gzip")));
+    let catalog = app.channels.clone();
+    let rendered = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+        let xml = catalog.render_guide();
+        if !gzip {
+            return Ok(xml.into_bytes());
+        }
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(xml.as_bytes())?;
+        encoder.finish()
+    })
+    .await;
+    let body = match rendered {
+        Ok(Ok(body)) => body,
+        _ => {
+            return ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "guide_failed",
+                "the guide could not be written",
+            )
+            .into_response();
+        }
+    };
+    let mut h = HeaderMap::new();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml; charset=utf-8"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    if gzip {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    (h, body).into_response()
+}
+
 /// Each source: kind, period, channels, last refresh and its error. A
 /// redacted caller sees whether a refresh failed, not why (an error may
 /// name a host or a path), nor the guide URL (it may carry a token).
@@ -62,6 +104,7 @@ pub fn sources_json(app: &AppState, detail: Detail) -> Value {
                 map.insert("refresh_seconds".into(), json!(slot.spec.refresh.as_secs_f64()));
                 map.insert("channels".into(), json!(state.channels.len()));
                 map.insert("listed".into(), json!(listed));
+                map.insert("guide".into(), json!(slot.guide().map(|g| g.state())));
                 if detail == Detail::Redacted {
                     map.insert("error".into(), json!(state.error.map(|_| "(redacted)")));
                     map.insert("guide_url".into(), Value::Null);

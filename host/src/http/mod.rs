@@ -93,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         .route("/plugins", get(plugins::list))
         .route("/playlist.m3u", get(playlist::playlist))
         .route("/channels.json", get(channels::list))
+        .route("/epg.xml", get(channels::epg))
         .route("/discover.json", get(hdhomerun::discover))
         .route("/lineup.json", get(hdhomerun::lineup))
         .route("/lineup_status.json", get(hdhomerun::lineup_status))

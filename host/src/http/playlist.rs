@@ -72,17 +72,16 @@ pub async fn playlist(
     let base = base_url(&app, &headers);
     let group = q.get("group");
     let mut body = String::from("#EXTM3U");
-    if let Some(epg) = app.channels.epg_url.as_ref() {
-        body.push_str(&format!(" url-tvg=\"{}\"", attr(epg)));
-    }
+    // The operator's own guide, else acemux's for exactly these channels.
+    let guide = app.channels.epg_url.clone().unwrap_or_else(|| format!("{base}/epg.xml"));
+    body.push_str(&format!(" url-tvg=\"{}\" x-tvg-url=\"{0}\"", attr(&guide)));
     body.push('\n');
     let listing = app.channels.current();
     for listed in listing.channels.iter().filter(|l| group.is_none() || l.channel.group.as_ref() == group) {
         let c = &listed.channel;
         body.push_str("#EXTINF:-1");
-        if let Some(id) = &c.tvg_id {
-            body.push_str(&format!(" tvg-id=\"{}\"", attr(id)));
-        }
+        // The guide's channel id (its tvg-id, else its number).
+        body.push_str(&format!(" tvg-id=\"{}\"", attr(&crate::channels::guide::write::guide_id(listed))));
         body.push_str(&format!(" tvg-name=\"{}\" tvg-chno=\"{}\"", attr(&c.name), listed.number));
         if let Some(logo) = &c.logo {
             body.push_str(&format!(" tvg-logo=\"{}\"", attr(logo)));
