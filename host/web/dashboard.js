@@ -11,6 +11,7 @@ const history = new Map(); // stream key -> [{t, bytes, players}]
 let last = null; // latest snapshot
 let hls = null; // hls.js instance while watching
 let channelsShown = "";
+let channels = []; // the channel list, sent again only when it changed
 
 // ---- small helpers -------------------------------------------------------
 
@@ -120,8 +121,8 @@ function receive(doc) {
 
 // ---- drawing -------------------------------------------------------------
 
-function channelName(doc, id) {
-  const c = doc.channels.find((c) => c.id === id);
+function channelName(_doc, id) {
+  const c = channels.find((c) => c.id === id);
   return c ? c.name : id;
 }
 
@@ -265,21 +266,61 @@ function hlsUrl(s) {
 }
 
 function renderChannels(doc) {
-  const shown = JSON.stringify(doc.channels);
+  if (doc.channels) channels = doc.channels;
+  const group = $("channel-group").value;
+  const shown = JSON.stringify([channels, group]);
   if (shown === channelsShown) return;
   channelsShown = shown;
-  const items = doc.channels.map((c) =>
-    el(
-      "li",
-      {},
-      c.logo ? el("img", { src: c.logo, alt: "" }) : "",
-      el("span", {}, c.name),
-      c.group ? el("span", { class: "muted" }, c.group) : "",
-      el("button", { type: "button", "data-play": c.id, onclick: () => watch(c.hls, c.name) }, "Play"),
-    ),
+  const groups = [...new Set(channels.map((c) => c.group).filter((g) => g))].sort();
+  $("channel-group").replaceChildren(
+    el("option", { value: "" }, "every group"),
+    ...groups.map((g) => el("option", g === group ? { value: g, selected: "" } : { value: g }, g)),
   );
+  const items = channels
+    .filter((c) => !group || c.group === group)
+    .map((c) =>
+      el(
+        "li",
+        {},
+        el("span", { class: "muted num" }, c.number ?? ""),
+        c.logo ? el("img", { src: c.logo, alt: "" }) : "",
+        el("span", {}, c.name),
+        c.group ? el("span", { class: "muted" }, c.group) : "",
+        c.source ? el("span", { class: "muted" }, "from " + c.source) : "",
+        el("button", { type: "button", "data-play": c.id, onclick: () => watch(c.hls, c.name) }, "Play"),
+      ),
+    );
   $("channels").replaceChildren(...items);
+  $("channel-count").textContent = channels.length ? "(" + channels.length + ")" : "";
   $("no-channels").hidden = items.length > 0;
+}
+
+function ago(unix) {
+  if (!unix) return "never";
+  const s = Math.max(0, Date.now() / 1000 - unix);
+  if (s < 90) return s.toFixed(0) + " s ago";
+  if (s < 5400) return (s / 60).toFixed(0) + " min ago";
+  return (s / 3600).toFixed(1) + " h ago";
+}
+
+function renderSources(doc) {
+  const rows = (doc.sources ?? []).map((src) => {
+    const state = src.error ? ["failing", "bad"] : src.last_success ? ["ok", "ok"] : ["waiting", "warn"];
+    const guide = src.guide ? (src.guide.error ? "failing" : src.guide.programmes + " programmes") : "—";
+    return el(
+      "tr",
+      { "data-source": src.name },
+      cell("Source", el("span", {}, src.name, " ", el("span", { class: "state " + state[1] }, state[0]))),
+      cell("Kind", src.kind),
+      cell("Channels", src.channels, "num"),
+      cell("Skipped / excluded", src.skipped + " / " + src.excluded, "num"),
+      cell("Last refresh", ago(src.last_success)),
+      cell("Guide", guide),
+      cell("Error", src.error ?? "—", src.error ? "errortext" : ""),
+    );
+  });
+  $("sources").tBodies[0].replaceChildren(...rows);
+  $("no-sources").hidden = rows.length > 0;
 }
 
 function renderEngines(doc) {
@@ -342,6 +383,7 @@ function render(doc) {
   renderSummary(doc);
   renderStreams(doc);
   renderChannels(doc);
+  renderSources(doc);
   renderEngines(doc);
   renderPlugins(doc);
 }
@@ -408,4 +450,5 @@ function signOut() {
 $("sign-in").addEventListener("click", signIn);
 $("sign-out").addEventListener("click", signOut);
 $("stop-watching").addEventListener("click", stopWatching);
+$("channel-group").addEventListener("change", () => last && renderChannels(last));
 follow();

@@ -325,3 +325,84 @@ async fn the_page_reconnects_by_itself_after_acemux_restarts() {
     browser.close().await;
     again.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_each_source_and_filters_channels_by_group() {
+    if !browser_available("the_dashboard_shows_each_source_and_filters_channels_by_group") {
+        return;
+    }
+    let files = acemux_tests::files::FileServer::start().await;
+    files.set(
+        "list.m3u",
+        format!(
+            "#EXTM3U\n#EXTINF:-1 group-title=\"Sport\",Match\nacestream://{}\n#EXTINF:-1 group-title=\"News\",Headlines\nacestream://{}\nhttp://not.acestream/x.m3u8\n",
+            content_id(31),
+            content_id(32)
+        ),
+    );
+    let dir = TempDir::new("dashboard-sources");
+    let config = dir.path().join("acemux.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[sources]]\nname = 'friends'\nkind = 'm3u'\nurl = '{}'\n\n[[sources]]\nname = 'gone'\nkind = 'm3u'\nurl = '{}'\n",
+            files.url("list.m3u"),
+            files.url("missing.m3u")
+        ),
+    )
+    .unwrap();
+    let h = Harness::start(recorded_sim(), move |s| {
+        s.channels = acemux::config::Settings::from_args(["acemux", "--config", config.to_str().unwrap()])
+            .unwrap()
+            .channels;
+    })
+    .await;
+    let browser = Browser::start(1280, 1000).await.expect("chromium through chromedriver");
+    browser.client.goto(&h.url("/")).await.expect("the dashboard loads");
+    let sources = browser
+        .wait_until(
+            Duration::from_secs(10),
+            "const row = (n) => document.querySelector('#sources tr[data-source=\"' + n + '\"]'); \
+             const cell = (n, l) => row(n) && row(n).querySelector('td[data-label=\"' + l + '\"]').textContent; \
+             return cell('friends', 'Channels') === '2' && cell('friends', 'Skipped / excluded') === '1 / 0' \
+               && /404/.test(cell('gone', 'Error') || '') && /failing/.test(cell('gone', 'Source'));",
+        )
+        .await
+        .unwrap();
+    assert!(
+        sources,
+        "each source with its count and error: {:?}",
+        browser.eval("return document.getElementById('sources').outerHTML;").await
+    );
+    let listed = browser
+        .wait_until(Duration::from_secs(5), "return document.querySelectorAll('#channels li').length === 2;")
+        .await
+        .unwrap();
+    assert!(listed, "both channels listed");
+    // Choose a group: only its channels stay, each with its play button.
+    browser
+        .eval("const s = document.getElementById('channel-group'); s.value = 'News'; s.dispatchEvent(new Event('change')); return true;")
+        .await
+        .unwrap();
+    let filtered = browser
+        .wait_until(
+            Duration::from_secs(5),
+            &format!(
+                "const items = document.querySelectorAll('#channels li'); \
+                 return items.length === 1 && /Headlines/.test(items[0].textContent) \
+                   && !!document.querySelector('button[data-play=\"{}\"]');",
+                content_id(32)
+            ),
+        )
+        .await
+        .unwrap();
+    assert!(
+        filtered,
+        "the group filter keeps only News: {:?}",
+        browser.eval("return document.getElementById('channels').outerHTML;").await
+    );
+    // The choice holds across the next events (the list is not sent again).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let still = browser.eval("return document.querySelectorAll('#channels li').length;").await.unwrap();
+    assert_eq!(still, json!(1));
+}

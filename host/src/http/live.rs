@@ -1,9 +1,10 @@
 //! `GET /proxy/events`: the status document as server-sent events, once a
 //! second, for the dashboard (and anyone with `curl -N`).
 //!
-//! Each event is the `/proxy/status` snapshot with the plugins, the
-//! configured channels and what the caller may do added: one snapshot type,
-//! two encodings. The same access rule applies as to `/proxy/status`,
+//! Each event is the `/proxy/status` snapshot with the plugins and what
+//! the caller may do added: one snapshot type, two encodings. The channel
+//! list (tens of thousands of channels with big sources) comes in the
+//! first event and again only when it changed. The same access rule applies as to `/proxy/status`,
 //! decided when the feed is opened. The feed ends when acemux shuts down;
 //! the `retry` field tells the browser to reconnect two seconds later.
 
@@ -24,12 +25,9 @@ use super::{ApiError, AppState};
 /// Time between two events.
 const PERIOD: Duration = Duration::from_secs(1);
 
-/// The live feed's document for a caller.
-pub fn feed_document(app: &AppState, detail: Detail, admin: bool) -> Value {
-    let mut doc = snapshot(app, detail);
-    let channels: Vec<Value> = app
-        .channels
-        .current()
+/// The channel list as the feed sends it.
+fn channels_json(listing: &crate::channels::Listing) -> Value {
+    let channels: Vec<Value> = listing
         .channels
         .iter()
         .map(|l| {
@@ -47,11 +45,25 @@ pub fn feed_document(app: &AppState, detail: Detail, admin: bool) -> Value {
             })
         })
         .collect();
+    Value::Array(channels)
+}
+
+/// The live feed's document for a caller; with the channel list when
+/// `channels` is given.
+pub fn feed_document(
+    app: &AppState,
+    detail: Detail,
+    admin: bool,
+    channels: Option<&crate::channels::Listing>,
+) -> Value {
+    let mut doc = snapshot(app, detail);
     let time = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
     if let Some(map) = doc.as_object_mut() {
         map.insert("time".into(), json!(time));
         map.insert("version".into(), json!(crate::plugins::contract::ACEMUX_VERSION));
-        map.insert("channels".into(), Value::Array(channels));
+        if let Some(listing) = channels {
+            map.insert("channels".into(), channels_json(listing));
+        }
         map.insert("plugins".into(), plugins_json(app, detail));
         map.insert("admin".into(), json!(admin));
         map.insert("admin_token_set".into(), json!(app.front.admin_token.is_some()));
@@ -65,16 +77,21 @@ pub async fn events(State(app): State<AppState>, headers: HeaderMap) -> Result<R
     let stopping = app.stopping.clone();
     let mut ticks = tokio::time::interval(PERIOD);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let feed = futures_util::stream::unfold((app, ticks), move |(app, mut ticks)| {
+    // The list last sent on this feed (none yet).
+    let sent: Option<std::sync::Arc<crate::channels::Listing>> = None;
+    let feed = futures_util::stream::unfold((app, ticks, sent), move |(app, mut ticks, mut sent)| {
         let stopping = stopping.clone();
         async move {
             tokio::select! {
                 _ = ticks.tick() => {}
                 _ = stopping.cancelled() => return None,
             }
-            let doc = feed_document(&app, detail, admin);
+            let listing = app.channels.current();
+            let changed = !sent.as_ref().is_some_and(|s| std::sync::Arc::ptr_eq(s, &listing));
+            let doc = feed_document(&app, detail, admin, changed.then_some(&*listing));
+            sent = Some(listing);
             let event = Bytes::from(format!("retry: 2000\nevent: status\ndata: {doc}\n\n"));
-            Some((Ok::<_, std::io::Error>(event), (app, ticks)))
+            Some((Ok::<_, std::io::Error>(event), (app, ticks, sent)))
         }
     });
     let mut h = HeaderMap::new();
