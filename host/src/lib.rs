@@ -128,6 +128,7 @@ async fn start_channels(
     settings: channels::ChannelSettings,
     pool: &Arc<EnginePool>,
     client: &EngineClient,
+    plugins: &Option<Arc<plugins::PluginHost>>,
     background: &mut JoinSet<()>,
     stop: &CancellationToken,
 ) -> anyhow::Result<Arc<channels::Catalog>> {
@@ -144,13 +145,14 @@ async fn start_channels(
     .await??;
     background.spawn(catalog.clone().keep_numbers(stop.clone()));
     let http = channels::fetch::client()?;
-    let engines = channels::refresh::Engines { pool: pool.clone(), client: client.clone() };
+    let helpers =
+        channels::refresh::Helpers { pool: pool.clone(), client: client.clone(), plugins: plugins.clone() };
     for index in 0..catalog.sources().len() {
         background.spawn(channels::refresh::run(
             catalog.clone(),
             index,
             http.clone(),
-            engines.clone(),
+            helpers.clone(),
             stop.clone(),
         ));
     }
@@ -287,7 +289,8 @@ impl Acemux {
             }
             None => None,
         };
-        let catalog = start_channels(channels, &pool, &client, &mut background, &stop_background).await?;
+        let catalog =
+            start_channels(channels, &pool, &client, &plugins, &mut background, &stop_background).await?;
         let hls = hls::Hls::new(registry.clone(), hls_settings);
         let api_clients = engine_api::ClientPlaybacks::new(
             engine_api_settings.api_client_timeout,

@@ -2,8 +2,8 @@
 //!
 //! A plugin implements one trait per phase it takes part in — [`Selector`]
 //! (choose an engine for a new stream), [`Filter`] (process each stream's
-//! TS packets) or [`EventHook`] (hear what happened) — and exports itself
-//! with one macro:
+//! TS packets), [`EventHook`] (hear what happened) or [`ChannelSource`]
+//! (give acemux channels) — and exports itself with one macro:
 //!
 //! ```ignore
 //! use acemux_plugin_sdk::{Engine, Request, Selection, Selector};
@@ -37,6 +37,7 @@ pub mod testing;
 
 pub use acemux_ts as ts;
 pub use batch::{Batch, Packet};
+pub use bindings::channel_source_only::exports::acemux::plugin::channel_source::Channel;
 pub use bindings::selector_only::acemux::plugin::types::{KeyType, PlayerKind, Request, Stream};
 pub use engine::Engine;
 pub use event::{Event, StreamStats};
@@ -86,8 +87,17 @@ pub trait EventHook {
     }
 }
 
+/// Gives acemux channels: called on each refresh of every `[[sources]]`
+/// table with `kind = "plugin"` naming this plugin.
+pub trait ChannelSource {
+    /// The channels now; `source` is the `[[sources]]` table's name. An
+    /// error keeps the last good channels and is shown as the source's
+    /// error.
+    fn channels(source: &str) -> Result<Vec<Channel>, String>;
+}
+
 /// Exports a type as an acemux plugin. Name the phase it implements:
-/// `selector`, `filter` or `events`. (One phase per `.wasm`; a plugin that
+/// `selector`, `filter`, `events` or `channel_source`. (One phase per `.wasm`; a plugin that
 /// needs two phases ships two files.)
 #[macro_export]
 macro_rules! export {
@@ -111,6 +121,21 @@ macro_rules! export {
         // what a plugin's unit tests call.
         #[cfg(target_arch = "wasm32")]
         $crate::bindings::events_only::export_events!($ty with_types_in $crate::bindings::events_only);
+    };
+    ($ty:ident: channel_source) => {
+        const _: () = {
+            use $crate::bindings::channel_source_only::exports::acemux::plugin::channel_source as iface;
+            impl iface::Guest for $ty {
+                fn channels(source: ::std::string::String) -> ::std::result::Result<::std::vec::Vec<$crate::Channel>, ::std::string::String> {
+                    $crate::__private::install_panic_hook();
+                    <$ty as $crate::ChannelSource>::channels(&source)
+                }
+            }
+        };
+        // Component exports exist only on wasm; natively the trait impl is
+        // what a plugin's unit tests call.
+        #[cfg(target_arch = "wasm32")]
+        $crate::bindings::channel_source_only::export_channel_source!($ty with_types_in $crate::bindings::channel_source_only);
     };
 }
 

@@ -2,7 +2,8 @@
 //! HDHomeRun lineup, `/channels.json` and the dashboard list.
 //!
 //! The operator's own `[[channels]]` and the channels of every
-//! `[[sources]]` (M3U lists by file or URL, the engine's search) form one
+//! `[[sources]]` (M3U lists by file or URL, the engine's search,
+//! channel-source plugins) form one
 //! [`Catalog`]: merged, numbered for good, swapped in whole after each
 //! refresh. [`m3u`] reads the lists operators keep their channels in;
 //! [`refresh`] reads each source again on its period; [`rules`] is what an
@@ -14,6 +15,7 @@ pub mod fetch;
 pub mod guide;
 pub mod m3u;
 pub mod numbers;
+pub mod plugin_source;
 pub mod refresh;
 pub mod rules;
 pub mod search;

@@ -20,12 +20,15 @@ use super::guide::{self, GuideSlot, GuideSpec, Location, SOURCE_GUIDE_REFRESH};
 use super::m3u;
 use super::source::{Source, SourceKind};
 use crate::engine::{EngineClient, EnginePool};
+use crate::plugins::PluginHost;
 
-/// What a search source needs: a healthy engine and a way to ask it.
+/// What sources read besides files and URLs: the engines (a search
+/// source asks a healthy one) and the plugins (a plugin source's).
 #[derive(Clone)]
-pub struct Engines {
+pub struct Helpers {
     pub pool: Arc<EnginePool>,
     pub client: EngineClient,
+    pub plugins: Option<Arc<PluginHost>>,
 }
 
 /// Refreshes source `index` of `catalog` every period until `stop`.
@@ -33,13 +36,13 @@ pub async fn run(
     catalog: Arc<Catalog>,
     index: usize,
     http: reqwest::Client,
-    engines: Engines,
+    helpers: Helpers,
     stop: CancellationToken,
 ) {
     let spec = catalog.sources()[index].spec.clone();
     let span = tracing::info_span!("source", source = %spec.name, kind = spec.kind.name());
     crate::periodic::every(spec.refresh, stop, || {
-        refresh(&catalog, index, &spec, &http, &engines).instrument(span.clone())
+        refresh(&catalog, index, &spec, &http, &helpers).instrument(span.clone())
     })
     .await;
 }
@@ -90,7 +93,7 @@ enum Read {
     Unchanged,
 }
 
-async fn refresh(catalog: &Catalog, index: usize, spec: &Source, http: &reqwest::Client, engines: &Engines) {
+async fn refresh(catalog: &Catalog, index: usize, spec: &Source, http: &reqwest::Client, helpers: &Helpers) {
     let since = catalog.sources()[index].state().validators;
     let attempt = SystemTime::now();
     let read = match &spec.kind {
@@ -104,10 +107,15 @@ async fn refresh(catalog: &Catalog, index: usize, spec: &Source, http: &reqwest:
             Err(e) => Err(e),
         },
         SourceKind::Search { queries, categories } => {
-            super::search::channels(engines, spec, queries, categories).await.map(|(channels, excluded)| {
+            super::search::channels(helpers, spec, queries, categories).await.map(|(channels, excluded)| {
                 (Read::Channels { channels, skipped: 0, excluded, guide_url: None }, Validators::default())
             })
         }
+        SourceKind::Plugin(plugin) => super::plugin_source::channels(helpers.plugins.as_ref(), plugin, spec)
+            .await
+            .map(|(channels, skipped, excluded)| {
+                (Read::Channels { channels, skipped, excluded, guide_url: None }, Validators::default())
+            }),
     };
     let ok = read.is_ok();
     catalog.update_source(index, |state| {

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::Channel;
 use super::catalog::SourceChannel;
-use super::refresh::Engines;
+use super::refresh::Helpers;
 use super::source::Source;
 use crate::content::{ContentKey, KeyType};
 
@@ -53,12 +53,12 @@ pub struct SearchProgramme {
 
 /// The source's channels, and how many its rules left out.
 pub async fn channels(
-    engines: &Engines,
+    helpers: &Helpers,
     spec: &Source,
     queries: &[String],
     categories: &[String],
 ) -> anyhow::Result<(Vec<SourceChannel>, usize)> {
-    let engine = engines
+    let engine = helpers
         .pool
         .engines()
         .into_iter()
@@ -70,7 +70,7 @@ pub async fn channels(
     for (param, term) in asks {
         let params =
             [(param, term.as_str()), ("group_by_channels", "1"), ("show_epg", "1"), ("page_size", PAGE_SIZE)];
-        let answer = engines
+        let answer = helpers
             .client
             .service_call(&base, "/search", &params)
             .await

@@ -16,6 +16,11 @@
 //! kind = "search"
 //! queries = ["football"]
 //! categories = ["sport"]
+//!
+//! [[sources]]
+//! name = "site"
+//! kind = "plugin"
+//! plugin = "json-source"                # json-source.wasm in the plugin directory
 //! ```
 
 use std::path::PathBuf;
@@ -52,6 +57,8 @@ pub enum SourceKind {
     /// The engine's search, through a healthy engine of the pool: each
     /// query and each category is one search, grouped by channel.
     Search { queries: Vec<String>, categories: Vec<String> },
+    /// A channel-source plugin of the plugin directory, by name.
+    Plugin(String),
 }
 
 impl SourceKind {
@@ -60,6 +67,7 @@ impl SourceKind {
         match self {
             SourceKind::M3uFile(_) | SourceKind::M3uUrl(_) => "m3u",
             SourceKind::Search { .. } => "search",
+            SourceKind::Plugin(_) => "plugin",
         }
     }
 }
@@ -83,6 +91,7 @@ const SOURCE_KEYS: &[&str] = &[
     "kind",
     "path",
     "url",
+    "plugin",
     "refresh",
     "max_bytes",
     "timeout",
@@ -103,6 +112,7 @@ struct SourceFile {
     kind: String,
     path: Option<PathBuf>,
     url: Option<String>,
+    plugin: Option<String>,
     refresh: Option<String>,
     max_bytes: Option<String>,
     timeout: Option<String>,
@@ -150,6 +160,9 @@ fn source_from_table(value: &toml::Value) -> Result<Source, String> {
     if file.kind != "search" && !(file.queries.is_empty() && file.categories.is_empty()) {
         return Err(at("`queries` and `categories` are for search sources".into()));
     }
+    if file.kind != "plugin" && file.plugin.is_some() {
+        return Err(at("`plugin` is for plugin sources".into()));
+    }
     let kind = match (file.kind.as_str(), file.path, file.url) {
         ("m3u", Some(path), None) => SourceKind::M3uFile(path),
         ("m3u", None, Some(url)) => {
@@ -173,7 +186,20 @@ fn source_from_table(value: &toml::Value) -> Result<Source, String> {
             SourceKind::Search { queries, categories }
         }
         ("search", _, _) => return Err(at("a search source takes no `path` or `url`".into())),
-        (other, _, _) => return Err(at(format!("`kind` must be `m3u` or `search` (got `{other}`)"))),
+        ("plugin", None, None) => match file.plugin.as_deref().map(str::trim) {
+            Some(plugin) if !plugin.is_empty() && plugin.len() <= 128 => {
+                SourceKind::Plugin(plugin.to_owned())
+            }
+            _ => {
+                return Err(at(
+                    "a plugin source needs `plugin`: the plugin's name (its file name without .wasm)".into(),
+                ));
+            }
+        },
+        ("plugin", _, _) => return Err(at("a plugin source takes no `path` or `url`".into())),
+        (other, _, _) => {
+            return Err(at(format!("`kind` must be `m3u`, `search` or `plugin` (got `{other}`)")));
+        }
     };
     let refresh = match file.refresh {
         Some(text) => values::duration_within(&text, MIN_REFRESH, Duration::from_secs(7 * 24 * 3600))
@@ -216,7 +242,8 @@ mod tests {
         let sources = parse(
             "[[sources]]\nname = 'a'\nkind = 'm3u'\nurl = 'http://h/x.m3u'\nrefresh = '10m'\ngroup = 'G'\n\
              [[sources]]\nname = 'b'\nkind = 'm3u'\npath = '/tmp/x.m3u'\n\
-             [[sources]]\nname = 'c'\nkind = 'search'\nqueries = ['sport']\n",
+             [[sources]]\nname = 'c'\nkind = 'search'\nqueries = ['sport']\n\
+             [[sources]]\nname = 'd'\nkind = 'plugin'\nplugin = 'json-source'\n",
         )
         .unwrap();
         assert_eq!(sources[0].kind, SourceKind::M3uUrl("http://h/x.m3u".into()));
@@ -224,6 +251,7 @@ mod tests {
         assert_eq!(sources[1].refresh, DEFAULT_REFRESH);
         assert_eq!(sources[1].max_bytes, DEFAULT_MAX_BYTES);
         assert_eq!(sources[2].kind, SourceKind::Search { queries: vec!["sport".into()], categories: vec![] });
+        assert_eq!(sources[3].kind, SourceKind::Plugin("json-source".into()));
     }
 
     #[test]
@@ -237,6 +265,8 @@ mod tests {
             ("name = 'a'\nkind = 'm3u'\nurl = 'http://x'\nincldue = 'x'", "unknown key `incldue`"),
             ("name = 'a'\nkind = 'm3u'\nurl = 'http://x'\ninclude = '('", "`include`"),
             ("name = 'a'\nkind = 'search'", "needs `queries`"),
+            ("name = 'a'\nkind = 'plugin'", "needs `plugin`"),
+            ("name = 'a'\nkind = 'm3u'\npath = 'x'\nplugin = 'p'", "`plugin` is for plugin sources"),
             ("kind = 'm3u'\nurl = 'http://x'", "name"),
         ];
         for (table, expect) in cases {

@@ -22,8 +22,8 @@ use serde::Serialize;
 use wasmtime::component::{InstancePre, ResourceAny};
 use wasmtime::{Store, Trap};
 
-use super::bindings::exports::acemux::plugin::{events, filter, selector};
-use super::bindings::{Event, Request, Selection as WitSelection, Stream};
+use super::bindings::exports::acemux::plugin::{channel_source, events, filter, selector};
+use super::bindings::{Event, Request, Selection as WitSelection, Stream, WitChannel};
 use super::cache::Compiled;
 use super::candidates::Candidates;
 use super::contract::{PACKAGE, PACKAGE_VERSION, compatible, refuse_other_versions};
@@ -44,6 +44,7 @@ pub struct Capabilities {
     pub selector: bool,
     pub filter: bool,
     pub events: bool,
+    pub channel_source: bool,
 }
 
 /// Why one call failed; the text is what `/plugins` shows.
@@ -101,6 +102,10 @@ pub struct Plugin {
     selector: Option<selector::GuestIndices>,
     filter: Option<filter::GuestIndices>,
     events: Option<events::GuestIndices>,
+    channel_source: Option<channel_source::GuestIndices>,
+    /// The channel-source instance between refreshes (taken out for a
+    /// call; dropped after a failure that poisons it).
+    idle_source: Mutex<Option<(Store<PluginState>, channel_source::Guest)>>,
     /// Selector instances not in use (a selection takes one out for its call).
     idle_selectors: Mutex<Vec<SelectorInstance>>,
     disabled: AtomicBool,
@@ -129,6 +134,8 @@ impl Plugin {
         let selector = capabilities.selector.then(|| any(selector::GuestIndices::new(&pre))).transpose()?;
         let filter = capabilities.filter.then(|| any(filter::GuestIndices::new(&pre))).transpose()?;
         let events = capabilities.events.then(|| any(events::GuestIndices::new(&pre))).transpose()?;
+        let channel_source =
+            capabilities.channel_source.then(|| any(channel_source::GuestIndices::new(&pre))).transpose()?;
         Ok(Self {
             name: Arc::from(name),
             file,
@@ -150,6 +157,8 @@ impl Plugin {
             selector,
             filter,
             events,
+            channel_source,
+            idle_source: Mutex::new(None),
             idle_selectors: Mutex::new(Vec::new()),
             disabled: AtomicBool::new(false),
             failures_in_a_row: AtomicU32::new(0),
@@ -360,6 +369,26 @@ impl Plugin {
         Ok(StreamFilter { plugin: self.clone(), store, guest, resource, stream: stream.clone() })
     }
 
+    /// Asks a channel source for its channels (`source`: the `[[sources]]`
+    /// table's name). The instance is kept between refreshes, so a source
+    /// may keep state (a cache, validators); a trap or a timeout drops it.
+    pub async fn channels(&self, source: &str) -> Result<Result<Vec<WitChannel>, String>, CallError> {
+        let Some(indices) = &self.channel_source else { return Err(CallError::Disabled) };
+        let idle = self.idle_source.lock().take();
+        let (mut store, guest) = match idle {
+            Some(instance) => instance,
+            None => {
+                let made = self.instantiate(|store, instance| indices.load(store, instance)).await;
+                self.account_setup(made)?
+            }
+        };
+        let result = self.guarded(&mut store, |s| guest.call_channels(s, source)).await;
+        if !result.as_ref().is_err_and(CallError::poisons) {
+            *self.idle_source.lock() = Some((store, guest));
+        }
+        self.account(result)
+    }
+
     /// A store and instance for event delivery.
     pub async fn event_sink(self: &Arc<Self>) -> Result<EventSink, CallError> {
         let Some(indices) = &self.events else { return Err(CallError::Disabled) };
@@ -456,11 +485,12 @@ fn inspect(
             "selector" => caps.selector = true,
             "filter" => caps.filter = true,
             "events" => caps.events = true,
+            "channel-source" => caps.channel_source = true,
             _ => {}
         }
     }
     if caps == Capabilities::default() {
-        bail!("exports none of {PACKAGE}/selector, /filter or /events @{PACKAGE_VERSION}");
+        bail!("exports none of {PACKAGE}/selector, /filter, /events or /channel-source @{PACKAGE_VERSION}");
     }
     Ok((caps, version.unwrap_or_default()))
 }
