@@ -16,7 +16,7 @@ use serde_json::Value;
 /// entries that are not AceStream, a dangling `#EXTINF`, a broken id.
 fn wild_list() -> String {
     format!(
-        "#EXTM3U url-tvg=\"http://guides.example/es.xml.gz\"\n\
+        "#EXTM3U url-tvg=\"http://127.0.0.1:9/es.xml.gz\"\n\
          #EXTINF:-1 tvg-id=\"sport1.es\" tvg-name=\"Sport 1\" tvg-logo=\"http://logos/s1.png\" group-title=\"Sport\" tvg-chno=\"41\",Sport 1 HD\n\
          acestream://{a}\n\
          #EXTINF:-1 group-title=\"Sport\",Sport 2 FHD\n\
@@ -102,6 +102,7 @@ async fn an_m3u_source_lists_exactly_its_acestream_channels_with_rules_and_survi
     let local = dir.path().join("local.m3u");
     std::fs::write(&local, format!("#EXTM3U\n#EXTINF:-1,Local One\n{}\n", content_id(6))).unwrap();
     let config = settings_file(&dir, &files.url("list.m3u"), &local, "");
+    let started = std::time::Instant::now();
     let mut h = start(&config).await;
 
     let channels = channels_when(&h, |c| c.len() == 6).await;
@@ -161,7 +162,11 @@ async fn an_m3u_source_lists_exactly_its_acestream_channels_with_rules_and_survi
     );
     assert_eq!(wild["excluded"], 1);
     assert!(wild["not_modified"].as_u64().unwrap() >= 2 && wild["error"].is_null(), "{wild}");
-    assert_eq!(wild["guide_url"], "http://guides.example/es.xml.gz");
+    assert_eq!(wild["guide_url"], "http://127.0.0.1:9/es.xml.gz");
+    // Read once per period (1 s), however often the list changes or fails.
+    let (requests, _) = files.counts("list.m3u");
+    let periods = started.elapsed().as_secs() + 1;
+    assert!(requests <= periods, "{requests} requests in {periods} periods");
 
     // A failing server, then a list of garbage: the last good channels stay.
     files.fail("list.m3u", 500);

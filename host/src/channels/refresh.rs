@@ -73,6 +73,9 @@ pub async fn guide(
 /// period has passed.
 async fn source_guide(catalog: &Catalog, index: usize, http: &reqwest::Client) {
     let source = &catalog.sources()[index];
+    if !source.spec.follow_guide {
+        return;
+    }
     let Some(url) = source.state().guide_url else { return };
     let Ok(url) = crate::values::http_url(&url) else { return };
     let slot = source.guide_at(GuideSpec {

@@ -82,6 +82,9 @@ pub struct Source {
     pub max_bytes: usize,
     /// Longest a fetch (connect, redirects, body) may take.
     pub timeout: Duration,
+    /// Whether the guide an M3U list names (`url-tvg`) is read (`guide =
+    /// false` for a list whose URLs acemux should not follow).
+    pub follow_guide: bool,
     pub rules: Rules,
 }
 
@@ -95,6 +98,7 @@ const SOURCE_KEYS: &[&str] = &[
     "refresh",
     "max_bytes",
     "timeout",
+    "guide",
     "queries",
     "categories",
     "include",
@@ -116,6 +120,7 @@ struct SourceFile {
     refresh: Option<String>,
     max_bytes: Option<String>,
     timeout: Option<String>,
+    guide: Option<bool>,
     #[serde(default)]
     queries: Vec<String>,
     #[serde(default)]
@@ -225,7 +230,7 @@ fn source_from_table(value: &toml::Value) -> Result<Source, String> {
         None => DEFAULT_TIMEOUT,
     };
     let rules = Rules::compile(&file.rules).map_err(at)?;
-    Ok(Source { name, kind, refresh, max_bytes, timeout, rules })
+    Ok(Source { name, kind, refresh, max_bytes, timeout, follow_guide: file.guide.unwrap_or(true), rules })
 }
 
 #[cfg(test)]
@@ -241,7 +246,7 @@ mod tests {
     fn reads_m3u_and_search_sources_with_defaults() {
         let sources = parse(
             "[[sources]]\nname = 'a'\nkind = 'm3u'\nurl = 'http://h/x.m3u'\nrefresh = '10m'\ngroup = 'G'\n\
-             [[sources]]\nname = 'b'\nkind = 'm3u'\npath = '/tmp/x.m3u'\n\
+             [[sources]]\nname = 'b'\nkind = 'm3u'\npath = '/tmp/x.m3u'\nguide = false\n\
              [[sources]]\nname = 'c'\nkind = 'search'\nqueries = ['sport']\n\
              [[sources]]\nname = 'd'\nkind = 'plugin'\nplugin = 'json-source'\n",
         )
@@ -250,6 +255,7 @@ mod tests {
         assert_eq!(sources[0].refresh, Duration::from_secs(600));
         assert_eq!(sources[1].refresh, DEFAULT_REFRESH);
         assert_eq!(sources[1].max_bytes, DEFAULT_MAX_BYTES);
+        assert!(sources[0].follow_guide && !sources[1].follow_guide);
         assert_eq!(sources[2].kind, SourceKind::Search { queries: vec!["sport".into()], categories: vec![] });
         assert_eq!(sources[3].kind, SourceKind::Plugin("json-source".into()));
     }
