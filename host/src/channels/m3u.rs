@@ -185,17 +185,9 @@ fn get(attrs: &[(String, String)], name: &str) -> Option<String> {
     attrs.iter().find(|(k, _)| k == name).and_then(|(_, v)| text_of(v))
 }
 
-/// Trimmed, non-empty, at most [`MAX_TEXT`] bytes (cut at a character).
+/// A kept text (see [`super::text::field`]).
 fn text_of(value: &str) -> Option<String> {
-    let value = value.trim();
-    if value.is_empty() {
-        return None;
-    }
-    let mut end = value.len().min(MAX_TEXT);
-    while !value.is_char_boundary(end) {
-        end -= 1;
-    }
-    Some(value[..end].to_owned())
+    super::text::field(value, MAX_TEXT)
 }
 
 /// The AceStream content an entry's URL names, in any of its forms.

@@ -21,6 +21,7 @@ pub mod rules;
 pub mod search;
 pub mod settings;
 pub mod source;
+pub mod text;
 
 pub use catalog::{Catalog, Listed, Listing};
 pub use settings::{Channel, ChannelSettings};

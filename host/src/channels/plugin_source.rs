@@ -39,30 +39,16 @@ pub async fn channels(
     let total = given.len();
     let read: Vec<SourceChannel> = given.into_iter().take(MAX_ENTRIES).filter_map(read_channel).collect();
     let skipped = total - read.len();
-    let kept: Vec<SourceChannel> = read
-        .into_iter()
-        .filter(|c| spec.rules.keeps(&c.channel.name, c.channel.group.as_deref()))
-        .map(|mut c| {
-            c.channel.name = spec.rules.name(&c.channel.name);
-            c.channel.group = spec.rules.group(c.channel.group.take());
-            c
-        })
-        .collect();
-    let excluded = total - skipped - kept.len();
+    let (kept, excluded) = spec.rules.apply(read);
     Ok((kept, skipped, excluded))
 }
 
 fn bounded(text: &str) -> String {
-    let text = text.trim();
-    let mut end = text.len().min(MAX_TEXT);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].chars().filter(|c| !c.is_control()).collect()
+    super::text::field(text, MAX_TEXT).unwrap_or_default()
 }
 
 fn text(value: Option<String>) -> Option<String> {
-    value.map(|v| bounded(&v)).filter(|v| !v.is_empty())
+    super::text::field(&value?, MAX_TEXT)
 }
 
 fn read_channel(c: WitChannel) -> Option<SourceChannel> {

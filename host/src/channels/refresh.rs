@@ -174,26 +174,24 @@ async fn read_m3u(
                 list.skipped
             );
         }
-        let total = list.entries.len();
-        let channels: Vec<SourceChannel> = list
+        let read: Vec<SourceChannel> = list
             .entries
             .into_iter()
-            .filter(|e| rules.keeps(&e.name, e.group.as_deref()))
             .map(|e| SourceChannel {
                 suggested_number: e.tvg_chno.as_deref().and_then(|n| n.trim().parse().ok()),
                 search: None,
                 source_name: Some(e.tvg_name.clone().unwrap_or_else(|| e.name.clone())),
                 channel: super::Channel {
-                    name: rules.name(&e.name),
+                    name: e.name,
                     key: e.key,
-                    group: rules.group(e.group),
+                    group: e.group,
                     logo: e.tvg_logo,
                     tvg_id: e.tvg_id,
                     number: None,
                 },
             })
             .collect();
-        let excluded = total - channels.len();
+        let (channels, excluded) = rules.apply(read);
         Ok((
             Read::Channels { channels, skipped: list.skipped, excluded, guide_url: list.guide_url },
             validators,

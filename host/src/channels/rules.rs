@@ -11,6 +11,8 @@
 use regex::{Regex, RegexBuilder};
 use serde::Deserialize;
 
+use super::catalog::SourceChannel;
+
 /// Compiled size a rule's expression may take (the `regex` crate's own
 /// bound), so an expression cannot make every refresh slow.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
@@ -100,6 +102,23 @@ impl Rules {
     /// The listed group.
     pub fn group(&self, group: Option<String>) -> Option<String> {
         self.group.clone().or(group)
+    }
+
+    /// A source's channels as listed: those kept, renamed and grouped;
+    /// and how many were left out.
+    pub fn apply(&self, channels: Vec<SourceChannel>) -> (Vec<SourceChannel>, usize) {
+        let total = channels.len();
+        let kept: Vec<SourceChannel> = channels
+            .into_iter()
+            .filter(|c| self.keeps(&c.channel.name, c.channel.group.as_deref()))
+            .map(|mut c| {
+                c.channel.name = self.name(&c.channel.name);
+                c.channel.group = self.group(c.channel.group.take());
+                c
+            })
+            .collect();
+        let excluded = total - kept.len();
+        (kept, excluded)
     }
 }
 

@@ -77,30 +77,11 @@ pub async fn channels(
             .map_err(|e| anyhow::anyhow!("search for {param} `{term}`: {e}"))?;
         found.extend(read_answer(&answer));
     }
-    let total = found.len();
-    let channels: Vec<SourceChannel> = found
-        .into_iter()
-        .filter(|c| spec.rules.keeps(&c.channel.name, c.channel.group.as_deref()))
-        .map(|mut c| {
-            c.channel.name = spec.rules.name(&c.channel.name);
-            c.channel.group = spec.rules.group(c.channel.group.take());
-            c
-        })
-        .collect();
-    let excluded = total - channels.len();
-    Ok((channels, excluded))
+    Ok(spec.rules.apply(found))
 }
 
 fn text(value: &Value, key: &str) -> Option<String> {
-    let s = value.get(key)?.as_str()?.trim();
-    if s.is_empty() {
-        return None;
-    }
-    let mut end = s.len().min(MAX_TEXT);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    Some(s[..end].to_owned())
+    super::text::field(value.get(key)?.as_str()?, MAX_TEXT)
 }
 
 /// The channels of one answer (`{"results": [...], "total": N}`), grouped
@@ -131,7 +112,7 @@ fn read_result(result: &Value) -> Option<SourceChannel> {
         .and_then(Value::as_array)
         .and_then(|c| c.first())
         .and_then(Value::as_str)
-        .map(|c| c.chars().take(64).collect::<String>());
+        .and_then(|c| super::text::field(c, 64));
     let epg = result
         .get("epg")
         .and_then(Value::as_array)

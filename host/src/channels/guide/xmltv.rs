@@ -227,19 +227,9 @@ fn attribute(e: &BytesStart<'_>, name: &str) -> Option<String> {
     (!v.is_empty()).then(|| bounded(v, MAX_TITLE))
 }
 
-/// At most `max` bytes (cut at a character), without characters XML 1.0
-/// cannot carry.
+/// A text of a guide as kept (see [`crate::channels::text::xml`]).
 pub fn bounded(text: &str, max: usize) -> String {
-    let mut out = String::with_capacity(text.len().min(max));
-    for c in text.chars() {
-        if out.len() + c.len_utf8() > max {
-            break;
-        }
-        if matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{fffe}' && c != '\u{ffff}') {
-            out.push(c);
-        }
-    }
-    out
+    crate::channels::text::xml(text, max)
 }
 
 #[cfg(test)]
