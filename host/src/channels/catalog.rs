@@ -148,6 +148,9 @@ pub struct Catalog {
     pub epg_url: Option<String>,
     /// Wakes the writer of the numbers file.
     numbers_changed: Notify,
+    /// One rebuild at a time, so a rebuild that read the sources earlier
+    /// never swaps in its list after one that read them later.
+    rebuilding: Mutex<()>,
 }
 
 impl Catalog {
@@ -171,6 +174,7 @@ impl Catalog {
             listing: ArcSwap::default(),
             epg_url,
             numbers_changed: Notify::new(),
+            rebuilding: Mutex::new(()),
         });
         catalog.rebuild();
         Ok(catalog)
@@ -214,7 +218,8 @@ impl Catalog {
     }
 
     /// Records a refresh of source `index`: `update` changes what is known
-    /// of it; the list is rebuilt when its channels changed.
+    /// of it; the list is rebuilt when its channels changed. Blocking
+    /// (see [`Catalog::rebuild`]).
     pub fn update_source(&self, index: usize, update: impl FnOnce(&mut SourceState)) {
         let changed = {
             let mut state = self.sources[index].state.lock();
@@ -227,8 +232,10 @@ impl Catalog {
         }
     }
 
-    /// Merges, numbers and swaps in the list.
+    /// Merges, numbers and swaps in the list. CPU work in proportion to
+    /// the channels: callers are off the runtime threads.
     fn rebuild(&self) {
+        let _one_at_a_time = self.rebuilding.lock();
         let mut merged: Vec<(Listed, Option<u32>)> = Vec::new();
         let mut seen: HashMap<ContentKey, usize> = HashMap::new();
         let (mut duplicates, mut left_out) = (0, 0);

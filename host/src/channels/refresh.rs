@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::catalog::{Catalog, SourceChannel};
+use super::catalog::{Catalog, SourceChannel, SourceState};
 use super::fetch::{self, Fetched, Validators};
 use super::guide::{self, GuideSlot, GuideSpec, Location, SOURCE_GUIDE_REFRESH};
 use super::m3u;
@@ -96,7 +96,13 @@ enum Read {
     Unchanged,
 }
 
-async fn refresh(catalog: &Catalog, index: usize, spec: &Source, http: &reqwest::Client, helpers: &Helpers) {
+async fn refresh(
+    catalog: &Arc<Catalog>,
+    index: usize,
+    spec: &Source,
+    http: &reqwest::Client,
+    helpers: &Helpers,
+) {
     let since = catalog.sources()[index].state().validators;
     let attempt = SystemTime::now();
     let read = match &spec.kind {
@@ -121,40 +127,52 @@ async fn refresh(catalog: &Catalog, index: usize, spec: &Source, http: &reqwest:
             }),
     };
     let ok = read.is_ok();
-    catalog.update_source(index, |state| {
-        state.last_attempt = Some(attempt);
-        state.refreshes += 1;
-        match read {
-            Ok((Read::Channels { channels, skipped, excluded, guide_url }, validators)) => {
-                tracing::info!(channels = channels.len(), skipped, excluded, "source read");
-                state.channels = Arc::new(channels);
-                state.skipped = skipped;
-                state.excluded = excluded;
-                state.guide_url = guide_url;
-                state.validators = validators;
-                state.last_success = Some(attempt);
-                state.error = None;
-            }
-            Ok((Read::Unchanged, _)) => {
-                tracing::debug!("source unchanged");
-                state.not_modified += 1;
-                state.last_success = Some(attempt);
-                state.error = None;
-            }
-            Err(e) => {
-                let error = format!("{e:#}");
-                tracing::warn!(
-                    error,
-                    kept = state.channels.len(),
-                    "source refresh failed; its last good channels stay"
-                );
-                state.failures += 1;
-                state.error = Some(error);
-            }
-        }
+    // Merging and numbering a list of tens of thousands of channels is
+    // CPU work: off the runtime threads, in this source's span.
+    let (owner, span) = (catalog.clone(), tracing::Span::current());
+    let recorded = tokio::task::spawn_blocking(move || {
+        let _in = span.enter();
+        owner.update_source(index, |state| record(state, attempt, read));
     });
+    if let Err(e) = recorded.await {
+        tracing::error!(error = %e, "recording a refresh failed");
+    }
     if ok {
         source_guide(catalog, index, http).await;
+    }
+}
+
+/// What a refresh's outcome changes in the source's state.
+fn record(state: &mut SourceState, attempt: SystemTime, read: anyhow::Result<(Read, Validators)>) {
+    state.last_attempt = Some(attempt);
+    state.refreshes += 1;
+    match read {
+        Ok((Read::Channels { channels, skipped, excluded, guide_url }, validators)) => {
+            tracing::info!(channels = channels.len(), skipped, excluded, "source read");
+            state.channels = Arc::new(channels);
+            state.skipped = skipped;
+            state.excluded = excluded;
+            state.guide_url = guide_url;
+            state.validators = validators;
+            state.last_success = Some(attempt);
+            state.error = None;
+        }
+        Ok((Read::Unchanged, _)) => {
+            tracing::debug!("source unchanged");
+            state.not_modified += 1;
+            state.last_success = Some(attempt);
+            state.error = None;
+        }
+        Err(e) => {
+            let error = format!("{e:#}");
+            tracing::warn!(
+                error,
+                kept = state.channels.len(),
+                "source refresh failed; its last good channels stay"
+            );
+            state.failures += 1;
+            state.error = Some(error);
+        }
     }
 }
 
