@@ -59,6 +59,8 @@ pub struct Listing {
     pub duplicates: usize,
     /// Channels left out past [`MAX_CHANNELS`].
     pub left_out: usize,
+    /// Tells this list from every other (see [`super::next_generation`]).
+    pub generation: u64,
 }
 
 /// A channel a source gave, after its rules.
@@ -151,6 +153,15 @@ pub struct Catalog {
     /// One rebuild at a time, so a rebuild that read the sources earlier
     /// never swaps in its list after one that read them later.
     rebuilding: Mutex<()>,
+    /// The last `/epg.xml`, and what it was made of.
+    guide_document: Mutex<Option<GuideDocument>>,
+}
+
+/// A rendered guide and the generations of the list and guides it was
+/// rendered from.
+struct GuideDocument {
+    made_of: Vec<u64>,
+    gzip: bytes::Bytes,
 }
 
 impl Catalog {
@@ -175,6 +186,7 @@ impl Catalog {
             epg_url,
             numbers_changed: Notify::new(),
             rebuilding: Mutex::new(()),
+            guide_document: Mutex::new(None),
         });
         catalog.rebuild();
         Ok(catalog)
@@ -199,22 +211,40 @@ impl Catalog {
         self.sources.iter().all(|s| s.state.lock().last_attempt.is_some())
     }
 
-    /// `/epg.xml` for the list now.
-    pub fn render_guide(&self) -> String {
+    /// `/epg.xml` for the list and guides now, gzipped. The last document
+    /// is kept (compressed: a guide of tens of megabytes of XML is a few
+    /// megabytes) until the list or a guide changes, and one request
+    /// renders it while the others wait for it. Blocking.
+    pub fn guide_document(&self) -> std::io::Result<bytes::Bytes> {
         let listing = self.current();
         let configured: Vec<Arc<xmltv::Guide>> = self.guides.iter().map(|g| g.state().guide).collect();
-        let by_source: HashMap<&str, Arc<xmltv::Guide>> = self
+        let by_source: Vec<(&str, Arc<xmltv::Guide>)> = self
             .sources
             .iter()
             .filter_map(|s| Some((s.spec.name.as_str(), s.guide()?.state().guide)))
             .collect();
-        super::guide::write::render(&listing, |listed| {
+        let made_of: Vec<u64> = std::iter::once(listing.generation)
+            .chain(configured.iter().chain(by_source.iter().map(|(_, g)| g)).map(|g| g.generation))
+            .collect();
+        let mut kept = self.guide_document.lock();
+        if let Some(document) = kept.as_ref().filter(|d| d.made_of == made_of) {
+            return Ok(document.gzip.clone());
+        }
+        let by_source: HashMap<&str, &xmltv::Guide> =
+            by_source.iter().map(|(n, g)| (*n, g.as_ref())).collect();
+        let xml = super::guide::write::render(&listing, |listed| {
             let mut guides: Vec<&xmltv::Guide> = configured.iter().map(Arc::as_ref).collect();
             if let Some(g) = listed.source.as_deref().and_then(|name| by_source.get(name)) {
                 guides.push(g);
             }
             guides
-        })
+        });
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(xml.as_bytes())?;
+        let gzip = bytes::Bytes::from(encoder.finish()?);
+        *kept = Some(GuideDocument { made_of, gzip: gzip.clone() });
+        Ok(gzip)
     }
 
     /// Records a refresh of source `index`: `update` changes what is known
@@ -288,7 +318,12 @@ impl Catalog {
         for (listed, number) in channels.iter_mut().zip(assigned) {
             listed.number = number;
         }
-        self.listing.store(Arc::new(Listing { channels, duplicates, left_out }));
+        self.listing.store(Arc::new(Listing {
+            channels,
+            duplicates,
+            left_out,
+            generation: super::next_generation(),
+        }));
         if changed {
             self.numbers_changed.notify_one();
         }

@@ -25,3 +25,10 @@ pub mod text;
 
 pub use catalog::{Catalog, Listed, Listing};
 pub use settings::{Channel, ChannelSettings};
+
+/// A number no list or guide read had before: what a rendered guide
+/// remembers it was made of.
+pub fn next_generation() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use axum::Json;
+use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -44,27 +45,19 @@ pub async fn list(
     }))
 }
 
-/// `GET /epg.xml`: rendered (and compressed) off the runtime threads; a
-/// guide of many channels is megabytes.
+/// `GET /epg.xml`: rendered and compressed off the runtime threads, once
+/// per change of the list or a guide (a guide of many channels is tens of
+/// megabytes); sent as kept to clients that take gzip, and decompressed as
+/// it is sent, 64 KiB at a time, to the others.
 pub async fn epg(State(app): State<AppState>, headers: HeaderMap) -> Response {
     let gzip = headers
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|e| e.split(';').next().is_some_and(|e| e.trim() == "gzip")));
     let catalog = app.channels.clone();
-    let rendered = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
-        let xml = catalog.render_guide();
-        if !gzip {
-            return Ok(xml.into_bytes());
-        }
-        use std::io::Write;
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        encoder.write_all(xml.as_bytes())?;
-        encoder.finish()
-    })
-    .await;
-    let body = match rendered {
-        Ok(Ok(body)) => body,
+    let rendered = tokio::task::spawn_blocking(move || catalog.guide_document()).await;
+    let compressed = match rendered {
+        Ok(Ok(compressed)) => compressed,
         _ => {
             return ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -80,8 +73,54 @@ pub async fn epg(State(app): State<AppState>, headers: HeaderMap) -> Response {
     h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     if gzip {
         h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        return (h, compressed).into_response();
     }
-    (h, body).into_response()
+    (h, Body::from_stream(decompressed(compressed))).into_response()
+}
+
+/// The XML of a gzipped document, 64 KiB a chunk (each step is a little
+/// CPU on bytes in memory, no I/O).
+fn decompressed(gzip: Bytes) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> {
+    let decoder = flate2::read::GzDecoder::new(bytes::Buf::reader(gzip));
+    futures_util::stream::unfold(Some(decoder), |decoder| async move {
+        let mut decoder = decoder?;
+        let mut chunk = vec![0u8; 64 << 10];
+        let mut filled = 0;
+        while filled < chunk.len() {
+            match std::io::Read::read(&mut decoder, &mut chunk[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) => return Some((Err(e), None)),
+            }
+        }
+        if filled == 0 {
+            return None;
+        }
+        chunk.truncate(filled);
+        Some((Ok(Bytes::from(chunk)), Some(decoder)))
+    })
+}
+
+/// Each `[[guides]]` guide: what its last read kept, and its error
+/// (redacted like a source's).
+pub fn guides_json(app: &AppState, detail: Detail) -> Value {
+    let guides: Vec<Value> = app
+        .channels
+        .guides()
+        .iter()
+        .map(|slot| {
+            let mut v = serde_json::to_value(slot.state()).unwrap_or_default();
+            if let Some(map) = v.as_object_mut() {
+                map.insert("name".into(), json!(slot.spec.name));
+                map.insert("refresh_seconds".into(), json!(slot.spec.refresh.as_secs_f64()));
+                if detail == Detail::Redacted {
+                    map.insert("error".into(), json!(slot.state().error.map(|_| "(redacted)")));
+                }
+            }
+            v
+        })
+        .collect();
+    Value::Array(guides)
 }
 
 /// Each source: kind, period, channels, last refresh and its error. A

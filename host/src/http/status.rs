@@ -208,6 +208,7 @@ pub fn snapshot(app: &AppState, detail: Detail) -> Value {
             .collect::<Vec<_>>(),
         "engines": engines,
         "sources": super::channels::sources_json(app, detail),
+        "guides": super::channels::guides_json(app, detail),
     })
 }
 

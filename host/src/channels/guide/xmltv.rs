@@ -62,6 +62,8 @@ pub struct Guide {
     pub names: HashMap<String, String>,
     /// Programmes skipped: malformed, outside the window, past the bounds.
     pub skipped: usize,
+    /// Tells this read from every other (see [`crate::channels::next_generation`]).
+    pub generation: u64,
 }
 
 /// Reads a guide; an error means the document is not XML or not XMLTV.
@@ -163,6 +165,7 @@ pub fn read<R: BufRead>(input: R, wanted: &Wanted) -> anyhow::Result<Guide> {
         list.sort_by_key(|p| p.start);
     }
     guide.programmes.retain(|_, list| !list.is_empty());
+    guide.generation = crate::channels::next_generation();
     Ok(guide)
 }
 
