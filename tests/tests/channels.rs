@@ -230,7 +230,7 @@ async fn an_m3u_source_lists_exactly_its_acestream_channels_with_rules_and_survi
     assert_eq!(by_name(&restarted, "W: New"), new);
     assert_eq!(by_name(&restarted, "Local One"), local);
     let lineup = again.get_json("/lineup.json").await.1;
-    let cinema_number = cinema.unwrap().to_string();
+    let cinema_number = cinema.clone().unwrap().to_string();
     assert!(
         lineup
             .as_array()
@@ -240,6 +240,20 @@ async fn an_m3u_source_lists_exactly_its_acestream_channels_with_rules_and_survi
         "{lineup}"
     );
     again.shutdown().await;
+
+    // Restarted while the site is down: the list it last read well (kept
+    // in the state directory) is listed, with its numbers, and the error shown.
+    files.fail("list.m3u", 503);
+    let mut down = start(&config).await;
+    let restored = channels_when(&down, |c| c.len() == 4).await;
+    assert_eq!(by_name(&restored, "W: Cinema"), cinema);
+    assert_eq!(by_name(&restored, "W: New"), new);
+    let failing = down.wait_for(Duration::from_secs(10), || async {
+        source(&down.status().await, "wild")["error"].as_str().is_some_and(|e| e.contains("503"))
+    });
+    assert!(failing.await, "the failing site is shown");
+    assert_eq!(channels_when(&down, |c| c.len() == 4).await.len(), 4);
+    down.shutdown().await;
 }
 
 #[tokio::test]

@@ -26,7 +26,7 @@ use tokio::sync::Notify;
 use super::Channel;
 use super::fetch::Validators;
 use super::guide::{GuideSlot, GuideSpec, xmltv};
-use super::numbers::{self, Numbers, Wanted};
+use super::numbers::{Numbers, Wanted};
 use super::search::SearchDetails;
 use super::source::Source;
 use crate::content::ContentKey;
@@ -155,6 +155,8 @@ pub struct Catalog {
     rebuilding: Mutex<()>,
     /// The last `/epg.xml`, and what it was made of.
     guide_document: Mutex<Option<GuideDocument>>,
+    /// Where each M3U source's last good list is kept (`<state dir>/sources`).
+    kept_lists: Option<std::path::PathBuf>,
 }
 
 /// A rendered guide and the generations of the list and guides it was
@@ -187,6 +189,7 @@ impl Catalog {
             numbers_changed: Notify::new(),
             rebuilding: Mutex::new(()),
             guide_document: Mutex::new(None),
+            kept_lists: state_dir.map(|dir| dir.join("sources")),
         });
         catalog.rebuild();
         Ok(catalog)
@@ -203,6 +206,14 @@ impl Catalog {
 
     pub fn guides(&self) -> &[Arc<GuideSlot>] {
         &self.guides
+    }
+
+    /// Where source `index`'s last good list is kept, with a state
+    /// directory: `<state dir>/sources/<the name in hex>.m3u`.
+    pub fn kept_list(&self, index: usize) -> Option<std::path::PathBuf> {
+        let name = &self.sources[index].spec.name;
+        let file: String = name.bytes().map(|b| format!("{b:02x}")).collect();
+        Some(self.kept_lists.as_ref()?.join(format!("{file}.m3u")))
     }
 
     /// Whether every source has been tried once (guides read before that
@@ -344,7 +355,7 @@ impl Catalog {
     async fn write_numbers(&self) {
         let Some((path, bytes)) = self.numbers.lock().to_write() else { return };
         let shown = path.display().to_string();
-        let written = tokio::task::spawn_blocking(move || numbers::write_atomically(&path, &bytes)).await;
+        let written = tokio::task::spawn_blocking(move || super::write_whole(&path, &bytes)).await;
         match written {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!(file = shown, error = %e, "cannot write the channel numbers"),

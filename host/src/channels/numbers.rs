@@ -143,14 +143,6 @@ impl Numbers {
     }
 }
 
-/// Writes `bytes` to `path` whole or not at all (a new file, then a
-/// rename). Blocking.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let temporary = path.with_extension("json.new");
-    std::fs::write(&temporary, bytes)?;
-    std::fs::rename(&temporary, path)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,7 +187,7 @@ mod tests {
         let mut numbers = Numbers::load(Some(&dir)).unwrap();
         numbers.assign(&wanted(&keys));
         let (path, bytes) = numbers.to_write().unwrap();
-        write_atomically(&path, &bytes).unwrap();
+        crate::channels::write_whole(&path, &bytes).unwrap();
         let mut again = Numbers::load(Some(&dir)).unwrap();
         assert_eq!(again.assign(&wanted(&[keys[1].clone()])).0, [2]);
         std::fs::write(&path, b"{not json").unwrap();

@@ -41,6 +41,7 @@ pub async fn run(
 ) {
     let spec = catalog.sources()[index].spec.clone();
     let span = tracing::info_span!("source", source = %spec.name, kind = spec.kind.name());
+    restore(&catalog, index, &spec).instrument(span.clone()).await;
     crate::periodic::every(spec.refresh, stop, || {
         refresh(&catalog, index, &spec, &http, &helpers).instrument(span.clone())
     })
@@ -90,6 +91,33 @@ async fn source_guide(catalog: &Catalog, index: usize, http: &reqwest::Client) {
     }
 }
 
+/// Lists the channels of the list an M3U source last read well (kept in
+/// the state directory), so a restart while its site is down keeps them;
+/// the first refresh, at once, replaces them.
+async fn restore(catalog: &Arc<Catalog>, index: usize, spec: &Source) {
+    let Some(path) = catalog.kept_list(index) else { return };
+    if !matches!(spec.kind, SourceKind::M3uFile(_) | SourceKind::M3uUrl(_)) {
+        return;
+    }
+    let Ok(body) = fetch::file(&path, spec.max_bytes).await else { return };
+    let Ok((Read::Channels { channels, skipped, excluded, guide_url }, _)) =
+        read_m3u(spec, body, Validators::default(), None).await
+    else {
+        return;
+    };
+    tracing::info!(channels = channels.len(), "source's last good list restored");
+    let owner = catalog.clone();
+    let restored = tokio::task::spawn_blocking(move || {
+        owner.update_source(index, |state| {
+            state.channels = Arc::new(channels);
+            state.skipped = skipped;
+            state.excluded = excluded;
+            state.guide_url = guide_url;
+        })
+    });
+    let _ = restored.await;
+}
+
 /// What one read gave.
 enum Read {
     Channels { channels: Vec<SourceChannel>, skipped: usize, excluded: usize, guide_url: Option<String> },
@@ -107,11 +135,13 @@ async fn refresh(
     let attempt = SystemTime::now();
     let read = match &spec.kind {
         SourceKind::M3uFile(path) => match fetch::file(path, spec.max_bytes).await {
-            Ok(body) => read_m3u(spec, body, Validators::default()).await,
+            Ok(body) => read_m3u(spec, body, Validators::default(), catalog.kept_list(index)).await,
             Err(e) => Err(e),
         },
         SourceKind::M3uUrl(url) => match fetch::url(http, url, &since, spec.max_bytes, spec.timeout).await {
-            Ok(Fetched::Body(body, validators)) => read_m3u(spec, body, validators).await,
+            Ok(Fetched::Body(body, validators)) => {
+                read_m3u(spec, body, validators, catalog.kept_list(index)).await
+            }
             Ok(Fetched::NotModified) => Ok((Read::Unchanged, since)),
             Err(e) => Err(e),
         },
@@ -176,11 +206,13 @@ fn record(state: &mut SourceState, attempt: SystemTime, read: anyhow::Result<(Re
     }
 }
 
-/// Reads an M3U body off the runtime threads and applies the source's rules.
+/// Reads an M3U body off the runtime threads and applies the source's
+/// rules; a good list is kept at `keep` (whole or not at all).
 async fn read_m3u(
     spec: &Source,
     body: Vec<u8>,
     validators: Validators,
+    keep: Option<std::path::PathBuf>,
 ) -> anyhow::Result<(Read, Validators)> {
     let rules = spec.rules.clone();
     tokio::task::spawn_blocking(move || {
@@ -210,6 +242,11 @@ async fn read_m3u(
             })
             .collect();
         let (channels, excluded) = rules.apply(read);
+        if let Some(path) = keep
+            && let Err(e) = super::write_whole(&path, &body)
+        {
+            tracing::warn!(file = %path.display(), error = %e, "cannot keep the source's list in the state directory");
+        }
         Ok((
             Read::Channels { channels, skipped: list.skipped, excluded, guide_url: list.guide_url },
             validators,

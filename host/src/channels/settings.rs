@@ -32,8 +32,8 @@ pub struct ChannelSettings {
     #[arg(long, env = "ACEMUX_EPG_URL", default_value = "", hide_default_value = true, value_parser = values::empty_is_none(values::http_url))]
     pub epg_url: OrNone<String>,
     /// Directory where acemux keeps what must outlive a restart (channel
-    /// numbers; without one they stay only while acemux runs)
-    /// [default: none].
+    /// numbers, each M3U source's last good list; without one they last
+    /// only while acemux runs) [default: none].
     #[arg(long, env = "ACEMUX_STATE_DIR", default_value = "", hide_default_value = true, value_parser = values::dir_or_none)]
     pub state_dir: OrNone<std::path::PathBuf>,
     /// The file's `[[channels]]` (see [`channels_from_file`]).
