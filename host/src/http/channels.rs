@@ -5,44 +5,94 @@
 
 use std::collections::HashMap;
 
-use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde_json::{Value, json};
+
+use crate::channels::search::SearchDetails;
+use crate::content::ContentKey;
 
 use super::playlist::{base_url, hls_url, stream_url};
 use super::status::Detail;
 use super::{ApiError, AppState};
 
+/// One channel as `/channels.json` lists it.
+#[derive(Serialize)]
+struct Row<'a> {
+    number: u32,
+    name: &'a str,
+    key: &'a ContentKey,
+    group: Option<&'a str>,
+    logo: Option<&'a str>,
+    tvg_id: Option<&'a str>,
+    /// The source's name; none for `[[channels]]`.
+    source: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    search: Option<&'a SearchDetails>,
+    url: String,
+    hls: String,
+}
+
+#[derive(Serialize)]
+struct Document<'a> {
+    channels: Vec<Row<'a>>,
+    total: usize,
+    duplicates: usize,
+    left_out: usize,
+}
+
+/// `GET /channels.json[?group=…]`, written off the runtime threads (a
+/// list of tens of thousands of channels is megabytes of JSON).
 pub async fn list(
     State(app): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
-) -> Json<Value> {
+) -> Response {
     let base = base_url(&app, &headers);
-    let group = q.get("group");
+    let group = q.get("group").cloned();
     let listing = app.channels.current();
-    let channels: Vec<Value> = listing
-        .channels
-        .iter()
-        .filter(|l| group.is_none() || l.channel.group.as_ref() == group)
-        .map(|l| {
-            let mut v = serde_json::to_value(l).unwrap_or_default();
-            if let Some(map) = v.as_object_mut() {
-                map.insert("url".into(), json!(stream_url(&base, &l.channel)));
-                map.insert("hls".into(), json!(hls_url(&base, &l.channel)));
-            }
-            v
-        })
-        .collect();
-    Json(json!({
-        "channels": channels,
-        "total": listing.channels.len(),
-        "duplicates": listing.duplicates,
-        "left_out": listing.left_out,
-    }))
+    let written = tokio::task::spawn_blocking(move || {
+        let channels = listing
+            .channels
+            .iter()
+            .filter(|l| group.is_none() || l.channel.group == group)
+            .map(|l| {
+                let c = &l.channel;
+                Row {
+                    number: l.number,
+                    name: &c.name,
+                    key: &c.key,
+                    group: c.group.as_deref(),
+                    logo: c.logo.as_deref(),
+                    tvg_id: c.tvg_id.as_deref(),
+                    source: l.source.as_deref(),
+                    search: l.search.as_deref(),
+                    url: stream_url(&base, c),
+                    hls: hls_url(&base, c),
+                }
+            })
+            .collect();
+        let document = Document {
+            channels,
+            total: listing.channels.len(),
+            duplicates: listing.duplicates,
+            left_out: listing.left_out,
+        };
+        serde_json::to_vec(&document)
+    })
+    .await;
+    match written {
+        Ok(Ok(body)) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        _ => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "list_failed",
+            "the channel list could not be written",
+        )
+        .into_response(),
+    }
 }
 
 /// `GET /epg.xml`: rendered and compressed off the runtime threads, once

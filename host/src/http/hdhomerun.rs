@@ -7,12 +7,12 @@ use std::hash::{Hash, Hasher};
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::AppState;
 use super::playlist::{base_url, stream_url};
+use super::{ApiError, AppState};
 
 /// A stable 8-hex-digit device id (from the listen address).
 fn device_id(app: &AppState) -> String {
@@ -44,22 +44,43 @@ pub async fn discover(State(app): State<AppState>, headers: HeaderMap) -> Json<V
     }))
 }
 
-pub async fn lineup(State(app): State<AppState>, headers: HeaderMap) -> Json<Value> {
+/// One channel of the lineup, as HDHomeRun tuners write it.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct LineupEntry<'a> {
+    guide_number: String,
+    guide_name: &'a str,
+    #[serde(rename = "URL")]
+    url: String,
+}
+
+/// `GET /lineup.json`, written off the runtime threads (a long list is
+/// megabytes).
+pub async fn lineup(State(app): State<AppState>, headers: HeaderMap) -> Response {
     let base = base_url(&app, &headers);
-    let channels: Vec<Value> = app
-        .channels
-        .current()
-        .channels
-        .iter()
-        .map(|l| {
-            json!({
-                "GuideNumber": l.number.to_string(),
-                "GuideName": l.channel.name,
-                "URL": stream_url(&base, &l.channel),
+    let listing = app.channels.current();
+    let written = tokio::task::spawn_blocking(move || {
+        let entries: Vec<LineupEntry<'_>> = listing
+            .channels
+            .iter()
+            .map(|l| LineupEntry {
+                guide_number: l.number.to_string(),
+                guide_name: &l.channel.name,
+                url: stream_url(&base, &l.channel),
             })
-        })
-        .collect();
-    Json(Value::Array(channels))
+            .collect();
+        serde_json::to_vec(&entries)
+    })
+    .await;
+    match written {
+        Ok(Ok(body)) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        _ => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "lineup_failed",
+            "the lineup could not be written",
+        )
+        .into_response(),
+    }
 }
 
 pub async fn lineup_status() -> Json<Value> {

@@ -70,27 +70,40 @@ pub async fn playlist(
         }
     };
     let base = base_url(&app, &headers);
-    let group = q.get("group");
-    let mut body = String::from("#EXTM3U");
+    let group = q.get("group").cloned();
     // The operator's own guide, else acemux's for exactly these channels.
     let guide = app.channels.epg_url.clone().unwrap_or_else(|| format!("{base}/epg.xml"));
-    body.push_str(&format!(" url-tvg=\"{}\" x-tvg-url=\"{0}\"", attr(&guide)));
-    body.push('\n');
     let listing = app.channels.current();
-    for listed in listing.channels.iter().filter(|l| group.is_none() || l.channel.group.as_ref() == group) {
-        let c = &listed.channel;
-        body.push_str("#EXTINF:-1");
-        // The guide's channel id (its tvg-id, else its number).
-        body.push_str(&format!(" tvg-id=\"{}\"", attr(&crate::channels::guide::write::guide_id(listed))));
-        body.push_str(&format!(" tvg-name=\"{}\" tvg-chno=\"{}\"", attr(&c.name), listed.number));
-        if let Some(logo) = &c.logo {
-            body.push_str(&format!(" tvg-logo=\"{}\"", attr(logo)));
+    // Tens of thousands of channels are megabytes: off the runtime threads.
+    let written = tokio::task::spawn_blocking(move || {
+        let mut body = String::from("#EXTM3U");
+        body.push_str(&format!(" url-tvg=\"{}\" x-tvg-url=\"{0}\"", attr(&guide)));
+        body.push('\n');
+        for listed in listing.channels.iter().filter(|l| group.is_none() || l.channel.group == group) {
+            let c = &listed.channel;
+            body.push_str("#EXTINF:-1");
+            // The guide's channel id (its tvg-id, else its number).
+            body.push_str(&format!(" tvg-id=\"{}\"", attr(&crate::channels::guide::write::guide_id(listed))));
+            body.push_str(&format!(" tvg-name=\"{}\" tvg-chno=\"{}\"", attr(&c.name), listed.number));
+            if let Some(logo) = &c.logo {
+                body.push_str(&format!(" tvg-logo=\"{}\"", attr(logo)));
+            }
+            if let Some(g) = &c.group {
+                body.push_str(&format!(" group-title=\"{}\"", attr(g)));
+            }
+            body.push_str(&format!(",{}\n{}\n", c.name.replace('\n', " "), url(&base, c)));
         }
-        if let Some(g) = &c.group {
-            body.push_str(&format!(" group-title=\"{}\"", attr(g)));
-        }
-        body.push_str(&format!(",{}\n{}\n", c.name.replace('\n', " "), url(&base, c)));
-    }
+        body
+    })
+    .await;
+    let Ok(body) = written else {
+        return ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "playlist_failed",
+            "the playlist could not be written",
+        )
+        .into_response();
+    };
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     body.hash(&mut hasher);
     let etag = format!("\"{:016x}\"", hasher.finish());
