@@ -300,3 +300,44 @@ async fn read_guide(
     .await??;
     Ok(Some((guide, validators)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> anyhow::Result<Vec<GuideSpec>> {
+        let table: toml::Table = text.parse().unwrap();
+        guides_from_file(&table["guides"])
+    }
+
+    #[test]
+    fn reads_guides_with_defaults_and_names_every_mistake() {
+        let guides = parse(
+            "[[guides]]\nname = 'es'\nurl = 'https://epg.example/es.xml.gz'\n\
+             [[guides]]\nname = 'local'\npath = '/srv/guide.xml'\nrefresh = '1h'\nmax_bytes = '64MiB'\n",
+        )
+        .unwrap();
+        assert_eq!(guides[0].location, Location::Url("https://epg.example/es.xml.gz".into()));
+        assert_eq!(
+            (guides[0].refresh, guides[0].max_bytes, guides[0].timeout),
+            (DEFAULT_REFRESH, DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT)
+        );
+        assert_eq!((guides[1].refresh, guides[1].max_bytes), (Duration::from_secs(3600), 64 << 20));
+        let cases = [
+            ("name = 'a'", "exactly one of `url` and `path`"),
+            ("name = 'a'\nurl = 'ftp://x'", "`url`"),
+            ("name = 'a'\npath = 'x'\nurl = 'http://x'", "exactly one"),
+            ("name = 'a'\npath = 'x'\nrefresh = '0s'", "`refresh`"),
+            ("name = 'a'\npath = 'x'\nmax_bytes = '2GiB'", "`max_bytes`"),
+            ("name = 'a'\npath = 'x'\nrefesh = '1h'", "unknown key `refesh`"),
+            ("path = 'x'", "`name` is required"),
+        ];
+        for (table, expect) in cases {
+            let err = format!("{:#}", parse(&format!("[[guides]]\n{table}\n")).unwrap_err());
+            assert!(err.contains("`guides` entry 1") && err.contains(expect), "{table}: {err}");
+        }
+        let twice =
+            parse("[[guides]]\nname = 'a'\npath = 'x'\n[[guides]]\nname = 'a'\npath = 'y'\n").unwrap_err();
+        assert!(twice.to_string().contains("used twice"), "{twice}");
+    }
+}
