@@ -71,7 +71,8 @@ async fn start_to_the_end(state: Arc<SimState>, q: HashMap<String, String>) -> R
     if !config.start_delay.is_zero() {
         tokio::time::sleep(config.start_delay).await;
     }
-    if let Some(error) = config.start_error {
+    let behaviour = config.contents.get(&key.to_ascii_lowercase()).cloned().unwrap_or_default();
+    if let Some(error) = config.start_error.or(behaviour.start_error.clone()) {
         bump(&state.counters.failed_starts);
         return Json(json!({"response": null, "error": error})).into_response();
     }
@@ -84,6 +85,7 @@ async fn start_to_the_end(state: Arc<SimState>, q: HashMap<String, String>) -> R
         cancel: state.killed.child_token(),
         bytes_sent: Arc::new(AtomicU64::new(0)),
         connections: Arc::new(AtomicU64::new(0)),
+        behaviour,
     };
     {
         let mut playbacks = state.playbacks.lock();
@@ -209,7 +211,9 @@ impl Pacer {
         if self.config.drop_after_bytes.is_some_and(|n| self.sent_bytes >= n) {
             return aborted();
         }
-        if self.config.stall_after_bytes.is_some_and(|n| self.sent_bytes >= n) {
+        let stalled =
+            self.playback.behaviour.stall_after.is_some_and(|d| self.playback.started_at.elapsed() >= d);
+        if stalled || self.config.stall_after_bytes.is_some_and(|n| self.sent_bytes >= n) {
             self.cancel.cancelled().await;
             return aborted();
         }
@@ -252,7 +256,7 @@ async fn stat(State(state): Shared, Path((infohash, token)): Path<(String, Strin
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
     Json(json!({
         "response": {
-            "status": status, "peers": 5 + secs % 11, "speed_down": speed_down, "speed_up": speed_down / 10,
+            "status": status, "peers": p.behaviour.peers.unwrap_or(5 + secs % 11), "speed_down": speed_down, "speed_up": speed_down / 10,
             "downloaded": downloaded, "uploaded": downloaded / 10, "progress": 0, "total_progress": 0,
             "livepos": {"pos": (now - 2).to_string(), "first_ts": (now - 3600).to_string(),
                         "last_ts": now.to_string(), "live_first": now - 3600, "live_last": now, "buffer_pieces": 15},

@@ -42,6 +42,22 @@ pub struct SimConfig {
     /// Serve this recording (looped, from its start on every playback
     /// connection) instead of the synthetic counter stream.
     pub media: Option<Media>,
+    /// How single contents behave, by the id a start names (lower case):
+    /// dead ids, ids that stall, ids that lose their peers.
+    pub contents: HashMap<String, ContentBehaviour>,
+}
+
+/// How one content behaves, beside the engine-wide knobs: what a channel
+/// with several ids meets in the wild.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContentBehaviour {
+    /// Every start of it fails with this error (a dead id).
+    pub start_error: Option<String>,
+    /// Its playback stops sending this long after the engine session
+    /// started (connections stay open: a stall, not a drop).
+    pub stall_after: Option<Duration>,
+    /// Peers its statistics report, instead of the usual 5–15.
+    pub peers: Option<u64>,
 }
 
 impl Default for SimConfig {
@@ -58,6 +74,7 @@ impl Default for SimConfig {
             stall_after_bytes: None,
             healthy: true,
             media: None,
+            contents: HashMap::new(),
         }
     }
 }
@@ -72,6 +89,8 @@ pub(crate) struct Playback {
     pub bytes_sent: Arc<std::sync::atomic::AtomicU64>,
     /// Playback connections made so far.
     pub connections: Arc<std::sync::atomic::AtomicU64>,
+    /// How its content behaves.
+    pub behaviour: ContentBehaviour,
 }
 
 /// Shared by every request handler.
