@@ -87,8 +87,8 @@ impl Keeper {
         let sweeps = engines.iter().map(|engine| async move {
             let (slots_key, sessions_key) = engine_keys(&engine.id);
             let swept: Option<Vec<String>> =
-                cluster.call(scripts::SWEEP_SLOTS.key(slots_key).key(sessions_key)).await;
-            (engine, swept)
+                cluster.call(scripts::SWEEP_SLOTS.key(&slots_key).key(&sessions_key).arg(lease)).await;
+            (engine, slots_key, sessions_key, swept)
         });
         let mut beat = scripts::HEARTBEAT.key(format!("{PREFIX}instances"));
         beat.arg(cluster.instance_id()).arg(lease);
@@ -131,7 +131,7 @@ impl Keeper {
         // Cluster-wide load: what Redis counts, less this instance's own
         // registered slots (the pool counts those itself).
         let mut orphans = Vec::new();
-        for (engine, swept) in swept {
+        for (engine, slots_key, sessions_key, swept) in swept {
             let Some(mut swept) = swept else {
                 engine.set_others_load(0);
                 continue;
@@ -142,17 +142,24 @@ impl Keeper {
                 .filter(|s| s.engine_id == engine.id && s.registered.load(Ordering::Relaxed))
                 .count();
             engine.set_others_load(live.saturating_sub(ours));
-            if swept.len() > 1 {
-                orphans.extend(swept.drain(1..).map(|url| (engine.id.clone(), url)));
+            let dead: Vec<String> = swept.drain(1..).collect();
+            for pair in dead.chunks_exact(2) {
+                let (member, url) = (pair[0].clone(), pair[1].clone());
+                orphans.push((engine.id.clone(), slots_key.clone(), sessions_key.clone(), member, url));
             }
         }
-        let stops = orphans.iter().map(|(engine, url)| async move {
+        // The slot of each stays counted until its session is stopped, so
+        // no new stream takes the engine past its cap meanwhile.
+        let stops = orphans.iter().map(|(engine, slots_key, sessions_key, member, url)| async move {
             info!(engine = %engine, "stopping an engine session a dead instance left");
             match client.stop_command(url).await {
                 Ok(()) => {
                     cluster.counters.orphans_stopped.fetch_add(1, Ordering::Relaxed);
+                    let mut release = scripts::RELEASE_SLOT.key(slots_key);
+                    release.key(sessions_key).arg(member);
+                    let _: Option<i64> = cluster.call(&release).await;
                 }
-                Err(e) => warn!(engine = %engine, error = %e, "cannot stop a dead instance's engine session"),
+                Err(e) => warn!(engine = %engine, error = %e, "cannot stop a dead instance's engine session; retried at the next sweep"),
             }
         });
         join_all(stops).await;

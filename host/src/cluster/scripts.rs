@@ -42,7 +42,9 @@ pub static RELEASE_CONTENT: LazyLock<Script> = LazyLock::new(|| {
 });
 
 /// KEYS[1] engine's slot set; ARGV member, cap, lease ms. Takes a slot if
-/// fewer than `cap` unexpired slots are held (renews a slot already held).
+/// fewer than `cap` slots are held (renews a slot already held). A slot
+/// whose instance died counts until a sweep has stopped its engine
+/// session and released it: that session runs on the engine until then.
 /// 1 = taken, 0 = full.
 pub static TAKE_SLOT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
@@ -52,7 +54,7 @@ pub static TAKE_SLOT: LazyLock<Script> = LazyLock::new(|| {
            redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
            return 1
          end
-         if redis.call('ZCOUNT', KEYS[1], now, '+inf') >= tonumber(ARGV[2]) then return 0 end
+         if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
          redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
          redis.call('PEXPIRE', KEYS[1], lease * 20)
          return 1"
@@ -85,21 +87,26 @@ pub static RELEASE_SLOT: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// KEYS[1] slot set, KEYS[2] engine sessions hash. Removes expired slots
-/// (their instance stopped renewing: it died) and returns
-/// `{live slots, command URL of each removed slot's engine session…}`:
-/// the caller that removed a slot, and only it, stops that session.
+/// KEYS[1] slot set, KEYS[2] engine sessions hash; ARGV lease ms. Finds
+/// expired slots (their instance stopped renewing: it died). One whose
+/// engine session is known stays counted, held by the caller for one more
+/// lease, and comes back as `member, command URL`: the caller, and only it,
+/// stops that session and then releases the slot (if it cannot, the slot
+/// expires again and the next sweep retries). One without a session is
+/// removed. Returns `{live slots, member, URL, member, URL…}`.
 pub static SWEEP_SLOTS: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
         now_ms!(),
         "local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
          local out = {0}
          for _, member in ipairs(expired) do
-           redis.call('ZREM', KEYS[1], member)
            local url = redis.call('HGET', KEYS[2], member)
            if url then
-             redis.call('HDEL', KEYS[2], member)
+             redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), member)
+             table.insert(out, member)
              table.insert(out, url)
+           else
+             redis.call('ZREM', KEYS[1], member)
            end
          end
          out[1] = redis.call('ZCOUNT', KEYS[1], now, '+inf')
