@@ -131,24 +131,7 @@ struct SourceFile {
 
 /// The file's `[[sources]]`; an error names the table and the key.
 pub fn sources_from_file(value: &toml::Value) -> anyhow::Result<Vec<Source>> {
-    let list = value
-        .as_array()
-        .ok_or_else(|| anyhow::anyhow!("invalid setting `sources`: expected [[sources]] tables"))?;
-    anyhow::ensure!(list.len() <= MAX_SOURCES, "invalid setting `sources`: more than {MAX_SOURCES} sources");
-    let mut sources: Vec<Source> = Vec::with_capacity(list.len());
-    for (i, table) in list.iter().enumerate() {
-        let source = source_from_table(table)
-            .map_err(|why| anyhow::anyhow!("invalid setting `sources` entry {}: {why}", i + 1))?;
-        if sources.iter().any(|s| s.name == source.name) {
-            anyhow::bail!(
-                "invalid setting `sources` entry {}: the name `{}` is used twice",
-                i + 1,
-                source.name
-            );
-        }
-        sources.push(source);
-    }
-    Ok(sources)
+    super::settings::named_tables(value, "sources", MAX_SOURCES, source_from_table, |s| &s.name)
 }
 
 fn source_from_table(value: &toml::Value) -> Result<Source, String> {

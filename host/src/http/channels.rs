@@ -84,12 +84,20 @@ pub async fn list(
         serde_json::to_vec(&document)
     })
     .await;
+    json_written(written, "the channel list")
+}
+
+/// A JSON document written on a blocking thread, as a response.
+pub(super) fn json_written(
+    written: Result<serde_json::Result<Vec<u8>>, tokio::task::JoinError>,
+    what: &str,
+) -> Response {
     match written {
         Ok(Ok(body)) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
         _ => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "list_failed",
-            "the channel list could not be written",
+            "write_failed",
+            format!("{what} could not be written"),
         )
         .into_response(),
     }

@@ -7,12 +7,12 @@ use std::hash::{Hash, Hasher};
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::AppState;
 use super::playlist::{base_url, stream_url};
-use super::{ApiError, AppState};
 
 /// A stable 8-hex-digit device id (from the listen address).
 fn device_id(app: &AppState) -> String {
@@ -72,15 +72,7 @@ pub async fn lineup(State(app): State<AppState>, headers: HeaderMap) -> Response
         serde_json::to_vec(&entries)
     })
     .await;
-    match written {
-        Ok(Ok(body)) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
-        _ => ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "lineup_failed",
-            "the lineup could not be written",
-        )
-        .into_response(),
-    }
+    super::channels::json_written(written, "the lineup")
 }
 
 pub async fn lineup_status() -> Json<Value> {

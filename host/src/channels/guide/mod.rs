@@ -142,23 +142,7 @@ impl GuideSlot {
 /// The `[[guides]]` tables: `name`, `url` or `path`, optional `refresh`,
 /// `max_bytes`, `timeout`.
 pub fn guides_from_file(value: &toml::Value) -> anyhow::Result<Vec<GuideSpec>> {
-    let list = value
-        .as_array()
-        .ok_or_else(|| anyhow::anyhow!("invalid setting `guides`: expected [[guides]] tables"))?;
-    anyhow::ensure!(list.len() <= MAX_GUIDES, "invalid setting `guides`: more than {MAX_GUIDES} guides");
-    let mut guides: Vec<GuideSpec> = Vec::new();
-    for (i, table) in list.iter().enumerate() {
-        let guide = guide_from_table(table)
-            .map_err(|why| anyhow::anyhow!("invalid setting `guides` entry {}: {why}", i + 1))?;
-        anyhow::ensure!(
-            !guides.iter().any(|g| g.name == guide.name),
-            "invalid setting `guides` entry {}: the name `{}` is used twice",
-            i + 1,
-            guide.name
-        );
-        guides.push(guide);
-    }
-    Ok(guides)
+    crate::channels::settings::named_tables(value, "guides", MAX_GUIDES, guide_from_table, |g| &g.name)
 }
 
 const GUIDE_KEYS: &[&str] = &["name", "url", "path", "refresh", "max_bytes", "timeout"];
