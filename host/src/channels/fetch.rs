@@ -61,33 +61,14 @@ async fn get(
     since: &Validators,
     max_bytes: usize,
 ) -> anyhow::Result<Fetched> {
-    let mut request = client.get(url);
-    if let Some(etag) = &since.etag {
-        request = request.header(IF_NONE_MATCH, etag);
-    }
-    if let Some(date) = &since.last_modified {
-        request = request.header(IF_MODIFIED_SINCE, date);
-    }
-    let answer = request.send().await.map_err(|e| anyhow::anyhow!("{}", without_url(e)))?;
-    let status = answer.status();
-    if status == reqwest::StatusCode::NOT_MODIFIED {
+    let Some((answer, validators)) = conditional_get(client.get(url), since).await? else {
         return Ok(Fetched::NotModified);
-    }
-    anyhow::ensure!(status.is_success(), "the server answered {status}");
+    };
     if let Some(length) = answer.content_length()
         && length > max_bytes as u64
     {
         anyhow::bail!("the answer is {length} bytes, more than the {max_bytes} allowed");
     }
-    let header = |name| {
-        answer
-            .headers()
-            .get(name)
-            .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
-            .filter(|v| v.len() <= MAX_VALIDATOR)
-            .map(str::to_owned)
-    };
-    let validators = Validators { etag: header(ETAG), last_modified: header(LAST_MODIFIED) };
     let mut body = Vec::new();
     let mut chunks = answer.bytes_stream();
     while let Some(chunk) = chunks.next().await {
@@ -99,6 +80,38 @@ async fn get(
         body.extend_from_slice(&chunk);
     }
     Ok(Fetched::Body(body, validators))
+}
+
+/// Sends `request` with the validators of the last good answer: none
+/// when the server says nothing changed (`304`), else the successful
+/// answer, its body unread, and its own validators. Anything but a 2xx is
+/// an error naming the status.
+pub async fn conditional_get(
+    mut request: reqwest::RequestBuilder,
+    since: &Validators,
+) -> anyhow::Result<Option<(reqwest::Response, Validators)>> {
+    if let Some(etag) = &since.etag {
+        request = request.header(IF_NONE_MATCH, etag);
+    }
+    if let Some(date) = &since.last_modified {
+        request = request.header(IF_MODIFIED_SINCE, date);
+    }
+    let answer = request.send().await.map_err(|e| anyhow::anyhow!("{}", without_url(e)))?;
+    let status = answer.status();
+    if status == reqwest::StatusCode::NOT_MODIFIED {
+        return Ok(None);
+    }
+    anyhow::ensure!(status.is_success(), "the server answered {status}");
+    let header = |name| {
+        answer
+            .headers()
+            .get(name)
+            .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
+            .filter(|v| v.len() <= MAX_VALIDATOR)
+            .map(str::to_owned)
+    };
+    let validators = Validators { etag: header(ETAG), last_modified: header(LAST_MODIFIED) };
+    Ok(Some((answer, validators)))
 }
 
 /// reqwest's message and its causes, without the URL (which may carry

@@ -4,8 +4,8 @@
 //! Each event is the `/proxy/status` snapshot with the plugins and what
 //! the caller may do added: one snapshot type, two encodings. The channel
 //! list (tens of thousands of channels with big sources) comes in the
-//! first event and again only when it changed. The same access rule applies as to `/proxy/status`,
-//! decided when the feed is opened. The feed ends when acemux shuts down;
+//! first event and again only when it changed. The same access rule
+//! applies as to `/proxy/status`, decided when the feed is opened. The feed ends when acemux shuts down;
 //! the `retry` field tells the browser to reconnect two seconds later.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

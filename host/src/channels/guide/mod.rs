@@ -25,7 +25,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 
 use super::catalog::Listing;
-use super::fetch::Validators;
+use super::fetch::{self, Validators};
 use crate::values;
 
 /// How often a source's guide is read again (with its list, no more often).
@@ -229,29 +229,11 @@ async fn read_guide(
     let (raw, validators): (Raw, Validators) = match location {
         Location::Path(path) => (Raw::File(path.clone()), Validators::default()),
         Location::Url(url) => {
-            let mut request = http.get(url).timeout(timeout);
-            if let Some(etag) = &since.etag {
-                request = request.header(reqwest::header::IF_NONE_MATCH, etag);
-            }
-            if let Some(date) = &since.last_modified {
-                request = request.header(reqwest::header::IF_MODIFIED_SINCE, date);
-            }
-            let answer = request.send().await.map_err(|e| anyhow::anyhow!("{}", e.without_url()))?;
-            if answer.status() == reqwest::StatusCode::NOT_MODIFIED {
+            // The timeout covers the body too, which is read as it arrives.
+            let Some((answer, validators)) =
+                fetch::conditional_get(http.get(url).timeout(timeout), since).await?
+            else {
                 return Ok(None);
-            }
-            anyhow::ensure!(answer.status().is_success(), "the server answered {}", answer.status());
-            let header = |name| {
-                answer
-                    .headers()
-                    .get(name)
-                    .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
-                    .filter(|v| v.len() <= 256)
-                    .map(str::to_owned)
-            };
-            let validators = Validators {
-                etag: header(reqwest::header::ETAG),
-                last_modified: header(reqwest::header::LAST_MODIFIED),
             };
             use futures_util::TryStreamExt;
             let body = answer.bytes_stream().map_err(std::io::Error::other);
