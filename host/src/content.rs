@@ -28,6 +28,10 @@ pub enum KeyType {
     Magnet,
     /// A direct URL some front ends send.
     DirectUrl,
+    /// A channel of acemux's list with several ids (alternates): the key
+    /// of the one session that plays whichever of them works. Never sent
+    /// to an engine: the session asks engines for the id it plays.
+    Channel,
 }
 
 impl KeyType {
@@ -39,6 +43,7 @@ impl KeyType {
             KeyType::Url => "url",
             KeyType::Magnet => "magnet",
             KeyType::DirectUrl => "direct_url",
+            KeyType::Channel => "channel",
         }
     }
 }
@@ -88,9 +93,13 @@ impl fmt::Display for ContentKey {
 /// Why a request does not name a content.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ContentKeyError {
-    #[error("missing content: give one of `id`, `content_id`, `infohash`, `url`, `magnet` or `direct_url`")]
+    #[error(
+        "missing content: give one of `id`, `content_id`, `infohash`, `url`, `magnet`, `direct_url` or `channel`"
+    )]
     Missing,
-    #[error("give exactly one of `id`, `content_id`, `infohash`, `url`, `magnet` or `direct_url` (got {0})")]
+    #[error(
+        "give exactly one of `id`, `content_id`, `infohash`, `url`, `magnet`, `direct_url` or `channel` (got {0})"
+    )]
     Ambiguous(String),
     #[error("`{param}` must be 40 hexadecimal characters (got {len} characters)")]
     Malformed { param: &'static str, len: usize },
@@ -106,6 +115,7 @@ const NAMES: &[(&str, KeyType)] = &[
     ("url", KeyType::Url),
     ("magnet", KeyType::Magnet),
     ("direct_url", KeyType::DirectUrl),
+    ("channel", KeyType::Channel),
 ];
 
 impl ContentKey {
@@ -150,8 +160,14 @@ impl ContentKey {
             output.push(((*name).to_owned(), v.clone()));
         }
         output.sort();
+        if key_type == KeyType::Channel && !output.is_empty() {
+            return Err(ContentKeyError::Invalid {
+                param: "channel",
+                why: "a channel plays its ids as they are: no output parameters".into(),
+            });
+        }
         let base = match key_type {
-            KeyType::ContentId | KeyType::Infohash => Self::parse(key_type, param, value)?,
+            KeyType::ContentId | KeyType::Infohash | KeyType::Channel => Self::parse(key_type, param, value)?,
             KeyType::Url | KeyType::DirectUrl => Self::named(key_type, url(param, value)?),
             KeyType::Magnet => Self::named(key_type, magnet(value)?),
         };
@@ -188,6 +204,14 @@ impl ContentKey {
             output: Arc::from(output),
             ..self
         }
+    }
+
+    /// The key of the channel known as `identity` (see
+    /// [`crate::channels::Channel::identity`]): the same for the same
+    /// identity, in every process and after every restart, so a player's
+    /// saved URL keeps naming the channel whatever ids it has by then.
+    pub fn channel(identity: &str) -> Self {
+        Self::new(KeyType::Channel, derived_id(KeyType::Channel, identity, &[]))
     }
 
     /// The same content and output named by its infohash (what an engine

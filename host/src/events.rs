@@ -30,6 +30,50 @@ pub enum EndReason {
     Stopped,
 }
 
+/// Why a channel left an id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SwitchReason {
+    /// It did not start: the engine refused it, sent nothing within the
+    /// init timeout, or no engine could start it.
+    StartFailed,
+    /// It played, then its upstream failed past the reconnects and the
+    /// engine failover.
+    UpstreamFailed,
+    /// Its peers stayed under `--channel-min-peers`.
+    LowPeers,
+    /// Another stream here plays it (players asked for the id itself).
+    Busy,
+}
+
+impl SwitchReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SwitchReason::StartFailed => "start_failed",
+            SwitchReason::UpstreamFailed => "upstream_failed",
+            SwitchReason::LowPeers => "low_peers",
+            SwitchReason::Busy => "busy",
+        }
+    }
+}
+
+/// One switch of a channel between its ids (see
+/// `crate::stream::alternates`), for status, the dashboard and events.
+#[derive(Debug, Clone, Serialize)]
+pub struct Switch {
+    /// Unix time, seconds.
+    pub at: f64,
+    pub from: String,
+    pub to: String,
+    pub reason: SwitchReason,
+    pub error: Option<String>,
+    /// How long `from` is left before it is tried again.
+    pub backoff_s: f64,
+    /// How long players went without data: from the last data of the id
+    /// before to the first of the one after (once it came).
+    pub wait_s: Option<f64>,
+}
+
 /// The engine a session runs on, for status and events.
 #[derive(Debug, Clone, Serialize)]
 pub struct EngineRef {
@@ -44,7 +88,10 @@ pub struct EngineRef {
 pub struct StreamRef {
     /// acemux's id of the stream session (unique per process).
     pub session_id: u64,
+    /// The content on the engine (for a channel, the id it plays).
     pub key: ContentKey,
+    /// The channel's key, for a channel's stream.
+    pub channel: Option<ContentKey>,
 }
 
 /// How a player receives the stream.
@@ -63,6 +110,8 @@ pub enum PlayerKind {
 pub enum StreamEvent {
     /// The first engine accepted the stream (once per stream).
     Started { stream: StreamRef, engine: EngineRef, session: EngineSession },
+    /// A channel moved to its next id (`stream` names the id after).
+    ChannelSwitched { stream: StreamRef, channel: String, switch: Switch },
     /// The stream moved off a failing engine.
     Failover { stream: StreamRef, from: EngineRef, error: String },
     /// The stream ended (once per stream that started).
@@ -143,7 +192,7 @@ mod tests {
 
     fn ended() -> StreamEvent {
         StreamEvent::Ended {
-            stream: StreamRef { session_id: 1, key: ContentKey::new(KeyType::Infohash, "a") },
+            stream: StreamRef { session_id: 1, key: ContentKey::new(KeyType::Infohash, "a"), channel: None },
             engine: None,
             reason: EndReason::Normal,
         }

@@ -200,6 +200,7 @@ impl Acemux {
             plugins: plugin_settings,
             cluster: cluster_settings,
             channels,
+            alternates,
             dashboard,
             engine_api: engine_api_settings,
         } = settings;
@@ -261,6 +262,8 @@ impl Acemux {
             Some(membership) => Some(cluster::Cluster::new(membership)?),
             None => None,
         };
+        let catalog =
+            start_channels(channels, &pool, &client, &plugins, &mut background, &stop_background).await?;
         let shutdown_timeout = front.shutdown_timeout;
         let registry = Registry::new(StreamContext {
             stream,
@@ -273,6 +276,8 @@ impl Acemux {
             totals: Arc::default(),
             plugins: plugins.clone(),
             cluster: membership.as_ref().map(|(c, _)| c.clone()),
+            alternates,
+            channels: Some(catalog.clone()),
         });
         let membership = match membership {
             Some((cluster, keeper)) => {
@@ -289,8 +294,6 @@ impl Acemux {
             }
             None => None,
         };
-        let catalog =
-            start_channels(channels, &pool, &client, &plugins, &mut background, &stop_background).await?;
         let hls = hls::Hls::new(registry.clone(), hls_settings);
         let api_clients = engine_api::ClientPlaybacks::new(
             engine_api_settings.api_client_timeout,

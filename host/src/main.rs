@@ -95,6 +95,8 @@ async fn start_demo_engine(settings: &mut Settings) -> anyhow::Result<ace_sim::S
         settings.channels.channels = vec![acemux::channels::Channel {
             name: "Demo test pattern".into(),
             key: acemux::content::ContentKey::new(acemux::content::KeyType::ContentId, DEMO_ID),
+            alternates: Vec::new(),
+            identity: None,
             group: Some("Demo".into()),
             logo: None,
             tvg_id: None,

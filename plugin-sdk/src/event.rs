@@ -41,6 +41,19 @@ pub enum Event {
         stream: Stream,
         stats: StreamStats,
     },
+    /// A channel moved to its next id (`stream` names the id after;
+    /// `stream.channel` the channel).
+    ChannelSwitched {
+        stream: Stream,
+        channel_name: String,
+        from_id: String,
+        to_id: String,
+        /// `start-failed`, `upstream-failed`, `low-peers` or `busy`.
+        reason: String,
+        error: Option<String>,
+        /// How long the id left is not tried again.
+        backoff_ms: u64,
+    },
 }
 
 /// What an engine says about a stream (each field as far as it says it).
@@ -66,7 +79,8 @@ impl Event {
             | Event::PlayerDisconnected { stream, .. }
             | Event::EngineFailed { stream, .. }
             | Event::Failover { stream, .. }
-            | Event::StreamStats { stream, .. } => stream,
+            | Event::StreamStats { stream, .. }
+            | Event::ChannelSwitched { stream, .. } => stream,
         }
     }
 
@@ -81,6 +95,7 @@ impl Event {
             Event::EngineFailed { .. } => "engine-failed",
             Event::Failover { .. } => "failover",
             Event::StreamStats { .. } => "stream-stats",
+            Event::ChannelSwitched { .. } => "channel-switched",
         }
     }
 }
@@ -124,6 +139,15 @@ macro_rules! __convert_event {
                     downloaded: s.downloaded,
                     uploaded: s.uploaded,
                 },
+            },
+            $iface::Event::ChannelSwitched(c) => $crate::Event::ChannelSwitched {
+                stream: c.stream,
+                channel_name: c.channel_name,
+                from_id: c.from_id,
+                to_id: c.to_id,
+                reason: c.reason,
+                error: c.error,
+                backoff_ms: c.backoff_ms,
             },
         }
     };

@@ -53,5 +53,10 @@ pub fn request(content_key: &str) -> Request {
 
 /// A stream of a content id.
 pub fn stream(content_key: &str) -> Stream {
-    Stream { content_key: content_key.to_owned(), key_type: KeyType::ContentId, engine_id: None }
+    Stream {
+        content_key: content_key.to_owned(),
+        key_type: KeyType::ContentId,
+        engine_id: None,
+        channel: None,
+    }
 }

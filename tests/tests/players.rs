@@ -82,6 +82,8 @@ fn channels() -> Vec<acemux::channels::Channel> {
         acemux::channels::Channel {
             name: "News One".into(),
             key: ContentKey::new(KeyType::ContentId, content_id(10)),
+            alternates: Vec::new(),
+            identity: None,
             group: Some("News".into()),
             logo: Some("http://logos/n1.png".into()),
             tvg_id: Some("news1.tv".into()),
@@ -90,6 +92,8 @@ fn channels() -> Vec<acemux::channels::Channel> {
         acemux::channels::Channel {
             name: "Sport".into(),
             key: ContentKey::new(KeyType::Infohash, content_id(11)),
+            alternates: Vec::new(),
+            identity: None,
             group: Some("Sports".into()),
             logo: None,
             tvg_id: None,

@@ -13,7 +13,6 @@
 //! `tvg-id` it lacks from the later ones.
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -30,6 +29,7 @@ use super::numbers::{Numbers, Wanted};
 use super::search::SearchDetails;
 use super::source::Source;
 use crate::content::ContentKey;
+use crate::stream::alternates::{ChannelDirectory, ChannelPlan};
 
 /// Channels listed at most, whatever the sources hold.
 pub const MAX_CHANNELS: usize = 50_000;
@@ -57,10 +57,95 @@ pub struct Listing {
     pub channels: Vec<Listed>,
     /// Entries dropped because an earlier one named the same content.
     pub duplicates: usize,
+    /// Entries merged into an earlier channel as its alternates (the same
+    /// `tvg-id`, or the same name in one source).
+    pub alternates: usize,
     /// Channels left out past [`MAX_CHANNELS`].
     pub left_out: usize,
     /// Tells this list from every other (see [`super::next_generation`]).
     pub generation: u64,
+    /// The channels with alternates, by the id of their play key.
+    by_play_key: HashMap<String, usize>,
+}
+
+impl Listing {
+    /// The channel with alternates players ask for by `key`.
+    pub fn channel(&self, key: &ContentKey) -> Option<&Listed> {
+        self.channels.get(*self.by_play_key.get(&key.id)?)
+    }
+}
+
+/// Where each entry of a list being merged goes. The first entry of a
+/// channel wins (`[[channels]]` before sources, sources in the file's
+/// order, entries in their list's order); a later entry naming an id
+/// already listed is a duplicate (it lends the group, logo and `tvg-id`
+/// the first lacks); a later one with the same `tvg-id`, or the same name
+/// in the same source, brings its ids as the first one's alternates.
+#[derive(Default)]
+struct Merging {
+    /// Every id listed → the channel that has it.
+    by_id: HashMap<ContentKey, usize>,
+    by_tvg_id: HashMap<String, usize>,
+    /// (source, name) → channel, for sources' channels.
+    by_source_name: HashMap<(Arc<str>, String), usize>,
+    duplicates: usize,
+    alternates: usize,
+}
+
+impl Merging {
+    /// The channel listed already that `channel` belongs to, if any.
+    fn home(&self, channel: &Channel, source: Option<&str>) -> Option<usize> {
+        channel
+            .ids()
+            .find_map(|k| self.by_id.get(k))
+            .or_else(|| channel.tvg_id.as_ref().and_then(|t| self.by_tvg_id.get(t)))
+            .or_else(|| self.by_source_name.get(&(Arc::from(source?), channel.name.clone())))
+            .copied()
+    }
+
+    /// Lists `channel` as channel number `at` of the merged list.
+    fn file(&mut self, channel: &Channel, source: Option<&str>, at: usize) {
+        for key in channel.ids() {
+            self.by_id.insert(key.clone(), at);
+        }
+        if let Some(tvg_id) = &channel.tvg_id {
+            self.by_tvg_id.entry(tvg_id.clone()).or_insert(at);
+        }
+        if let Some(source) = source {
+            self.by_source_name.entry((Arc::from(source), channel.name.clone())).or_insert(at);
+        }
+    }
+
+    /// Merges a later entry into `kept`, channel number `at`.
+    fn merge(&mut self, kept: &mut Channel, at: usize, later: Channel, source: Option<&str>) {
+        let fresh: Vec<ContentKey> = later.ids().filter(|k| !self.by_id.contains_key(*k)).cloned().collect();
+        if fresh.is_empty() {
+            self.duplicates += 1;
+        } else {
+            self.alternates += 1;
+            if kept.identity.is_none() {
+                kept.identity = Some(match (&kept.tvg_id, source) {
+                    (Some(tvg_id), _) => format!("tvg-id:{tvg_id}").into(),
+                    (None, source) => {
+                        format!("source:{}\u{0}{}", source.unwrap_or_default(), kept.name).into()
+                    }
+                });
+            }
+            for key in fresh {
+                if kept.add_alternate(key.clone()) {
+                    self.by_id.insert(key, at);
+                }
+            }
+        }
+        kept.group = kept.group.take().or(later.group);
+        kept.logo = kept.logo.take().or(later.logo);
+        if kept.tvg_id.is_none()
+            && let Some(tvg_id) = later.tvg_id
+        {
+            self.by_tvg_id.entry(tvg_id.clone()).or_insert(at);
+            kept.tvg_id = Some(tvg_id);
+        }
+    }
 }
 
 /// A channel a source gave, after its rules.
@@ -278,26 +363,20 @@ impl Catalog {
     fn rebuild(&self) {
         let _one_at_a_time = self.rebuilding.lock();
         let mut merged: Vec<(Listed, Option<u32>)> = Vec::new();
-        let mut seen: HashMap<ContentKey, usize> = HashMap::new();
-        let (mut duplicates, mut left_out) = (0, 0);
+        let mut merging = Merging::default();
+        let mut left_out = 0;
         let mut add = |channel: Channel,
                        source: Option<Arc<str>>,
                        suggested: Option<u32>,
                        search: Option<Arc<SearchDetails>>,
                        source_name: Option<String>| {
-            match seen.entry(channel.key.clone()) {
-                Entry::Occupied(first) => {
-                    duplicates += 1;
-                    let kept = &mut merged[*first.get()].0.channel;
-                    kept.group = kept.group.take().or(channel.group);
-                    kept.logo = kept.logo.take().or(channel.logo);
-                    kept.tvg_id = kept.tvg_id.take().or(channel.tvg_id);
-                }
-                Entry::Vacant(slot) if merged.len() < MAX_CHANNELS => {
-                    slot.insert(merged.len());
+            match merging.home(&channel, source.as_deref()) {
+                Some(home) => merging.merge(&mut merged[home].0.channel, home, channel, source.as_deref()),
+                None if merged.len() < MAX_CHANNELS => {
+                    merging.file(&channel, source.as_deref(), merged.len());
                     merged.push((Listed { number: 0, source, channel, search, source_name }, suggested));
                 }
-                Entry::Vacant(_) => left_out += 1,
+                None => left_out += 1,
             }
         };
         for channel in &self.hand {
@@ -329,11 +408,19 @@ impl Catalog {
         for (listed, number) in channels.iter_mut().zip(assigned) {
             listed.number = number;
         }
+        let by_play_key = channels
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| !l.channel.alternates.is_empty())
+            .map(|(i, l)| (l.channel.play_key().id, i))
+            .collect();
         self.listing.store(Arc::new(Listing {
             channels,
-            duplicates,
+            duplicates: merging.duplicates,
+            alternates: merging.alternates,
             left_out,
             generation: super::next_generation(),
+            by_play_key,
         }));
         if changed {
             self.numbers_changed.notify_one();
@@ -361,5 +448,13 @@ impl Catalog {
             Ok(Err(e)) => tracing::warn!(file = shown, error = %e, "cannot write the channel numbers"),
             Err(e) => tracing::warn!(error = %e, "channel numbers writer failed"),
         }
+    }
+}
+
+impl ChannelDirectory for Catalog {
+    fn plan(&self, channel: &ContentKey) -> Option<ChannelPlan> {
+        let listing = self.current();
+        let listed = listing.channel(channel)?;
+        Some(ChannelPlan { name: listed.channel.name.clone(), ids: listed.channel.ids().cloned().collect() })
     }
 }

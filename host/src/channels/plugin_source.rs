@@ -63,6 +63,8 @@ fn read_channel(c: WitChannel) -> Option<SourceChannel> {
         channel: Channel {
             name: name.clone(),
             key,
+            alternates: Vec::new(),
+            identity: None,
             group: text(c.group),
             logo: text(c.logo),
             tvg_id: text(c.tvg_id),

@@ -234,6 +234,8 @@ async fn read_m3u(
                 channel: super::Channel {
                     name: e.name,
                     key: e.key,
+                    alternates: Vec::new(),
+                    identity: None,
                     group: e.group,
                     logo: e.tvg_logo,
                     tvg_id: e.tvg_id,

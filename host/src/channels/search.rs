@@ -142,6 +142,8 @@ fn read_result(result: &Value) -> Option<SourceChannel> {
         channel: Channel {
             name,
             key: ContentKey::new(KeyType::Infohash, infohash.to_ascii_lowercase()),
+            alternates: Vec::new(),
+            identity: None,
             group,
             logo: text(result, "icon"),
             tvg_id: None,

@@ -12,7 +12,17 @@ use crate::values::{self, OrNone};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Channel {
     pub name: String,
+    /// Its preferred id.
     pub key: ContentKey,
+    /// Its other ids, in order of preference: tried in turn when the ones
+    /// before fail (see [`crate::stream::alternates`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alternates: Vec<ContentKey>,
+    /// What names the channel for good once it has alternates (its
+    /// `[[channels]]` name, else the `tvg-id` or the source and name its
+    /// alternates were merged by): its players' URLs are made from it.
+    #[serde(skip)]
+    pub identity: Option<std::sync::Arc<str>>,
     pub group: Option<String>,
     pub logo: Option<String>,
     pub tvg_id: Option<String>,
@@ -47,11 +57,69 @@ pub struct ChannelSettings {
     pub guides: Vec<super::guide::GuideSpec>,
 }
 
-/// File keys of a `[[channels]]` table.
-const CHANNEL_KEYS: &[&str] = &["name", "id", "content_id", "infohash", "group", "logo", "tvg_id", "number"];
+/// Ids a channel carries at most (its preferred one and its alternates).
+pub const MAX_IDS: usize = 16;
 
-/// The file's `[[channels]]`: `name`, one of `id`/`content_id`/`infohash`,
-/// optional `group`, `logo`, `tvg_id`, `number` (1–99999).
+impl Channel {
+    /// A channel with one id and nothing else known.
+    pub fn new(name: String, key: ContentKey) -> Self {
+        Self {
+            name,
+            key,
+            alternates: Vec::new(),
+            identity: None,
+            group: None,
+            logo: None,
+            tvg_id: None,
+            number: None,
+        }
+    }
+
+    /// Every id, preferred first.
+    pub fn ids(&self) -> impl Iterator<Item = &ContentKey> {
+        std::iter::once(&self.key).chain(&self.alternates)
+    }
+
+    /// What players ask for the channel with: its id when it has one, the
+    /// channel's own key (`?channel=`, `/channel/<key>/…`) when it has
+    /// alternates, so the URL names the channel, not one of its ids.
+    pub fn play_key(&self) -> ContentKey {
+        match &self.identity {
+            Some(identity) if !self.alternates.is_empty() => ContentKey::channel(identity),
+            _ => self.key.clone(),
+        }
+    }
+
+    /// Adds `key` as its last alternate, unless it has it or is full.
+    pub fn add_alternate(&mut self, key: ContentKey) -> bool {
+        if self.alternates.len() + 1 >= MAX_IDS || self.ids().any(|k| *k == key) {
+            return false;
+        }
+        self.alternates.push(key);
+        true
+    }
+}
+
+/// File keys of a `[[channels]]` table.
+const CHANNEL_KEYS: &[&str] =
+    &["name", "id", "content_id", "infohash", "ids", "group", "logo", "tvg_id", "number"];
+
+/// One entry of `ids`: a content id (40 hex, or `acestream://` and 40
+/// hex), or an infohash written `infohash:` and 40 hex.
+fn id_entry(entry: &toml::Value) -> Result<ContentKey, String> {
+    let text = entry.as_str().ok_or_else(|| format!("`ids` entries are strings (got {entry})"))?;
+    let (param, value) = match text.strip_prefix("infohash:") {
+        Some(hash) => ("infohash", hash),
+        None => ("content_id", text.strip_prefix("acestream://").unwrap_or(text)),
+    };
+    ContentKey::from_query(&[(param.to_owned(), value.to_owned())])
+        .map_err(|e| format!("`ids` entry `{text}`: {e}"))
+}
+
+/// The file's `[[channels]]`: `name`, its id (`id`/`content_id`/`infohash`)
+/// or ids in order of preference (`ids`, infohashes written
+/// `infohash:<hex>`), optional `group`, `logo`, `tvg_id`, `number`
+/// (1–99999).
 pub fn channels_from_file(value: &toml::Value) -> anyhow::Result<Vec<Channel>> {
     let list = value.as_array().context("invalid setting `channels`: expected [[channels]] tables")?;
     list.iter()
@@ -68,7 +136,29 @@ pub fn channels_from_file(value: &toml::Value) -> anyhow::Result<Vec<Channel>> {
                 .iter()
                 .filter_map(|k| text(k).map(|v| ((*k).to_owned(), v)))
                 .collect();
-            let key = ContentKey::from_query(&query).map_err(|e| bad(format!("{name}: {e}")))?;
+            let mut ids = Vec::new();
+            if !query.is_empty() || t.get("ids").is_none() {
+                ids.push(ContentKey::from_query(&query).map_err(|e| bad(format!("{name}: {e}")))?);
+            }
+            if let Some(list) = t.get("ids") {
+                let list = list.as_array().ok_or_else(|| {
+                    bad(format!("{name}: `ids` must be a list of ids in order of preference"))
+                })?;
+                for entry in list {
+                    let key = id_entry(entry).map_err(|e| bad(format!("{name}: {e}")))?;
+                    if ids.contains(&key) {
+                        return Err(bad(format!("{name}: the id {} is given twice", key.id)));
+                    }
+                    ids.push(key);
+                }
+            }
+            if ids.is_empty() {
+                return Err(bad(format!("{name}: `ids` is empty")));
+            }
+            if ids.len() > MAX_IDS {
+                return Err(bad(format!("{name}: more than {MAX_IDS} ids")));
+            }
+            let key = ids.remove(0);
             let number = match t.get("number") {
                 None => None,
                 Some(toml::Value::Integer(n)) if (1..=99_999).contains(n) => Some(*n as u32),
@@ -79,8 +169,10 @@ pub fn channels_from_file(value: &toml::Value) -> anyhow::Result<Vec<Channel>> {
                 }
             };
             Ok(Channel {
+                identity: Some(format!("channel:{name}").into()),
                 name,
                 key,
+                alternates: ids,
                 group: text("group"),
                 logo: text("logo"),
                 tvg_id: text("tvg_id"),

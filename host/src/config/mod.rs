@@ -33,6 +33,7 @@ use crate::http::{DashboardSettings, FrontDoorSettings};
 use crate::orchestrator::OrchestratorSettings;
 use crate::plugins::PluginHostSettings;
 use crate::stream::StreamSettings;
+use crate::stream::alternates::AlternatesSettings;
 
 /// The command line: what to do, the settings file, and the settings.
 #[derive(Debug, Parser)]
@@ -80,6 +81,8 @@ pub struct Settings {
     pub cluster: ClusterSettings,
     #[command(flatten, next_help_heading = "Channels")]
     pub channels: ChannelSettings,
+    #[command(flatten, next_help_heading = "Failover between a channel's ids")]
+    pub alternates: AlternatesSettings,
     #[command(flatten, next_help_heading = "Dashboard")]
     pub dashboard: DashboardSettings,
     #[command(flatten, next_help_heading = "The engine API acemux answers")]

@@ -25,6 +25,12 @@ struct Row<'a> {
     number: u32,
     name: &'a str,
     key: &'a ContentKey,
+    /// Its other ids, in order of preference.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    alternates: &'a [ContentKey],
+    /// The key players ask for a channel with alternates by.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    channel_key: Option<String>,
     group: Option<&'a str>,
     logo: Option<&'a str>,
     tvg_id: Option<&'a str>,
@@ -41,6 +47,8 @@ struct Document<'a> {
     channels: Vec<Row<'a>>,
     total: usize,
     duplicates: usize,
+    /// Entries merged into an earlier channel as its alternates.
+    alternates: usize,
     left_out: usize,
 }
 
@@ -65,6 +73,8 @@ pub async fn list(
                     number: l.number,
                     name: &c.name,
                     key: &c.key,
+                    alternates: &c.alternates,
+                    channel_key: (!c.alternates.is_empty()).then(|| c.play_key().id),
                     group: c.group.as_deref(),
                     logo: c.logo.as_deref(),
                     tvg_id: c.tvg_id.as_deref(),
@@ -79,6 +89,7 @@ pub async fn list(
             channels,
             total: listing.channels.len(),
             duplicates: listing.duplicates,
+            alternates: listing.alternates,
             left_out: listing.left_out,
         };
         serde_json::to_vec(&document)

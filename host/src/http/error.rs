@@ -58,6 +58,7 @@ impl From<StreamError> for ApiError {
             StreamError::Stopped => (StatusCode::SERVICE_UNAVAILABLE, "stopped"),
             StreamError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
             StreamError::Limit(_) => (StatusCode::SERVICE_UNAVAILABLE, "limit"),
+            StreamError::UnknownChannel => (StatusCode::NOT_FOUND, "unknown_channel"),
         };
         Self::new(status, code, e.to_string())
     }

@@ -49,8 +49,9 @@ pub async fn getstream(
 }
 
 /// The URL forms other proxies' playlists carry: `/pid/<id>/<name>.ts`,
-/// `/content_id/<id>/<name>.ts`, `/infohash/<infohash>/<name>.ts`. They reach
-/// the same sessions as the query forms.
+/// `/content_id/<id>/<name>.ts`, `/infohash/<infohash>/<name>.ts`, and
+/// acemux's `/channel/<key>/<name>.ts` of a channel with alternates. They
+/// reach the same sessions as the query forms.
 pub async fn path_form(
     State(app): State<AppState>,
     conn: Option<Extension<Connection>>,
@@ -73,6 +74,7 @@ fn path_query(form: &str, id: String) -> Result<Vec<(String, String)>, ApiError>
     let param = match form {
         "pid" | "content_id" => "content_id",
         "infohash" => "infohash",
+        "channel" => "channel",
         _ => return Err(ApiError::not_found("no such endpoint")),
     };
     Ok(vec![(param.to_owned(), id)])

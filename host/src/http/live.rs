@@ -38,6 +38,7 @@ fn channels_json(listing: &crate::channels::Listing) -> Value {
                 "name": c.name,
                 "id": c.key.id,
                 "key_type": c.key.key_type,
+                "ids": c.ids().count(),
                 "group": c.group,
                 "logo": c.logo,
                 // Relative to the page (empty base).

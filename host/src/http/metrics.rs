@@ -125,13 +125,30 @@ pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Result<
         f.one(&metric, "counter", &format!("Sum over all streams of `{name}`."), value);
     }
 
-    let (buckets, count, sum) = ctx.totals.time_to_first_byte.snapshot();
-    let name = "acemux_time_to_first_byte_seconds";
-    f.head(name, "histogram", "From a player's request to its first stream byte.");
-    for (bound, n) in buckets {
-        let _ = writeln!(f.out, "{name}_bucket{{le=\"{bound}\"}} {n}");
+    f.head("acemux_channel_switches_total", "counter", "Channels moved to their next id, by reason.");
+    for (reason, n) in ctx.totals.channel_switches() {
+        let _ = writeln!(f.out, "acemux_channel_switches_total{{reason=\"{}\"}} {n}", reason.as_str());
     }
-    let _ = writeln!(f.out, "{name}_bucket{{le=\"+Inf\"}} {count}\n{name}_sum {sum}\n{name}_count {count}");
+    for (name, help, histogram) in [
+        (
+            "acemux_time_to_first_byte_seconds",
+            "From a player's request to its first stream byte.",
+            &ctx.totals.time_to_first_byte,
+        ),
+        (
+            "acemux_channel_switch_wait_seconds",
+            "From the last data of a channel's id to the first data of the next id.",
+            &ctx.totals.switch_wait,
+        ),
+    ] {
+        let (buckets, count, sum) = histogram.snapshot();
+        f.head(name, "histogram", help);
+        for (bound, n) in buckets {
+            let _ = writeln!(f.out, "{name}_bucket{{le=\"{bound}\"}} {n}");
+        }
+        let _ =
+            writeln!(f.out, "{name}_bucket{{le=\"+Inf\"}} {count}\n{name}_sum {sum}\n{name}_count {count}");
+    }
 
     let engines = ctx.pool.views();
     let label = |e: &EngineView| match detail {

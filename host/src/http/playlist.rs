@@ -31,21 +31,27 @@ pub fn base_url(app: &AppState, headers: &HeaderMap) -> String {
     format!("{proto}://{host}")
 }
 
-/// A channel's HLS URL on acemux (the engine's own HLS URL form).
+/// A channel's HLS URL on acemux (the engine's own HLS URL form); a
+/// channel with alternates is named by its channel key.
 pub fn hls_url(base: &str, channel: &Channel) -> String {
-    format!("{base}/ace/manifest.m3u8?{}={}", channel.key.key_type.engine_param(), channel.key.id)
+    let key = channel.play_key();
+    format!("{base}/ace/manifest.m3u8?{}={}", key.key_type.engine_param(), key.id)
 }
 
-/// A channel's stream URL on acemux (the path form players' playlists use).
+/// A channel's stream URL on acemux (the path form players' playlists
+/// use): `/pid/<id>/…` or `/infohash/<id>/…` for a channel with one id,
+/// `/channel/<key>/…` for one with alternates.
 pub fn stream_url(base: &str, channel: &Channel) -> String {
-    let form = match channel.key.key_type {
+    let key = channel.play_key();
+    let form = match key.key_type {
         crate::content::KeyType::Infohash => "infohash",
+        crate::content::KeyType::Channel => "channel",
         // (Channels are named by content id or infohash.)
         _ => "pid",
     };
     let slug: String =
         channel.name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
-    format!("{base}/{form}/{}/{slug}.ts", channel.key.id)
+    format!("{base}/{form}/{}/{slug}.ts", key.id)
 }
 
 fn attr(value: &str) -> String {

@@ -95,6 +95,9 @@ pub fn session_json(s: &Session, hls: Option<&HlsOutput>, detail: Detail) -> Val
         "stream_id": s.id,
         "ace_id": s.key.id,
         "key_type": s.key.key_type,
+        // The id on the engine: the content's own, or the one its channel plays.
+        "playing_id": s.playing().id,
+        "channel": channel_json(s, detail),
         "state": state,
         "engine_id": detail.show(engine.as_ref().map(|e| e.id.clone())),
         "engine_host": detail.show(engine.as_ref().map(|e| e.host.clone())),
@@ -129,6 +132,18 @@ pub fn session_json(s: &Session, hls: Option<&HlsOutput>, detail: Detail) -> Val
         "hls": hls.map(HlsOutput::stats),
         "players": players,
     })
+}
+
+/// A channel's ids, which it plays, their backoffs and its latest
+/// switches; `null` for a content asked for by its own id. Errors may
+/// carry an engine's address: redacted callers get none.
+fn channel_json(s: &Session, detail: Detail) -> Value {
+    let Some(mut status) = s.channel_status() else { return Value::Null };
+    if detail == Detail::Redacted {
+        status.ids.iter_mut().for_each(|id| id.last_error = None);
+        status.history.iter_mut().for_each(|switch| switch.error = None);
+    }
+    serde_json::to_value(status).unwrap_or_default()
 }
 
 /// The engine's latest statistics of the stream (one poll per stream):

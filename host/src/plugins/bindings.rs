@@ -13,6 +13,6 @@ pub use self::acemux::plugin::host::Level;
 pub use self::acemux::plugin::types::{Engine, KeyType, Request, Stream};
 pub use self::exports::acemux::plugin::channel_source::Channel as WitChannel;
 pub use self::exports::acemux::plugin::events::{
-    EngineFailure, Event, Player, PlayerLeft, StreamEnded, StreamStats,
+    ChannelSwitch, EngineFailure, Event, Player, PlayerLeft, StreamEnded, StreamStats,
 };
 pub use self::exports::acemux::plugin::selector::{Candidate, Selection};

@@ -10,7 +10,9 @@ use crate::events::{PlayerKind, StreamEvent, StreamRef};
 
 use super::address::address_text;
 use super::bindings::acemux::plugin::types::PlayerKind as WitPlayerKind;
-use super::bindings::{EngineFailure, Event, Player, PlayerLeft, Stream, StreamEnded, StreamStats};
+use super::bindings::{
+    ChannelSwitch, EngineFailure, Event, Player, PlayerLeft, Stream, StreamEnded, StreamStats,
+};
 use super::host::PluginHost;
 use super::select::key_type;
 
@@ -19,6 +21,7 @@ fn stream(s: &StreamRef, engine: Option<&EngineRef>) -> Stream {
         content_key: s.key.id.clone(),
         key_type: key_type(s.key.key_type),
         engine_id: engine.map(|e| e.id.clone()),
+        channel: s.channel.as_ref().map(|c| c.id.clone()),
     }
 }
 
@@ -63,6 +66,17 @@ pub fn to_wit(event: &StreamEvent) -> Event {
             downloaded: stats.downloaded,
             uploaded: stats.uploaded,
         }),
+        StreamEvent::ChannelSwitched { stream: s, channel, switch } => {
+            Event::ChannelSwitched(ChannelSwitch {
+                stream: stream(s, None),
+                channel_name: channel.clone(),
+                from_id: switch.from.clone(),
+                to_id: switch.to.clone(),
+                reason: switch.reason.as_str().replace('_', "-"),
+                error: switch.error.clone(),
+                backoff_ms: (switch.backoff_s * 1000.0) as u64,
+            })
+        }
         StreamEvent::PlayerConnected { stream: s, engine, client, kind } => Event::PlayerConnected(Player {
             stream: stream(s, engine.as_ref()),
             client_address: client.map(address_text),

@@ -71,5 +71,6 @@ pub fn key_type(k: crate::content::KeyType) -> KeyType {
         crate::content::KeyType::Url => KeyType::Url,
         crate::content::KeyType::Magnet => KeyType::Magnet,
         crate::content::KeyType::DirectUrl => KeyType::DirectUrl,
+        crate::content::KeyType::Channel => KeyType::Channel,
     }
 }

@@ -96,6 +96,21 @@ impl MediaScanner {
         *self = Self::default();
     }
 
+    /// Whether the program has video, once its PMT was read.
+    pub fn has_video(&self) -> Option<bool> {
+        self.pmt.as_ref().map(|p| p.video.is_some())
+    }
+
+    /// The video PID, once the PMT named one.
+    pub fn video_pid(&self) -> Option<u16> {
+        self.pmt.as_ref().and_then(|p| p.video).map(|v| v.pid)
+    }
+
+    /// The PAT and PMT in force, once both were read.
+    pub fn tables(&mut self) -> Option<Bytes> {
+        self.psi()
+    }
+
     /// What `chunk` (whole packets) holds.
     pub fn scan(&mut self, chunk: &[u8]) -> ChunkMedia {
         let mut found: Option<ChunkKeyframes> = None;

@@ -8,7 +8,10 @@
 //! task that runs [`upstream`] and decides when the stream ends; [`ring`]
 //! holds the shared chunks and, from [`media`], where in them a new
 //! player can start decoding; each [`player`] is only a cursor into it.
+//! A channel with several ids is one session that plays them in turn
+//! ([`alternates`]), each next id let in at a keyframe ([`splice`]).
 
+pub mod alternates;
 pub mod counters;
 pub mod engine_stats;
 pub mod media;
@@ -17,6 +20,7 @@ pub mod registry;
 pub mod ring;
 pub mod session;
 pub mod settings;
+pub mod splice;
 pub mod totals;
 pub mod upstream;
 

@@ -24,6 +24,7 @@ use crate::engine::{EngineClient, EngineError, EnginePool, EngineSelector, Engin
 use crate::events::EventBus;
 use crate::plugins::PluginHost;
 
+use super::alternates::{AlternatesSettings, ChannelDirectory};
 use super::player::PlayerSlot;
 use super::ring::Ring;
 use super::session::{Session, StreamError};
@@ -47,6 +48,10 @@ pub struct StreamContext {
     pub plugins: Option<Arc<PluginHost>>,
     /// Shared engine slots when acemux runs as one of several instances.
     pub cluster: Option<Arc<Cluster>>,
+    /// Failover between a channel's ids.
+    pub alternates: AlternatesSettings,
+    /// Where a channel's ids are found (the channel list), when there is one.
+    pub channels: Option<Arc<dyn ChannelDirectory>>,
 }
 
 impl StreamContext {
@@ -75,6 +80,10 @@ struct Sessions {
     aliases: HashMap<ContentKey, ContentKey>,
     /// Content id → infohash, as engines revealed them.
     infohash_of: HashMap<String, String>,
+    /// The id a channel's session plays now → the channel's key: players
+    /// asking for that id join the channel's stream (an engine serves one
+    /// content once).
+    playing: HashMap<ContentKey, ContentKey>,
 }
 
 impl Sessions {
@@ -83,7 +92,7 @@ impl Sessions {
         if let Some(s) = self.by_key.get(key) {
             return Some(s);
         }
-        if let Some(primary) = self.aliases.get(key) {
+        if let Some(primary) = self.aliases.get(key).or_else(|| self.playing.get(key)) {
             return self.by_key.get(primary);
         }
         let infohash =
@@ -95,6 +104,7 @@ impl Sessions {
         if self.by_key.get(key).is_some_and(|s| s.id == id) {
             self.by_key.remove(key);
             self.aliases.retain(|_, primary| primary != key);
+            self.playing.retain(|_, channel| channel != key);
         }
     }
 }
@@ -158,6 +168,17 @@ impl Registry {
                 "maximum concurrent streams reached ({max}); running streams can still be joined"
             )));
         }
+        let channel = match key.key_type {
+            KeyType::Channel => Some(
+                self.ctx
+                    .channels
+                    .as_ref()
+                    .and_then(|directory| directory.plan(&key))
+                    .filter(|plan| !plan.ids.is_empty())
+                    .ok_or(StreamError::UnknownChannel)?,
+            ),
+            _ => None,
+        };
         let session = Arc::new(Session::new(
             self.next_id.fetch_add(1, Ordering::Relaxed),
             key.clone(),
@@ -165,6 +186,7 @@ impl Registry {
             self.shutdown.child_token(),
             SelectRequest { content: Some(key.clone()), ..request },
             self.ctx.events.clone(),
+            channel,
         ));
         let slot = PlayerSlot::new(session.clone());
         sessions.by_key.insert(key, session.clone());
@@ -236,6 +258,27 @@ impl Registry {
         }
     }
 
+    /// A channel's session is to play `id`: from now on players asking
+    /// for that id join it. False when another session here plays the id
+    /// (players asked for it directly): the channel must not start it a
+    /// second time.
+    pub(super) fn play_id(&self, session: &Session, id: &ContentKey) -> bool {
+        let mut sessions = self.sessions.lock();
+        if sessions.lookup(id).is_some_and(|other| other.id != session.id) {
+            return false;
+        }
+        sessions.playing.insert(id.clone(), session.key.clone());
+        true
+    }
+
+    /// A channel's session left `id`.
+    pub(super) fn leave_id(&self, session: &Session, id: &ContentKey) {
+        let mut sessions = self.sessions.lock();
+        if sessions.playing.get(id) == Some(&session.key) {
+            sessions.playing.remove(id);
+        }
+    }
+
     /// Asks the engine at `base_url` to start `key`. The call runs in a
     /// task of the registry's tracker: if the stream ends while the engine
     /// is still answering (grace period, admin stop, shutdown), the session
@@ -263,9 +306,9 @@ impl Registry {
 
     /// Stops an engine session in the background (owned by the registry's
     /// task tracker, so shutdown waits for it).
-    pub(super) fn spawn_engine_stop(self: &Registry, session: EngineSession) {
+    pub(super) fn spawn_engine_stop(self: &Registry, session: EngineSession) -> tokio::task::JoinHandle<()> {
         let client = self.ctx.client.clone();
-        self.tasks.spawn(async move { stop_logged(&client, &session).await }.in_current_span());
+        self.tasks.spawn(async move { stop_logged(&client, &session).await }.in_current_span())
     }
 
     /// Whether a session of this content runs here (under any of its names).

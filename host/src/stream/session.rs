@@ -31,6 +31,7 @@ use crate::engine::select::SelectRequest;
 use crate::engine::{EngineError, EngineSession, SelectError};
 use crate::events::{EndReason, EngineRef, EventBus, StreamEvent, StreamRef};
 
+use super::alternates::{Alternates, ChannelPlan, ChannelStatus, SwitchReason};
 use super::counters::SessionCounters;
 use super::engine_stats::{self, LatestStats};
 use super::player::PlayerStats;
@@ -76,6 +77,9 @@ pub enum StreamError {
     Stopped,
     #[error("acemux is shutting down")]
     ShuttingDown,
+    /// A `channel` key no channel of the list has (any more).
+    #[error("no channel of the list has this key (the list may have changed: fetch the playlist again)")]
+    UnknownChannel,
     /// A configured limit (streams or players) is reached.
     #[error("{0}")]
     Limit(String),
@@ -121,6 +125,36 @@ pub struct Session {
     /// The latest statistics of the engine carrying the stream (none until
     /// its first answer, and again after a failover).
     pub engine_stats: Mutex<Option<LatestStats>>,
+    /// A channel's ids and which it plays (see [`super::alternates`]);
+    /// none for a content asked for by its own id.
+    pub channel: Option<Mutex<Alternates>>,
+    /// When real data last reached the ring (how long a switch left
+    /// players without data is measured from it).
+    pub(super) last_data: Mutex<Option<Instant>>,
+}
+
+/// How playing one id ended.
+struct IdEnd {
+    reason: EndReason,
+    error: Option<StreamError>,
+    /// Whether another id could do better: the id failed, not acemux or
+    /// its engines (no engine free, out of local resources).
+    content_failed: bool,
+    /// Data of this id reached the ring.
+    delivered: bool,
+    /// It carried the stream (data for longer than the connection timeout).
+    carried: bool,
+    low_peers: bool,
+}
+
+impl IdEnd {
+    fn engines_at_fault(reason: EndReason, error: Option<StreamError>) -> Self {
+        Self { reason, error, content_failed: false, delivered: false, carried: false, low_peers: false }
+    }
+
+    fn content_failed(reason: EndReason, error: Option<StreamError>) -> Self {
+        Self { content_failed: true, ..Self::engines_at_fault(reason, error) }
+    }
 }
 
 impl Session {
@@ -131,6 +165,7 @@ impl Session {
         cancel: CancellationToken,
         select_request: SelectRequest,
         events: Arc<EventBus>,
+        channel: Option<ChannelPlan>,
     ) -> Self {
         Self {
             id,
@@ -155,7 +190,22 @@ impl Session {
             select_request,
             events,
             connections: AtomicU64::new(0),
+            channel: channel.map(|plan| Mutex::new(Alternates::new(plan))),
+            last_data: Mutex::new(None),
         }
+    }
+
+    /// The id on the engine now: the content's key, or the id its channel plays.
+    pub fn playing(&self) -> ContentKey {
+        match &self.channel {
+            Some(channel) => channel.lock().playing().clone(),
+            None => self.key.clone(),
+        }
+    }
+
+    /// The channel's ids, history and backoffs, for a channel's session.
+    pub fn channel_status(&self) -> Option<ChannelStatus> {
+        self.channel.as_ref().map(|c| c.lock().status(Instant::now()))
     }
 
     /// Numbers a new upstream connection (1, 2, …): chunks of different
@@ -187,8 +237,14 @@ impl Session {
         self.cancel.cancel();
     }
 
+    /// The stream as events name it: the id on the engine, and the
+    /// channel when it is a channel's.
     pub fn stream_ref(&self) -> StreamRef {
-        StreamRef { session_id: self.id, key: self.key.clone() }
+        StreamRef {
+            session_id: self.id,
+            key: self.playing(),
+            channel: self.channel.as_ref().map(|_| self.key.clone()),
+        }
     }
 
     /// Waits until the engine accepted the start (or the session failed).
@@ -299,32 +355,164 @@ impl Session {
         }
     }
 
-    /// Chooses engines and runs the upstream on them until it fails for
-    /// good. Only returns on failure.
+    /// Plays the content, or the channel's ids in turn, until it fails
+    /// for good. Only returns on failure.
     async fn pump(&self, registry: &Registry) -> (EndReason, Option<StreamError>) {
         let ctx = registry.context();
+        // Some id delivered data in this session: from then on a channel
+        // keeps trying its ids while players stay, and the next id is
+        // spliced in at a keyframe.
+        let mut delivered_before = false;
+        let mut counted = false;
+        loop {
+            let key = self.playing();
+            let busy = self.channel.is_some() && !registry.play_id(self, &key);
+            let end = if busy {
+                IdEnd::content_failed(EndReason::FailedToStart, None)
+            } else {
+                let end = self.pump_id(registry, &key, delivered_before, &mut counted).await;
+                registry.leave_id(self, &key);
+                end
+            };
+            delivered_before |= end.delivered;
+            let Some(channel) = &self.channel else { return (end.reason, end.error) };
+            if !end.content_failed {
+                return (end.reason, end.error);
+            }
+            self.end_id(ctx, end.reason);
+            let reason = match () {
+                _ if busy => SwitchReason::Busy,
+                _ if end.low_peers => SwitchReason::LowPeers,
+                _ if end.delivered => SwitchReason::UpstreamFailed,
+                _ => SwitchReason::StartFailed,
+            };
+            let error = end.error.as_ref().map(ToString::to_string);
+            let (switch, start_at) = {
+                let mut alternates = channel.lock();
+                if end.carried {
+                    alternates.carried();
+                }
+                let (switch, start_at) =
+                    alternates.fail(reason, error.clone(), &ctx.alternates, Instant::now());
+                // A channel that never played ends like a dead id once
+                // each of its ids failed; one that played keeps trying
+                // while its players stay.
+                if !delivered_before && alternates.all_failed() {
+                    drop(alternates);
+                    let error = end.error.or_else(|| error.map(StreamError::UpstreamLost));
+                    return (EndReason::FailedToStart, error);
+                }
+                (switch, start_at)
+            };
+            ctx.totals.channel_switched(reason);
+            warn!(
+                from = %switch.from, to = %switch.to, reason = reason.as_str(), error = ?switch.error,
+                backoff = ?Duration::from_secs_f64(switch.backoff_s), "channel moves to its next id"
+            );
+            ctx.events.emit(StreamEvent::ChannelSwitched {
+                stream: self.stream_ref(),
+                channel: channel.lock().name().to_owned(),
+                switch: switch.clone(),
+            });
+            if self.state() != SessionState::Starting {
+                self.set_state(SessionState::Recovering);
+            }
+            self.keepalive_until(start_at, ctx).await;
+        }
+    }
+
+    /// A channel leaves the id it played: `Ended` is owed for it if it
+    /// started (the orchestrator hears each id's start and end).
+    fn end_id(&self, ctx: &super::registry::StreamContext, reason: EndReason) {
+        let (engine, announced) = {
+            let mut info = self.info.lock();
+            (info.engine.clone(), std::mem::replace(&mut info.announced, false))
+        };
+        if announced {
+            ctx.events.emit(StreamEvent::Ended { stream: self.stream_ref(), engine, reason });
+        }
+    }
+
+    /// Keeps players alive (null packets) until `at`.
+    async fn keepalive_until(&self, at: Instant, ctx: &super::registry::StreamContext) {
+        while Instant::now() < at {
+            if self.state() != SessionState::Starting {
+                self.ring.append(super::upstream::keepalive_packets());
+                self.counters.keepalives.fetch_add(1, Ordering::Relaxed);
+            }
+            let next = (Instant::now() + ctx.stream.keepalive_interval).min(at);
+            tokio::time::sleep_until(next.into()).await;
+        }
+    }
+
+    /// Resolves once the engine has reported fewer peers than
+    /// `--channel-min-peers` for `--channel-low-peers-for`; never without
+    /// the setting or another id to move to.
+    async fn low_peers(&self, ctx: &super::registry::StreamContext) {
+        let settings = &ctx.alternates;
+        let watch = self.channel.as_ref().is_some_and(|c| c.lock().has_others());
+        let Some(min) = settings.channel_min_peers.get().filter(|_| watch) else {
+            return std::future::pending().await;
+        };
+        let mut low_since: Option<Instant> = None;
+        loop {
+            tokio::time::sleep(ctx.engine_stat_interval).await;
+            let peers = self.engine_stats.lock().as_ref().and_then(|s| s.stats.peers);
+            match peers {
+                Some(peers) if (peers as usize) < min => {
+                    let since = *low_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= settings.channel_low_peers_for {
+                        warn!(peers, min, "too few peers for too long");
+                        return;
+                    }
+                }
+                Some(_) => low_since = None,
+                None => {}
+            }
+        }
+    }
+
+    /// Chooses engines and runs the upstream of `key` on them until it
+    /// fails for good.
+    async fn pump_id(
+        &self,
+        registry: &Registry,
+        key: &ContentKey,
+        spliced: bool,
+        counted: &mut bool,
+    ) -> IdEnd {
+        let ctx = registry.context();
+        let request = SelectRequest { content: Some(key.clone()), ..self.select_request.clone() };
         // Engines that failed this stream in the current failover episode.
         let mut excluded: Vec<String> = Vec::new();
         // Engines at their cap over the whole cluster when last asked.
         let mut full_elsewhere: Vec<String> = Vec::new();
         let mut delivered = false;
+        let mut carried_once = false;
         loop {
             let fail_reason = if delivered { EndReason::Error } else { EndReason::FailedToStart };
             let leave_out = [excluded.as_slice(), full_elsewhere.as_slice()].concat();
-            let mut lease =
-                match ctx.pool.reserve(ctx.selector.as_ref(), &self.select_request, &leave_out).await {
-                    Ok(lease) => lease,
-                    Err(_) if excluded.is_empty() && !full_elsewhere.is_empty() => {
-                        let capacity = ctx.pool.capacity();
-                        return (fail_reason, Some(SelectError::AtCapacity(capacity).into()));
-                    }
-                    Err(e) if excluded.is_empty() => return (fail_reason, Some(e.into())),
-                    // Failing over and no engine left: the last upstream error
-                    // says more than "no engines".
-                    Err(_) => {
-                        return (fail_reason, self.info.lock().error.clone().map(StreamError::UpstreamLost));
-                    }
-                };
+            let mut lease = match ctx.pool.reserve(ctx.selector.as_ref(), &request, &leave_out).await {
+                Ok(lease) => lease,
+                Err(_) if excluded.is_empty() && !full_elsewhere.is_empty() => {
+                    let capacity = ctx.pool.capacity();
+                    return IdEnd::engines_at_fault(
+                        fail_reason,
+                        Some(SelectError::AtCapacity(capacity).into()),
+                    );
+                }
+                Err(e) if excluded.is_empty() => return IdEnd::engines_at_fault(fail_reason, Some(e.into())),
+                // Failing over and no engine left: the last upstream error
+                // says more than "no engines".
+                Err(_) => {
+                    let error = self.info.lock().error.clone().map(StreamError::UpstreamLost);
+                    return IdEnd {
+                        delivered,
+                        carried: carried_once,
+                        ..IdEnd::content_failed(fail_reason, error)
+                    };
+                }
+            };
             let engine = lease.engine().clone();
             // In a cluster the engine's cap counts every instance's streams.
             let cluster_slot = match &ctx.cluster {
@@ -355,19 +543,23 @@ impl Session {
             if let Some(engine) = self.engine() {
                 ctx.events.emit(StreamEvent::EngineSelected { stream: self.stream_ref(), engine });
             }
-            let started = registry.start_on_engine(engine.base_url(), self.key.clone()).await;
+            let started = registry.start_on_engine(engine.base_url(), key.clone()).await;
             let es = match started {
                 Ok(es) => es,
                 Err(EngineError::Refused(msg)) => {
                     // The engine works; the content does not. Another engine
                     // would say the same.
-                    return (fail_reason, Some(EngineError::Refused(msg).into()));
+                    return IdEnd {
+                        delivered,
+                        carried: carried_once,
+                        ..IdEnd::content_failed(fail_reason, Some(EngineError::Refused(msg).into()))
+                    };
                 }
                 Err(EngineError::Local(msg)) => {
                     // acemux is out of descriptors or buffers: the engine
                     // is not to blame, and no other engine would fare better.
                     warn!(error = %msg, "cannot reach the engine: out of local resources");
-                    return (fail_reason, Some(EngineError::Local(msg).into()));
+                    return IdEnd::engines_at_fault(fail_reason, Some(EngineError::Local(msg).into()));
                 }
                 Err(e) => {
                     warn!(error = %e, "engine start failed");
@@ -383,7 +575,7 @@ impl Session {
                     excluded.push(engine.id.clone());
                     self.info.lock().error = Some(e.to_string());
                     if !delivered && ctx.pool.engines().iter().all(|x| excluded.contains(&x.id)) {
-                        return (fail_reason, Some(e.into()));
+                        return IdEnd::content_failed(fail_reason, Some(e.into()));
                     }
                     continue;
                 }
@@ -393,7 +585,7 @@ impl Session {
                 slot.engine_session(&es.command_url);
             }
             info!(playback = %es.playback_url, "engine accepted the stream");
-            if let Some(infohash) = &es.infohash {
+            if let Some(infohash) = es.infohash.as_ref().filter(|_| self.channel.is_none()) {
                 registry.learn_infohash(self, infohash);
             }
             let first_start = {
@@ -401,8 +593,10 @@ impl Session {
                 info.engine_session = Some(es.clone());
                 !std::mem::replace(&mut info.announced, true)
             };
-            if first_start {
+            if !std::mem::replace(counted, true) {
                 ctx.totals.streams_started.fetch_add(1, Ordering::Relaxed);
+            }
+            if first_start {
                 if let Some(engine) = self.engine() {
                     ctx.events.emit(StreamEvent::Started {
                         stream: self.stream_ref(),
@@ -415,27 +609,49 @@ impl Session {
                 self.set_state(SessionState::Prebuffering);
             }
             let mut upstream = Upstream::new(self, ctx);
+            if spliced {
+                upstream = upstream.spliced();
+            }
             let end = tokio::select! {
-                end = upstream.run(&es.playback_url) => end,
+                end = upstream.run(&es.playback_url) => Some(end),
                 never = engine_stats::poll(&ctx.client, &es.stat_url, ctx.engine_stat_interval, &self.engine_stats, |stats| {
                     let engine = self.engine();
                     ctx.events.emit(StreamEvent::Stats { stream: self.stream_ref(), engine, stats: stats.clone() });
                 }) => match never {},
+                () = self.low_peers(ctx) => None,
             };
             *self.engine_stats.lock() = None;
             let carried = upstream.carried();
+            carried_once |= carried;
             delivered |= upstream.delivered();
             drop(upstream);
             // This engine is done with the stream: stop its session in the
-            // background and fail over.
-            if let Some(es) = self.info.lock().engine_session.take() {
-                registry.spawn_engine_stop(es);
+            // background and fail over. A channel waits for the stop (one
+            // engine round trip): its next id may start on the same engine,
+            // and a channel holds one engine session at a time.
+            let engine_session = self.info.lock().engine_session.take();
+            if let Some(es) = engine_session {
+                let stopped = registry.spawn_engine_stop(es);
+                if self.channel.is_some() {
+                    let _ = stopped.await;
+                }
             }
             match end {
-                UpstreamEnd::InitTimeout(d) => {
-                    return (EndReason::FailedToStart, Some(StreamError::InitTimeout(d)));
+                None => {
+                    let error = StreamError::UpstreamLost("too few peers".into());
+                    let reason = if delivered { EndReason::Error } else { EndReason::FailedToStart };
+                    return IdEnd {
+                        delivered,
+                        carried: carried_once,
+                        low_peers: true,
+                        ..IdEnd::content_failed(reason, Some(error))
+                    };
                 }
-                UpstreamEnd::Failed(e) => {
+                Some(UpstreamEnd::InitTimeout(d)) => {
+                    let error = Some(StreamError::InitTimeout(d));
+                    return IdEnd { delivered, ..IdEnd::content_failed(EndReason::FailedToStart, error) };
+                }
+                Some(UpstreamEnd::Failed(e)) => {
                     warn!(error = %e, "upstream failed on this engine; failing over");
                     if let Some(from) = self.engine() {
                         ctx.events.emit(StreamEvent::Failover {

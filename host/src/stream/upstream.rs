@@ -8,6 +8,13 @@
 //! `keepalive_interval` so players do not give up. Each chunk is scanned
 //! for keyframes after the filters (what players get is what is indexed).
 //! Nothing here waits for a player.
+//!
+//! The ring gets whole video frames: a chunk handed over ends before the
+//! packet that starts the last video PES in it (the rest waits for the
+//! next chunk), so when a connection ends mid-frame the incomplete frame
+//! is dropped instead of reaching players, whose decoders would otherwise
+//! report a broken picture at every reconnect, failover or switch of ids.
+//! A frame larger than a chunk is handed over as it comes.
 
 use std::sync::LazyLock;
 use std::sync::atomic::Ordering;
@@ -21,11 +28,17 @@ use tracing::{debug, info};
 use super::media::MediaScanner;
 use super::registry::StreamContext;
 use super::session::{Session, SessionState};
+use super::splice::SpliceGate;
 use crate::plugins::FilterChain;
 
 /// Null packets per keepalive batch (one 1316-byte batch, as UDP TS uses).
 const KEEPALIVE_PACKETS: usize = 7;
 static KEEPALIVE: LazyLock<Bytes> = LazyLock::new(|| null_packets(KEEPALIVE_PACKETS));
+
+/// One batch of keepalive null packets (shared).
+pub(super) fn keepalive_packets() -> Bytes {
+    KEEPALIVE.clone()
+}
 /// Longest wait between reconnects, however many retries.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(10);
 
@@ -68,6 +81,11 @@ pub(crate) struct Upstream<'a> {
     scanner: MediaScanner,
     /// The session-wide number of the connection being read (0 before the first).
     connection: u64,
+    /// Holds a channel's next id back until its first keyframe (see
+    /// [`SpliceGate`]); none once it is through, and for a stream's first id.
+    gate: Option<SpliceGate>,
+    /// For a channel's next id: when the id before last delivered data.
+    switched_from: Option<Instant>,
 }
 
 impl<'a> Upstream<'a> {
@@ -90,10 +108,20 @@ impl<'a> Upstream<'a> {
             }),
             scanner: MediaScanner::new(),
             connection: 0,
+            gate: None,
+            switched_from: None,
         };
         // Players waiting since the engine accepted get bytes right away.
         upstream.keepalive();
         upstream
+    }
+
+    /// An upstream of a channel's next id, let into the ring from its
+    /// first keyframe (see [`SpliceGate`]).
+    pub fn spliced(mut self) -> Self {
+        self.gate = Some(SpliceGate::new());
+        self.switched_from = *self.session.last_data.lock();
+        self
     }
 
     pub fn delivered(&self) -> bool {
@@ -146,7 +174,7 @@ impl<'a> Upstream<'a> {
                 }
                 Err(e) => e.to_string(),
             };
-            self.flush().await;
+            self.flush_at_end().await;
             self.record_aligner();
             if stable {
                 failures = 0;
@@ -217,6 +245,18 @@ impl<'a> Upstream<'a> {
         let mut aligned = std::mem::take(&mut self.aligned);
         aligned.clear();
         self.aligner.push(bytes, &mut aligned);
+        if let Some(gate) = self.gate.as_mut() {
+            let was_open = gate.is_open();
+            let mut admitted = BytesMut::with_capacity(aligned.len() + 4 * acemux_ts::PACKET_SIZE);
+            gate.admit(&aligned, &mut admitted);
+            aligned = admitted;
+            if !was_open && gate.is_open() {
+                info!(dropped = gate.dropped(), "next id let in at its first keyframe");
+            }
+            if gate.is_done() {
+                self.gate = None;
+            }
+        }
         if !aligned.is_empty() && self.pending_since.is_none() {
             self.pending_since = Some(arrived);
         }
@@ -227,7 +267,7 @@ impl<'a> Upstream<'a> {
             self.pending.extend_from_slice(&rest[..take]);
             rest = &rest[take..];
             if self.pending.len() == chunk {
-                let full = self.take_pending();
+                let full = self.take_whole_frames().unwrap_or_else(|| self.take_pending());
                 self.append(full).await;
                 // What is left came in this read (the buffer held less
                 // than a chunk before it): its wait starts now, not when
@@ -242,13 +282,52 @@ impl<'a> Upstream<'a> {
         self.aligned = aligned;
     }
 
-    /// Hands every aligned packet not yet in the ring to the ring.
+    /// Hands the whole frames of the aligned packets not yet in the ring
+    /// to the ring; a frame still arriving waits (another
+    /// `chunk_max_delay`) for its end.
     async fn flush(&mut self) {
+        if let Some(frames) = self.take_whole_frames() {
+            self.append(frames).await;
+        } else if self.frame_cut().is_none() && !self.pending.is_empty() {
+            let chunk = self.take_pending();
+            self.append(chunk).await;
+        }
+        self.pending_since = (!self.pending.is_empty()).then(Instant::now);
+    }
+
+    /// The connection ended: whole frames to the ring, the incomplete
+    /// last frame dropped.
+    async fn flush_at_end(&mut self) {
+        if let Some(cut) = self.frame_cut() {
+            let dropped = self.pending.len() - cut;
+            self.pending.truncate(cut);
+            debug!(dropped, "the incomplete last frame of the connection dropped");
+        }
         if !self.pending.is_empty() {
             let chunk = self.take_pending();
             self.append(chunk).await;
         }
         self.pending_since = None;
+    }
+
+    /// Where the last video frame that starts in `pending` starts, when
+    /// the video PID is known and a frame starts there.
+    fn frame_cut(&self) -> Option<usize> {
+        let video = self.scanner.video_pid()?;
+        self.pending
+            .chunks_exact(acemux_ts::PACKET_SIZE)
+            .rposition(|p| p[1] & 0x40 != 0 && acemux_ts::pid(p) == video)
+            .map(|i| i * acemux_ts::PACKET_SIZE)
+    }
+
+    /// The packets of `pending` before its last frame start, as a chunk
+    /// (the frame stays in `pending`); none if there are none.
+    fn take_whole_frames(&mut self) -> Option<Bytes> {
+        let cut = self.frame_cut().filter(|cut| *cut > 0)?;
+        let rest = self.pending.split_off(cut);
+        let mut next = BytesMut::with_capacity(self.ctx.stream.chunk_bytes);
+        next.extend_from_slice(&rest);
+        Some(std::mem::replace(&mut self.pending, next).freeze())
     }
 
     /// The chunk buffer as a chunk, and a new one of the chunk size in its place.
@@ -270,6 +349,15 @@ impl<'a> Upstream<'a> {
         self.session.ring.append_media(chunk, media, self.connection);
         self.last_append = Instant::now();
         let now = self.last_append;
+        *self.session.last_data.lock() = Some(now);
+        if let Some(from) = self.switched_from.take() {
+            let wait = now - from;
+            self.ctx.totals.switch_wait.observe(wait);
+            if let Some(channel) = &self.session.channel {
+                channel.lock().record_wait(wait);
+            }
+            info!(?wait, "next id delivers");
+        }
         self.data_window = Some(self.data_window.map_or((now, now), |(first, _)| (first, now)));
         if !self.delivered {
             self.delivered = true;
@@ -319,10 +407,12 @@ impl<'a> Upstream<'a> {
 
 /// The stream as filter plugins see it.
 fn wit_stream(session: &Session, engine_id: Option<String>) -> crate::plugins::bindings::Stream {
+    let playing = session.playing();
     crate::plugins::bindings::Stream {
-        content_key: session.key.id.clone(),
-        key_type: crate::plugins::select::key_type(session.key.key_type),
+        content_key: playing.id.clone(),
+        key_type: crate::plugins::select::key_type(playing.key_type),
         engine_id,
+        channel: session.channel.as_ref().map(|_| session.key.id.clone()),
     }
 }
 

@@ -8,7 +8,10 @@ pub struct EventLog;
 pub fn line(event: &Event) -> String {
     let s = event.stream();
     let engine = s.engine_id.as_deref().unwrap_or("-");
-    let head = format!("event={} content={} engine={engine}", event.name(), s.content_key);
+    let mut head = format!("event={} content={} engine={engine}", event.name(), s.content_key);
+    if let Some(channel) = &s.channel {
+        head.push_str(&format!(" channel={channel}"));
+    }
     match event {
         Event::StreamEnded { reason, .. } => format!("{head} reason={reason}"),
         Event::PlayerConnected { client_address, kind, .. } => {
@@ -32,6 +35,10 @@ pub fn line(event: &Event) -> String {
                 n(stats.speed_up)
             )
         }
+        Event::ChannelSwitched { channel_name, from_id, to_id, reason, error, backoff_ms, .. } => format!(
+            "{head} name={channel_name:?} from={from_id} to={to_id} reason={reason} backoff_ms={backoff_ms} error={:?}",
+            error.as_deref().unwrap_or("-")
+        ),
         Event::StreamStarted(_) | Event::EngineSelected(_) => head,
     }
 }
@@ -68,6 +75,25 @@ mod tests {
         assert_eq!(
             line(&e),
             "event=stream-stats content=ab engine=- status=dl peers=12 speed_down_kbps=950 speed_up_kbps=-"
+        );
+    }
+
+    #[test]
+    fn switch_lines_name_the_channel_and_both_ids() {
+        let mut s = stream("bb");
+        s.channel = Some("cc".into());
+        let e = Event::ChannelSwitched {
+            stream: s,
+            channel_name: "News".into(),
+            from_id: "aa".into(),
+            to_id: "bb".into(),
+            reason: "start-failed".into(),
+            error: Some("dead".into()),
+            backoff_ms: 10_000,
+        };
+        assert_eq!(
+            line(&e),
+            "event=channel-switched content=bb engine=- channel=cc name=\"News\" from=aa to=bb reason=start-failed backoff_ms=10000 error=\"dead\""
         );
     }
 

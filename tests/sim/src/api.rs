@@ -149,7 +149,7 @@ async fn playback_redirected(
     let packets_per_sec = (config.bitrate_bps / 8 / 188).max(1);
     let live_packets = state.epoch.elapsed().as_secs_f64() * packets_per_sec as f64;
     let source = match config.media.clone() {
-        Some(media) => Source::recorded(media),
+        Some(media) => Source::recorded_from(media, playback.behaviour.start_at_packet.unwrap_or(0)),
         None => Source::Synthetic(TsGenerator::new(video_packets_in(live_packets as u64))),
     };
     let pacer = Pacer {

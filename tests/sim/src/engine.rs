@@ -58,6 +58,10 @@ pub struct ContentBehaviour {
     pub stall_after: Option<Duration>,
     /// Peers its statistics report, instead of the usual 5–15.
     pub peers: Option<u64>,
+    /// With recorded media, its playbacks start at this packet of the
+    /// recording instead of its first (as a live stream is joined
+    /// anywhere: mid-picture, before any PAT or PMT).
+    pub start_at_packet: Option<usize>,
 }
 
 impl Default for SimConfig {

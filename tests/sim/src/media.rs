@@ -63,8 +63,10 @@ pub(crate) enum Source {
 }
 
 impl Source {
-    pub fn recorded(media: Media) -> Self {
-        Self::Recorded { media, position: 0, pass: 0, retimer: Retimer::default() }
+    /// The recording from its packet `packet` on (wrapped to its length).
+    pub fn recorded_from(media: Media, packet: usize) -> Self {
+        let position = packet * PACKET_SIZE % media.ts.len();
+        Self::Recorded { media, position, pass: 0, retimer: Retimer::default() }
     }
 }
 
@@ -104,7 +106,7 @@ mod tests {
             .collect();
         let media = Media::new(Bytes::from(packets.clone())).unwrap();
         assert_eq!(media.bitrate_bps(), None, "no timestamps");
-        let mut source = Source::recorded(media);
+        let mut source = Source::recorded_from(media, 0);
         let mut out = Vec::new();
         source.write(5, &mut out);
         assert_eq!(out.len(), 5 * PACKET_SIZE);

@@ -1,0 +1,222 @@
+//! Where a channel's next id enters the ring: at its first video keyframe,
+//! after its PAT and PMT, so a player reading across the switch decodes
+//! the new id from the first byte it gets of it.
+//!
+//! An engine's playback starts at an arbitrary packet of the live stream:
+//! frames that refer to pictures never sent, audio of a program whose PMT
+//! the player has not seen. Passed on as they come, they are what makes
+//! decoders print errors and show garbage at a switch (and what users of
+//! other proxies report as "lost audio after failover"). The gate drops
+//! the new id's packets until the first keyframe, then passes its tables
+//! and everything from the keyframe on. Each packet of the new id that is
+//! the first of its PID (the tables included) has its continuity counter
+//! discontinuity announced: its adaptation field's discontinuity
+//! indicator is set where it has one, else an adaptation-only packet with
+//! the indicator goes before it, so decoders restart their counters and
+//! clocks instead of flagging the new id's first frames as corrupt.
+//!
+//! A program without video is passed from its tables on; one whose
+//! keyframe does not come within [`MAX_HELD_BACK`] bytes is passed as it
+//! is (players must not wait for ever on a stream the scan misreads).
+
+use std::collections::HashSet;
+
+use acemux_ts::PACKET_SIZE;
+use bytes::BytesMut;
+
+use super::media::MediaScanner;
+
+/// Bytes of the new id dropped at most while waiting for a keyframe
+/// (about 16 s of a 2 Mbit/s stream).
+pub const MAX_HELD_BACK: usize = 4 << 20;
+
+/// PIDs whose first packet is marked at most (a program has a handful).
+const MAX_MARKED_PIDS: usize = 64;
+
+/// See the module docs.
+#[derive(Debug, Default)]
+pub struct SpliceGate {
+    scanner: MediaScanner,
+    dropped: usize,
+    open: bool,
+    /// PIDs whose first packet since the switch was marked.
+    marked: HashSet<u16>,
+    /// No more marking once every PID has been seen (or too many).
+    marking_done: bool,
+    /// Packets passed since the gate opened (marking ends after a while).
+    passed: usize,
+}
+
+/// Packets after the gate opens within which first packets are marked.
+const MARK_WITHIN: usize = 5_000;
+
+impl SpliceGate {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Bytes of the new id dropped before it was let in.
+    pub fn dropped(&self) -> usize {
+        self.dropped
+    }
+
+    /// Whether the gate has nothing more to do (open, marking over).
+    pub fn is_done(&self) -> bool {
+        self.open && self.marking_done
+    }
+
+    /// Whether the new id is let in yet.
+    pub fn is_open(&self) -> bool {
+        self.open
+    }
+
+    /// Passes the admitted part of `aligned` (whole packets) into `out`.
+    pub fn admit(&mut self, aligned: &[u8], out: &mut BytesMut) {
+        if self.open {
+            self.pass(aligned, out);
+            return;
+        }
+        let media = self.scanner.scan(aligned);
+        let start = match (&media.keyframes, self.scanner.has_video()) {
+            (Some(keyframes), _) => Some((keyframes.first.psi.clone(), keyframes.first.at)),
+            (None, Some(false)) => self.scanner.tables().map(|psi| (psi, 0)),
+            _ if self.dropped + aligned.len() > MAX_HELD_BACK => {
+                Some((self.scanner.tables().unwrap_or_default(), 0))
+            }
+            _ => None,
+        };
+        let Some((psi, at)) = start else {
+            self.dropped += aligned.len();
+            return;
+        };
+        self.dropped += at;
+        self.open = true;
+        self.pass(&psi, out);
+        self.pass(&aligned[at..], out);
+    }
+
+    fn pass(&mut self, packets: &[u8], out: &mut BytesMut) {
+        if self.marking_done {
+            out.extend_from_slice(packets);
+            return;
+        }
+        for packet in packets.chunks_exact(PACKET_SIZE) {
+            self.passed += 1;
+            let pid = u16::from_be_bytes([packet[1] & 0x1f, packet[2]]);
+            if pid == 0x1fff || self.marking_done || !self.marked.insert(pid) {
+                out.extend_from_slice(packet);
+            } else {
+                mark_discontinuity(packet, out);
+            }
+            if self.marked.len() >= MAX_MARKED_PIDS || self.passed >= MARK_WITHIN {
+                self.marking_done = true;
+            }
+        }
+    }
+}
+
+/// Writes `packet` with its discontinuity indicator set, or, without an
+/// adaptation field to set it in, an adaptation-only packet with the
+/// indicator before it (its continuity counter one before the packet's,
+/// as a packet without payload does not count).
+fn mark_discontinuity(packet: &[u8], out: &mut BytesMut) {
+    let control = (packet[3] >> 4) & 0b11;
+    let has_adaptation = control & 0b10 != 0;
+    if has_adaptation && packet[4] > 0 {
+        let at = out.len();
+        out.extend_from_slice(packet);
+        out[at + 5] |= 0x80;
+        return;
+    }
+    let counter = packet[3] & 0x0f;
+    let mut marker = [0xffu8; PACKET_SIZE];
+    marker[0] = 0x47;
+    marker[1] = packet[1] & 0x1f; // no error, no payload start, no priority
+    marker[2] = packet[2];
+    marker[3] = 0b0010_0000 | (counter.wrapping_sub(1) & 0x0f);
+    marker[4] = (PACKET_SIZE - 5) as u8;
+    marker[5] = 0x80;
+    out.extend_from_slice(&marker);
+    out.extend_from_slice(packet);
+}
+
+/// The marker [`mark_discontinuity`] writes, for tests.
+#[cfg(test)]
+fn is_marker(packet: &[u8]) -> bool {
+    packet[3] & 0x30 == 0x20 && packet[4] == 183 && packet[5] == 0x80
+}
+
+#[cfg(test)]
+mod tests {
+    use acemux_ts::is_whole_packets;
+
+    use super::*;
+
+    const FIXTURE: &[u8] = include_bytes!("../../../tests/fixtures/h264-aac.ts");
+
+    fn through(gate: &mut SpliceGate, ts: &[u8], read: usize) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        for piece in ts.chunks(read) {
+            gate.admit(piece, &mut out);
+        }
+        out.to_vec()
+    }
+
+    #[test]
+    fn lets_the_new_id_in_at_its_first_keyframe_after_its_tables_with_discontinuities_marked() {
+        // Join the recording mid-way, as an engine's playback does.
+        let middle = (FIXTURE.len() / 2) / PACKET_SIZE * PACKET_SIZE;
+        let ts = &FIXTURE[middle..];
+        let mut gate = SpliceGate::new();
+        let out = through(&mut gate, ts, 7 * PACKET_SIZE);
+        assert!(gate.is_open() && gate.dropped() > 0 && is_whole_packets(&out));
+        // It starts with the PAT, then the PMT.
+        let pid = |p: &[u8]| u16::from_be_bytes([p[1] & 0x1f, p[2]]);
+        let packets: Vec<&[u8]> = out.chunks(PACKET_SIZE).collect();
+        let firsts: Vec<&[u8]> = packets.iter().copied().filter(|p| !is_marker(p)).take(3).collect();
+        assert_eq!(pid(firsts[0]), 0);
+        // Then a keyframe the scanner finds at once.
+        let mut scanner = MediaScanner::new();
+        let media = scanner.scan(&out);
+        let first = media.keyframes.expect("a keyframe").first;
+        assert!(first.at <= 6 * PACKET_SIZE, "keyframe at {}", first.at);
+        // Every PID's first packet announces a discontinuity; later ones are as they came.
+        let mut seen = HashSet::new();
+        for p in &packets {
+            let marked = is_marker(p) || (p[3] & 0x20 != 0 && p[4] > 0 && p[5] & 0x80 != 0);
+            if seen.insert(pid(p)) {
+                assert!(marked, "first packet of PID {} unmarked", pid(p));
+            }
+        }
+        // Apart from markers and the tables in front, the packets are the recording's from the keyframe on.
+        let original_from = middle + gate.dropped();
+        let kept: Vec<&[u8]> = packets.iter().copied().filter(|p| !is_marker(p)).skip(2).collect();
+        let original: Vec<&[u8]> = FIXTURE[original_from..].chunks(PACKET_SIZE).collect();
+        assert_eq!(kept.len(), original.len());
+        let unmarked = |p: &[u8]| {
+            let mut p = p.to_vec();
+            if p[3] & 0x20 != 0 && p[4] > 0 {
+                p[5] &= 0x7f;
+            }
+            p
+        };
+        assert!(kept.iter().zip(&original).all(|(a, b)| unmarked(a) == unmarked(b)));
+    }
+
+    #[test]
+    fn without_a_keyframe_it_passes_after_the_bound() {
+        let mut gate = SpliceGate::new();
+        let noise: Vec<u8> = (0..(MAX_HELD_BACK / PACKET_SIZE + 10))
+            .flat_map(|i| {
+                let mut p = [0u8; PACKET_SIZE];
+                p[0] = 0x47;
+                p[1] = 0x01;
+                p[3] = 0x10 | (i as u8 & 0x0f);
+                p
+            })
+            .collect();
+        let out = through(&mut gate, &noise, 100 * PACKET_SIZE);
+        assert!(gate.is_open() && !out.is_empty() && is_whole_packets(&out));
+        assert!(gate.dropped() <= MAX_HELD_BACK);
+    }
+}

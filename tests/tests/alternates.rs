@@ -1,0 +1,272 @@
+//! A channel with several ids outlives each of them: the simulated engine
+//! plays ids that are dead, that stall after a while, that have no peers;
+//! players ask for the channel and stay connected while it moves to its
+//! next id, and real decoders (ffmpeg, over TS and over HLS) decode across
+//! the switch. Everything ends with no engine session left open.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use ace_sim::{ContentBehaviour, Media, SimConfig};
+use acemux::channels::Channel;
+use acemux::content::{ContentKey, KeyType};
+use acemux_tests::{Harness, PlayerClient, content_id};
+use tokio::process::Command;
+
+/// The recorded fixture (real H.264/AAC), paced at twice real time.
+fn recorded(contents: HashMap<String, ContentBehaviour>) -> SimConfig {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/h264-aac.ts");
+    let media = Media::read(&fixture).expect("the committed fixture is valid TS");
+    let real_time = media.bitrate_bps().expect("the fixture has timestamps");
+    SimConfig { bitrate_bps: 2 * real_time, media: Some(media), contents, ..SimConfig::default() }
+}
+
+fn dead() -> ContentBehaviour {
+    ContentBehaviour { start_error: Some("failed to load content".into()), ..Default::default() }
+}
+
+/// Joined mid-GOP, before any PAT or PMT, as a live stream is.
+fn joined_mid_way() -> ContentBehaviour {
+    ContentBehaviour { start_at_packet: Some(1234), ..Default::default() }
+}
+
+fn channel(name: &str, ids: &[String]) -> Channel {
+    let mut keys = ids.iter().map(|id| ContentKey::new(KeyType::ContentId, id.clone()));
+    let mut channel = Channel::new(name.into(), keys.next().unwrap());
+    channel.alternates = keys.collect();
+    channel.identity = Some(format!("channel:{name}").into());
+    channel
+}
+
+/// The key `/channels.json` gives the channel named `name`.
+async fn channel_key(h: &Harness, name: &str) -> String {
+    let (code, list) = h.get_json("/channels.json").await;
+    assert_eq!(code, 200, "{list}");
+    let row = list["channels"].as_array().unwrap().iter().find(|c| c["name"] == name).cloned();
+    let row = row.unwrap_or_else(|| panic!("no channel {name} in {list}"));
+    assert!(row["url"].as_str().unwrap().contains("/channel/"), "{row}");
+    row["channel_key"].as_str().expect("a channel with alternates has a key").to_owned()
+}
+
+/// The session of the channel with key `key` in `/proxy/status`.
+async fn session_of(h: &Harness, key: &str) -> serde_json::Value {
+    let status = h.status().await;
+    let sessions = status["sessions"].as_array().cloned().unwrap_or_default();
+    sessions.into_iter().find(|s| s["ace_id"] == key).unwrap_or_default()
+}
+
+async fn no_engine_session_left(h: &Harness) -> bool {
+    h.wait_for(Duration::from_secs(10), || async {
+        h.session_count().await == 0 && h.engine().live_sessions() == 0
+    })
+    .await
+}
+
+fn ffmpeg_available(test: &str) -> bool {
+    acemux_test_artifacts::programs::available(&format!("alternates::{test}"), &["ffmpeg"], "ffmpeg")
+}
+
+/// Decodes `seconds` of media from `url` (killed after 60 s); what ffmpeg
+/// printed at error level.
+async fn decode_errors(url: &str, seconds: &str) -> String {
+    let args = ["-nostdin", "-hide_banner", "-v", "error", "-i", url, "-t", seconds, "-f", "null", "-"];
+    let child =
+        Command::new("ffmpeg").args(args).stdin(std::process::Stdio::null()).kill_on_drop(true).output();
+    let out: Output = match tokio::time::timeout(Duration::from_secs(60), child).await {
+        Ok(Ok(out)) => out,
+        Ok(Err(e)) => panic!("cannot run ffmpeg: {e}"),
+        Err(_) => panic!("ffmpeg on {url} did not finish within 60 s"),
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if out.status.success() { stderr } else { format!("exit {}: {stderr}", out.status) }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_whose_first_id_is_dead_plays_from_the_first_byte() {
+    let (gone, good) = (content_id(1), content_id(2));
+    let sim = recorded([(gone.clone(), dead())].into());
+    let h = Harness::start(sim, |s| {
+        s.channels.channels = vec![channel("News", &[gone.clone(), good.clone()])];
+        s.stream.grace_period = Duration::from_secs(2);
+    })
+    .await;
+    let key = channel_key(&h, "News").await;
+    let response = h.http.get(h.url(&format!("/channel/{key}/News.ts"))).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut player = PlayerClient::new(response);
+    assert!(player.read_at_least(300_000, Duration::from_secs(10)).await);
+    let report = player.report();
+    assert!(report.aligned && report.packets > 1000, "{report:?}");
+
+    // Status: on the second id, one switch for a failed start, the dead id left for its backoff.
+    let session = session_of(&h, &key).await;
+    let channel = &session["channel"];
+    assert_eq!(session["key_type"], "channel", "{session}");
+    assert_eq!((channel["name"].as_str(), channel["playing"].as_str()), (Some("News"), Some(good.as_str())));
+    assert_eq!(session["playing_id"], good.as_str());
+    let history = channel["history"].as_array().unwrap();
+    assert_eq!(history.len(), 1, "{channel}");
+    assert_eq!(
+        (history[0]["from"].as_str(), history[0]["to"].as_str()),
+        (Some(gone.as_str()), Some(good.as_str()))
+    );
+    assert_eq!(history[0]["reason"], "start_failed");
+    assert!(history[0]["error"].as_str().unwrap().contains("failed to load content"), "{channel}");
+    assert!(history[0]["backoff_s"].as_f64() > Some(0.0), "{channel}");
+    let ids = channel["ids"].as_array().unwrap();
+    assert_eq!((ids[0]["failures"].as_u64(), ids[0]["playing"].as_bool()), (Some(1), Some(false)));
+    assert!(ids[0]["retry_in_s"].as_f64() > Some(0.0), "{channel}");
+
+    // A player asking for the id the channel plays joins the channel's stream.
+    let mut direct = h.player(&good).await;
+    assert!(direct.read_at_least(50_000, Duration::from_secs(5)).await);
+    assert_eq!(h.engine().counters().starts, 1, "one engine session for the channel and the id");
+    assert_eq!(h.engine().counters().failed_starts, 1);
+
+    let metrics = h.http.get(h.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("acemux_channel_switches_total{reason=\"start_failed\"} 1"), "{metrics}");
+
+    drop((player, direct));
+    assert!(no_engine_session_left(&h).await, "an engine session was left open");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalling_id_gives_way_with_players_connected_and_decoders_decoding_across() {
+    if !ffmpeg_available("a_stalling_id_gives_way_with_players_connected_and_decoders_decoding_across") {
+        return;
+    }
+    let (stalls, good) = (content_id(3), content_id(4));
+    let stalling = ContentBehaviour { stall_after: Some(Duration::from_secs(5)), ..Default::default() };
+    let sim = recorded([(stalls.clone(), stalling), (good.clone(), joined_mid_way())].into());
+    let h = Harness::start(sim, |s| {
+        s.channels.channels = vec![channel("Sport", &[stalls.clone(), good.clone()])];
+        s.engines.connection_timeout = Duration::from_secs(2);
+        s.stream.max_retries = 1;
+        s.stream.grace_period = Duration::from_secs(3);
+        s.hls.hls_viewer_timeout = Duration::from_secs(4);
+    })
+    .await;
+    let key = channel_key(&h, "Sport").await;
+    let ts = h.url(&format!("/channel/{key}/Sport.ts"));
+    let hls = h.url(&format!("/ace/manifest.m3u8?channel={key}"));
+    // 12 s of media at twice real time: ~6 s of wall time before the stall,
+    // then the switch, then the rest from the second id.
+    let over_ts = tokio::spawn({
+        let ts = ts.clone();
+        async move { decode_errors(&ts, "16").await }
+    });
+    let over_hls = tokio::spawn(async move { decode_errors(&hls, "14").await });
+    let response = h.http.get(&ts).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut player = PlayerClient::new(response);
+    let longest_gap = player.longest_gap(Duration::from_secs(14)).await;
+    assert!(!player.read_to_end(Duration::from_millis(10)).await, "the player's response ended");
+    let report = player.report();
+    assert!(report.aligned, "bytes across the switch are whole packets: {report:?}");
+    assert!(longest_gap < Duration::from_secs(2), "keepalive kept bytes coming: {longest_gap:?}");
+
+    let session = session_of(&h, &key).await;
+    let history = &session["channel"]["history"];
+    assert_eq!(history[0]["reason"], "upstream_failed", "{session}");
+    assert_eq!(session["playing_id"], good.as_str(), "{session}");
+    assert!(history[0]["wait_s"].as_f64().is_some(), "the wait at the switch is measured: {history}");
+
+    assert_eq!(over_ts.await.unwrap(), "", "ffmpeg over TS reported errors across the switch");
+    assert_eq!(over_hls.await.unwrap(), "", "ffmpeg over HLS reported errors across the switch");
+    drop(player);
+    assert!(no_engine_session_left(&h).await, "an engine session was left open: {}", h.status().await);
+    assert_eq!(h.engine().counters().starts, 2, "one engine session per id, one at a time");
+    assert_eq!(h.engine().counters().peak_sessions, 1, "never two ids on the engine at once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_all_dead_channel_answers_as_a_dead_id_does_and_leaks_nothing() {
+    let ids = [content_id(5), content_id(6), content_id(7)];
+    // And a dead id asked for directly, to compare.
+    let sim = recorded(ids.iter().chain([&content_id(8)]).map(|id| (id.clone(), dead())).collect());
+    let h = Harness::start(sim, |s| s.channels.channels = vec![channel("Gone", &ids)]).await;
+    let key = channel_key(&h, "Gone").await;
+    let (code, body) = h.get_json(&format!("/channel/{key}/Gone.ts")).await;
+    let (dead_code, dead_body) = h.get_json(&format!("/ace/getstream?id={}", content_id(8))).await;
+    assert_eq!(code, 502, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("failed to load content"), "{body}");
+    assert_eq!(body["code"], dead_body["code"], "{body} vs {dead_body}");
+    assert_eq!(dead_code, 502);
+    assert_eq!(h.engine().counters().failed_starts, 4, "each id tried once, and the dead id");
+    assert!(no_engine_session_left(&h).await);
+    // An unknown channel key is a clear 404.
+    let (code, body) = h.get_json(&format!("/channel/{}/x.ts", content_id(9))).await;
+    assert_eq!((code, body["code"].as_str()), (404, Some("unknown_channel")), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_id_with_too_few_peers_gives_way_when_the_operator_asks() {
+    let (lonely, good) = (content_id(10), content_id(11));
+    let sim = recorded([(lonely.clone(), ContentBehaviour { peers: Some(0), ..Default::default() })].into());
+    let h = Harness::start(sim, |s| {
+        s.channels.channels = vec![channel("Film", &[lonely.clone(), good.clone()])];
+        s.engines.engine_stat_interval = Duration::from_millis(200);
+        s.alternates.channel_min_peers = acemux::values::OrNone(Some(2));
+        s.alternates.channel_low_peers_for = Duration::from_secs(1);
+    })
+    .await;
+    let key = channel_key(&h, "Film").await;
+    let response = h.http.get(h.url(&format!("/channel/{key}/Film.ts"))).send().await.unwrap();
+    let mut player = PlayerClient::new(response);
+    let until = std::time::Instant::now() + Duration::from_secs(15);
+    let mut switched = false;
+    while !switched && std::time::Instant::now() < until {
+        player.read_at_least(usize::MAX, Duration::from_millis(200)).await;
+        switched = session_of(&h, &key).await["playing_id"] == good.as_str();
+    }
+    let session = session_of(&h, &key).await;
+    assert!(switched, "{session}");
+    assert_eq!(session["channel"]["history"][0]["reason"], "low_peers", "{session}");
+    drop(player);
+    assert!(no_engine_session_left(&h).await);
+}
+
+/// Zapping through channels under failover: each channel's first id is
+/// dead or stalls; players come and go 200 times. No engine session is
+/// left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_zaps_across_failing_channels_leave_no_engine_session() {
+    let mut contents = HashMap::new();
+    let mut channels = Vec::new();
+    for c in 0..5u32 {
+        let first = content_id(100 + c);
+        let behaviour = if c % 2 == 0 {
+            dead()
+        } else {
+            ContentBehaviour { stall_after: Some(Duration::from_millis(300)), ..Default::default() }
+        };
+        contents.insert(first.clone(), behaviour);
+        channels.push(channel(&format!("Zap {c}"), &[first, content_id(200 + c)]));
+    }
+    let mut sim = recorded(contents);
+    sim.bitrate_bps *= 4;
+    let h = Harness::start(sim, |s| {
+        s.channels.channels = channels;
+        s.engines.connection_timeout = Duration::from_millis(500);
+        s.stream.max_retries = 0;
+        s.stream.grace_period = Duration::ZERO;
+    })
+    .await;
+    let mut keys = Vec::new();
+    for c in 0..5 {
+        keys.push(channel_key(&h, &format!("Zap {c}")).await);
+    }
+    for zap in 0..200usize {
+        let key = &keys[zap % keys.len()];
+        let response = h.http.get(h.url(&format!("/channel/{key}/z.ts"))).send().await.unwrap();
+        assert_eq!(response.status(), 200, "zap {zap}");
+        let mut player = PlayerClient::new(response);
+        // Some zaps leave before any data, some after a little.
+        player.read_at_least(if zap % 3 == 0 { 1 } else { 20_000 }, Duration::from_secs(5)).await;
+    }
+    assert!(no_engine_session_left(&h).await, "sessions: {}", h.status().await["sessions"]);
+    let counters = h.engine().counters();
+    assert_eq!(counters.open_playbacks, 0, "{counters:?}");
+}
