@@ -218,7 +218,8 @@ function renderStreams(doc) {
     const c = s.counters;
     const fill = b.capacity_bytes ? Math.round((100 * b.bytes) / b.capacity_bytes) : 0;
     const actions = el("td", { "data-label": "Actions" });
-    actions.append(el("button", { type: "button", "data-watch": s.ace_id, onclick: () => watch(hlsUrl(s), channelName(doc, s.ace_id)) }, "Play"));
+    const name = s.channel ? s.channel.name : channelName(doc, s.ace_id);
+    actions.append(el("button", { type: "button", "data-watch": s.ace_id, onclick: () => watch(hlsUrl(s), name) }, "Play"));
     if (doc.admin) {
       actions.append(" ", el("button", { type: "button", class: "danger", "data-stop": s.ace_id, onclick: () => stopStream(s.ace_id) }, "Stop"));
     }
@@ -237,7 +238,7 @@ function renderStreams(doc) {
     engine.dataset.field = "engine";
     const tr = el("tr", { "data-stream": s.ace_id });
     tr.append(
-      cell("Channel", channelName(doc, s.ace_id)),
+      cell("Channel", s.channel ? channelCell(s.channel) : name),
       cell("State", el("span", { class: "state " + stateClass(state) }, state)),
       engine,
       players,
@@ -257,7 +258,22 @@ function renderStreams(doc) {
   $("no-streams").hidden = rows.length > 0;
 }
 
+// A channel with several ids: its name, the id it plays (n of m), its
+// switches, and the latest ones (reason, wait, backoff) on hover.
+function channelCell(ch) {
+  const at = ch.ids.findIndex((i) => i.playing) + 1;
+  const left = ch.ids.filter((i) => i.retry_in_s !== null && i.retry_in_s !== undefined).length;
+  const line = "id " + at + " of " + ch.ids.length + (ch.switches ? " · " + ch.switches + " switch" + (ch.switches > 1 ? "es" : "") : "") + (left ? " · " + left + " backing off" : "");
+  const detail = el("small", { class: "channel-ids", "data-field": "channel" }, line);
+  detail.title = ch.history.slice(-5).map((w) =>
+    w.from.slice(0, 8) + " → " + w.to.slice(0, 8) + ": " + w.reason.replace("_", " ") +
+    (w.wait_s !== null && w.wait_s !== undefined ? ", players waited " + w.wait_s.toFixed(1) + " s" : "") +
+    ", retry in " + Math.round(w.backoff_s) + " s").join("\n") || "no switch yet";
+  return el("span", {}, ch.name, el("br"), detail);
+}
+
 function hlsUrl(s) {
+  if (s.key_type === "channel") return "/ace/manifest.m3u8?channel=" + s.ace_id;
   if (s.key_type !== "infohash" && s.key_type !== "content_id") {
     // Named by URL or magnet, or with output parameters: its own HLS by id.
     return "/hls/" + s.ace_id + "/index.m3u8";

@@ -9,12 +9,12 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ace_sim::{Media, SimConfig};
+use ace_sim::{ContentBehaviour, Media, SimConfig};
 use acemux::channels::Channel;
 use acemux::content::{ContentKey, KeyType};
 use acemux_tests::browser::Browser;
 use acemux_tests::plugins::install;
-use acemux_tests::{Harness, TempDir, content_id};
+use acemux_tests::{Harness, PlayerClient, TempDir, content_id};
 use fantoccini::Locator;
 use serde_json::json;
 
@@ -26,14 +26,9 @@ fn recorded_sim() -> SimConfig {
 }
 
 fn channel(name: &str, id: String) -> Channel {
-    Channel {
-        name: name.into(),
-        key: ContentKey::new(KeyType::ContentId, id),
-        group: Some("Test".into()),
-        logo: None,
-        tvg_id: None,
-        number: None,
-    }
+    let mut channel = Channel::new(name.into(), ContentKey::new(KeyType::ContentId, id));
+    channel.group = Some("Test".into());
+    channel
 }
 
 fn browser_available(test: &str) -> bool {
@@ -189,6 +184,44 @@ async fn the_dashboard_shows_a_new_player_and_plays_the_channel_through_hls() {
         std::fs::write(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/dashboard.png"), &png).unwrap();
     }
     browser.close().await;
+}
+
+/// A channel with several ids: its row names the channel and says which
+/// id it plays, that it switched, and that the dead id is backing off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_s_row_shows_the_id_it_plays_and_its_switches() {
+    if !browser_available("a_channel_s_row_shows_the_id_it_plays_and_its_switches") {
+        return;
+    }
+    let (gone, good) = (content_id(25), content_id(26));
+    let mut sim = recorded_sim();
+    let dead = ContentBehaviour { start_error: Some("failed to load content".into()), ..Default::default() };
+    sim.contents = [(gone.clone(), dead)].into();
+    let mut two_ids = channel("Two ids", gone);
+    two_ids.alternates = vec![ContentKey::new(KeyType::ContentId, good)];
+    two_ids.identity = Some("channel:Two ids".into());
+    let key = two_ids.play_key().id;
+    let h = Harness::start(sim, |s| s.channels.channels = vec![two_ids]).await;
+    let browser = Browser::start(1280, 1000).await.expect("chromium through chromedriver");
+    browser.client.goto(&h.url("/")).await.expect("the dashboard loads");
+    let response = h.http.get(h.url(&format!("/channel/{key}/x.ts"))).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut player = PlayerClient::new(response);
+    assert!(player.read_at_least(10_000, Duration::from_secs(5)).await);
+    let script = format!(
+        "const c = document.querySelector('tr[data-stream=\"{key}\"] [data-field=\"channel\"]'); \
+         return c ? [c.parentNode.firstChild.textContent, c.textContent, c.title] : null;"
+    );
+    let predicate = format!(
+        "const c = document.querySelector('tr[data-stream=\"{key}\"] [data-field=\"channel\"]'); \
+         return !!c && c.textContent.includes('switch');"
+    );
+    let shown = browser.wait_until(Duration::from_secs(5), &predicate).await.unwrap();
+    let row = browser.eval(&script).await.unwrap();
+    assert!(shown, "{row}");
+    assert_eq!(row[0], json!("Two ids"), "{row}");
+    assert_eq!(row[1], json!("id 2 of 2 · 1 switch · 1 backing off"), "{row}");
+    assert!(row[2].as_str().unwrap().contains("start failed"), "{row}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

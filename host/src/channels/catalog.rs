@@ -458,3 +458,64 @@ impl ChannelDirectory for Catalog {
         Some(ChannelPlan { name: listed.channel.name.clone(), ids: listed.channel.ids().cloned().collect() })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::content::KeyType;
+
+    fn key(n: u32) -> ContentKey {
+        ContentKey::new(KeyType::ContentId, format!("{n:040}"))
+    }
+
+    fn entry(name: &str, n: u32, tvg_id: Option<&str>) -> SourceChannel {
+        let mut channel = Channel::new(name.into(), key(n));
+        channel.tvg_id = tvg_id.map(str::to_owned);
+        SourceChannel { channel, suggested_number: None, search: None, source_name: None }
+    }
+
+    #[test]
+    fn the_same_tvg_id_or_the_same_name_in_one_source_makes_alternates_and_the_same_id_a_duplicate() {
+        let sources = toml::from_str::<toml::Value>(
+            "[[sources]]\nname = \"a\"\nkind = \"m3u\"\npath = \"/a\"\n[[sources]]\nname = \"b\"\nkind = \"m3u\"\npath = \"/b\"\n",
+        )
+        .unwrap();
+        let sources = super::super::source::sources_from_file(&sources["sources"]).unwrap();
+        let mut hand = Channel::new("Mine".into(), key(1));
+        hand.tvg_id = Some("mine.tv".into());
+        hand.identity = Some("channel:Mine".into());
+        let catalog = Catalog::new(vec![hand], sources, Vec::new(), None, None).unwrap();
+        catalog.update_source(0, |s| {
+            s.channels = Arc::new(vec![
+                entry("Other", 2, Some("mine.tv")), // an alternate of Mine (tvg-id)
+                entry("News", 3, None),
+                entry("News", 4, None),  // an alternate of News (same name, same source)
+                entry("Again", 3, None), // a duplicate (id 3 is listed)
+            ])
+        });
+        catalog.update_source(1, |s| {
+            s.channels = Arc::new(vec![
+                entry("News", 5, None), // another source: a channel of its own
+                entry("Mine too", 6, Some("mine.tv")),
+            ])
+        });
+        let listing = catalog.current();
+        let ids = |name: &str| {
+            let c = &listing.channels.iter().find(|l| l.channel.name == name).unwrap().channel;
+            c.ids().map(|k| k.id[36..].to_owned()).collect::<Vec<_>>()
+        };
+        assert_eq!(listing.channels.len(), 3);
+        assert_eq!(ids("Mine"), ["0001", "0002", "0006"]);
+        assert_eq!(ids("News"), ["0003", "0004"]);
+        assert_eq!((listing.alternates, listing.duplicates), (3, 1));
+        // The channel's key comes from what names it, whatever its ids.
+        let mine = &listing.channels[0].channel;
+        assert_eq!(mine.play_key(), ContentKey::channel("channel:Mine"));
+        let plan = catalog.plan(&mine.play_key()).unwrap();
+        assert_eq!((plan.name.as_str(), plan.ids.len()), ("Mine", 3));
+        // A channel with one id is asked for by it, and has no plan.
+        let single = listing.channels.iter().find(|l| l.channel.alternates.is_empty()).unwrap();
+        assert_eq!(single.channel.play_key(), key(5));
+        assert!(catalog.plan(&ContentKey::channel("nothing")).is_none());
+    }
+}

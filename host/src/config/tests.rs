@@ -90,6 +90,33 @@ fn cli_beats_file_beats_default() {
     let s = settings(&["--config", p]).unwrap();
     assert_eq!(s.channels.channels[0].name, "A");
     assert_eq!(s.channels.channels[0].group.as_deref(), Some("G"));
+    let (a, b) = ("0123456789abcdef0123456789abcdef01234567", "89abcdef0123456789abcdef0123456789abcdef");
+    std::fs::write(
+        &path,
+        format!("[[channels]]\nname = \"S\"\nid = \"{a}\"\nids = [\"infohash:{b}\", \"acestream://{b}\"]\n"),
+    )
+    .unwrap();
+    let s = settings(&["--config", p]).unwrap();
+    let c = &s.channels.channels[0];
+    let ids: Vec<(crate::content::KeyType, &str)> = c.ids().map(|k| (k.key_type, k.id.as_str())).collect();
+    use crate::content::KeyType::{ContentId, Infohash};
+    assert_eq!(ids, [(ContentId, a), (Infohash, b), (ContentId, b)]);
+    assert_eq!(c.play_key().key_type, crate::content::KeyType::Channel);
+    for (ids, why) in [
+        (format!("[\"{a}\", \"{a}\"]"), "given twice"),
+        ("[]".to_owned(), "`ids` is empty"),
+        ("\"x\"".to_owned(), "must be a list"),
+        (format!("[\"{a}\", 7]"), "entries are strings"),
+        ("[\"infohash:zz\"]".to_owned(), "`infohash` must be 40 hexadecimal"),
+        (
+            format!("[{}]", (0..17).map(|i| format!("\"{i:040}\"")).collect::<Vec<_>>().join(",")),
+            "more than 16 ids",
+        ),
+    ] {
+        std::fs::write(&path, format!("[[channels]]\nname = \"S\"\nids = {ids}\n")).unwrap();
+        let err = settings(&["--config", p]).unwrap_err().to_string();
+        assert!(err.contains("`channels` entry 1") && err.contains(why), "{ids}: {err}");
+    }
     std::fs::write(&path, "[[channels]]\nname = \"A\"\nid = \"abc\"\n").unwrap();
     let err = settings(&["--config", p]).unwrap_err().to_string();
     assert!(err.contains("`channels` entry 1") && err.contains("40 hexadecimal"), "{err}");
