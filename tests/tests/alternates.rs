@@ -270,3 +270,146 @@ async fn two_hundred_zaps_across_failing_channels_leave_no_engine_session() {
     let counters = h.engine().counters();
     assert_eq!(counters.open_playbacks, 0, "{counters:?}");
 }
+
+/// Backup links as lists carry them: the same channel name twice in one
+/// M3U list. acemux lists one channel with two ids, and every URL it gives
+/// players (the playlist, the tuner lineup, HLS) names the channel and
+/// plays through the dead first id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_s_backup_links_become_one_channel_whose_urls_play_through_a_dead_id() {
+    let (gone, good) = (content_id(30), content_id(31));
+    let dir = acemux_tests::TempDir::new("alternates-list");
+    let list = dir.path().join("list.m3u");
+    std::fs::write(
+        &list,
+        format!(
+            "#EXTM3U\n#EXTINF:-1 group-title=\"Film\",Cinema\nacestream://{gone}\n\
+             #EXTINF:-1 group-title=\"Film\",Cinema\nhttp://127.0.0.1:6878/ace/getstream?id={good}\n"
+        ),
+    )
+    .unwrap();
+    let config = dir.path().join("acemux.toml");
+    std::fs::write(
+        &config,
+        format!("[[sources]]\nname = 'backups'\nkind = 'm3u'\npath = '{}'\n", list.display()),
+    )
+    .unwrap();
+    let from_file = acemux::config::Settings::from_args(["acemux", "--config", config.to_str().unwrap()])
+        .expect("a valid settings file");
+    let h =
+        Harness::start(recorded([(gone.clone(), dead())].into()), |s| s.channels = from_file.channels).await;
+    let mut listed = Vec::new();
+    for _ in 0..100 {
+        let (_, list) = h.get_json("/channels.json").await;
+        listed = list["channels"].as_array().cloned().unwrap_or_default();
+        if !listed.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["alternates"][0]["id"], good.as_str(), "{listed:?}");
+    let key = channel_key(&h, "Cinema").await;
+    let playlist = h.http.get(h.url("/playlist.m3u")).send().await.unwrap().text().await.unwrap();
+    let ts = playlist.lines().find(|l| l.starts_with("http")).unwrap().to_owned();
+    assert!(ts.contains(&format!("/channel/{key}/")), "{playlist}");
+    let (_, lineup) = h.get_json("/lineup.json").await;
+    assert_eq!(lineup[0]["URL"], ts.as_str(), "{lineup}");
+    let mut player = PlayerClient::new(h.http.get(&ts).send().await.unwrap());
+    assert!(player.read_at_least(100_000, Duration::from_secs(10)).await);
+    assert!(player.report().aligned);
+    let hls = playlist_hls(&h).await;
+    assert!(hls.contains(&format!("channel={key}")), "{hls}");
+    let master = h.http.get(&hls).send().await.unwrap();
+    assert_eq!(master.status(), 200);
+    assert_eq!(
+        h.engine().counters().starts,
+        1,
+        "the TS player and the HLS viewer share the channel's session"
+    );
+}
+
+/// The first media URL of `/playlist.m3u?format=hls`.
+async fn playlist_hls(h: &Harness) -> String {
+    let playlist = h.http.get(h.url("/playlist.m3u?format=hls")).send().await.unwrap().text().await.unwrap();
+    playlist.lines().find(|l| l.starts_with("http")).unwrap().to_owned()
+}
+
+/// How long players wait at each kind of switch (a benchmark, not a CI
+/// test: `cargo test -p acemux-tests --test alternates -- --ignored
+/// --nocapture measure`). Prints one line per kind; docs/benchmarks.md
+/// keeps the figures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: run by hand, figures in docs/benchmarks.md"]
+async fn measure_switch_waits() {
+    let waited = |session: &serde_json::Value| session["channel"]["history"][0]["wait_s"].as_f64();
+    // A dead first id: the player's time to first byte, against a plain id's.
+    let (gone, good) = (content_id(40), content_id(41));
+    let h = Harness::start(recorded([(gone.clone(), dead())].into()), |s| {
+        s.channels.channels = vec![channel("Dead first", &[gone.clone(), good.clone()])];
+    })
+    .await;
+    let key = channel_key(&h, "Dead first").await;
+    for (what, url) in [
+        ("a plain id", h.stream_url(&content_id(42))),
+        ("[dead, good]", h.url(&format!("/channel/{key}/x.ts"))),
+    ] {
+        let started = std::time::Instant::now();
+        let mut player = PlayerClient::new(h.http.get(&url).send().await.unwrap());
+        // 10 kB: past the keepalive packets, media from the engine.
+        player.read_at_least(10_000, Duration::from_secs(10)).await;
+        println!("start_failed: 10 kB of {what} after {:?}", started.elapsed());
+    }
+    drop(h);
+    // A stall and a loss of peers: from the old id's last data to the new id's first.
+    for (settings_name, timeout, retries) in
+        [("--connection-timeout 3 --max-retries 1", 3, 1), ("defaults (10 s, 3 retries)", 10, 3)]
+    {
+        let (stalls, good) = (content_id(43), content_id(44));
+        let stalling = ContentBehaviour { stall_after: Some(Duration::from_secs(3)), ..Default::default() };
+        let h = Harness::start(
+            recorded([(stalls.clone(), stalling), (good.clone(), joined_mid_way())].into()),
+            |s| {
+                s.channels.channels = vec![channel("Stall", &[stalls.clone(), good.clone()])];
+                s.engines.connection_timeout = Duration::from_secs(timeout);
+                s.stream.max_retries = retries;
+                s.stream.retry_wait = Duration::from_millis(500);
+            },
+        )
+        .await;
+        let key = channel_key(&h, "Stall").await;
+        let mut player =
+            PlayerClient::new(h.http.get(h.url(&format!("/channel/{key}/x.ts"))).send().await.unwrap());
+        let limit = std::time::Instant::now() + Duration::from_secs(120);
+        while waited(&session_of(&h, &key).await).is_none() && std::time::Instant::now() < limit {
+            player.read_at_least(usize::MAX, Duration::from_millis(500)).await;
+        }
+        let session = session_of(&h, &key).await;
+        println!("upstream_failed ({settings_name}): players waited {:?} s", waited(&session));
+    }
+    let (lonely, good) = (content_id(45), content_id(46));
+    let h = Harness::start(
+        recorded(
+            [
+                (lonely.clone(), ContentBehaviour { peers: Some(0), ..Default::default() }),
+                (good.clone(), joined_mid_way()),
+            ]
+            .into(),
+        ),
+        |s| {
+            s.channels.channels = vec![channel("Lonely", &[lonely.clone(), good.clone()])];
+            s.engines.engine_stat_interval = Duration::from_millis(500);
+            s.alternates.channel_min_peers = acemux::values::OrNone(Some(2));
+            s.alternates.channel_low_peers_for = Duration::from_secs(2);
+        },
+    )
+    .await;
+    let key = channel_key(&h, "Lonely").await;
+    let mut player =
+        PlayerClient::new(h.http.get(h.url(&format!("/channel/{key}/x.ts"))).send().await.unwrap());
+    let limit = std::time::Instant::now() + Duration::from_secs(30);
+    while waited(&session_of(&h, &key).await).is_none() && std::time::Instant::now() < limit {
+        player.read_at_least(usize::MAX, Duration::from_millis(500)).await;
+    }
+    println!("low_peers: players waited {:?} s", waited(&session_of(&h, &key).await));
+}
