@@ -91,7 +91,7 @@ fn request() -> SelectRequest {
 }
 
 fn stream() -> Stream {
-    Stream { content_key: "ab".into(), key_type: KeyType::ContentId, engine_id: None }
+    Stream { content_key: "ab".into(), key_type: KeyType::ContentId, engine_id: None, channel: None }
 }
 
 /// 348 packets (64 KiB): one null in eight, like a padded broadcast.

@@ -262,14 +262,10 @@ async fn the_stream_ends_after_the_last_viewer_stops_polling_and_the_grace_perio
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_json_errors_and_probes_start_nothing() {
     let h = Harness::start(recorded_sim(1), |s| {
-        s.channels.channels = vec![acemux::channels::Channel {
-            name: "One".into(),
-            key: acemux::content::ContentKey::new(acemux::content::KeyType::Infohash, content_id(6)),
-            group: None,
-            logo: None,
-            tvg_id: None,
-            number: None,
-        }];
+        s.channels.channels = vec![acemux::channels::Channel::new(
+            "One".into(),
+            acemux::content::ContentKey::new(acemux::content::KeyType::Infohash, content_id(6)),
+        )];
     })
     .await;
     let id = content_id(6);

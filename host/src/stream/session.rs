@@ -596,14 +596,12 @@ impl Session {
             if !std::mem::replace(counted, true) {
                 ctx.totals.streams_started.fetch_add(1, Ordering::Relaxed);
             }
-            if first_start {
-                if let Some(engine) = self.engine() {
-                    ctx.events.emit(StreamEvent::Started {
-                        stream: self.stream_ref(),
-                        engine,
-                        session: es.clone(),
-                    });
-                }
+            if first_start && let Some(engine) = self.engine() {
+                ctx.events.emit(StreamEvent::Started {
+                    stream: self.stream_ref(),
+                    engine,
+                    session: es.clone(),
+                });
             }
             if self.state() == SessionState::Starting {
                 self.set_state(SessionState::Prebuffering);
