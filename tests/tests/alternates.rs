@@ -413,3 +413,37 @@ async fn measure_switch_waits() {
     }
     println!("low_peers: players waited {:?} s", waited(&session_of(&h, &key).await));
 }
+
+/// The orchestrator hears each id's stream: a start and an end for the id
+/// that stalled, then a start and an end for the next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_orchestrator_hears_each_id_start_and_end() {
+    let orch = acemux_tests::orchestrator::FakeOrchestrator::start().await;
+    let url = orch.url();
+    let (stalls, good) = (content_id(50), content_id(51));
+    let stalling = ContentBehaviour { stall_after: Some(Duration::from_millis(1500)), ..Default::default() };
+    let h = Harness::start(recorded([(stalls.clone(), stalling)].into()), |s| {
+        s.orchestrator.orchestrator_url = acemux::values::OrNone(Some(url));
+        s.channels.channels = vec![channel("Told", &[stalls.clone(), good.clone()])];
+        s.engines.connection_timeout = Duration::from_secs(1);
+        s.stream.max_retries = 0;
+        s.stream.grace_period = Duration::from_millis(200);
+    })
+    .await;
+    let key = channel_key(&h, "Told").await;
+    let mut player =
+        PlayerClient::new(h.http.get(h.url(&format!("/channel/{key}/x.ts"))).send().await.unwrap());
+    let until = std::time::Instant::now() + Duration::from_secs(15);
+    while orch.named("stream_started").len() < 2 && std::time::Instant::now() < until {
+        player.read_at_least(usize::MAX, Duration::from_millis(200)).await;
+    }
+    drop(player);
+    assert!(h.wait_for(Duration::from_secs(5), || async { orch.named("stream_ended").len() == 2 }).await);
+    let started: Vec<serde_json::Value> =
+        orch.named("stream_started").iter().map(|e| e.body["stream"]["key"].clone()).collect();
+    assert_eq!(started, [serde_json::json!(stalls), serde_json::json!(good)]);
+    let ended: Vec<serde_json::Value> =
+        orch.named("stream_ended").iter().map(|e| e.body["reason"].clone()).collect();
+    assert_eq!(ended, [serde_json::json!("error"), serde_json::json!("normal")]);
+    assert!(no_engine_session_left(&h).await);
+}

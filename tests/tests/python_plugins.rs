@@ -168,13 +168,13 @@ async fn a_python_plugin_built_for_another_contract_version_is_refused_naming_bo
         return;
     }
     let build = TempDir::new("py-version-build");
-    let other = wit_of_version(build.path(), "0.8.0");
+    let other = wit_of_version(build.path(), "0.9.0");
     let wasm = build_python("region-selector", "selector-plugin", &other, build.path()).await;
     let plugins = TempDir::new("py-version");
     std::fs::copy(&wasm, plugins.path().join("region-selector.wasm")).unwrap();
     let dir = plugins.path().to_path_buf();
     let h = Harness::start(sim(), |s| s.plugins.plugins_dir = acemux::values::OrNone(Some(dir))).await;
-    assert_refused_for_version(&h, "region-selector", "0.8.0").await;
+    assert_refused_for_version(&h, "region-selector", "0.9.0").await;
 }
 
 /// The plugins' own unit tests (plain `unittest`, no WebAssembly) pass: the
