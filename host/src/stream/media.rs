@@ -83,7 +83,14 @@ pub struct MediaScanner {
     /// `pat` + `pmt` as one buffer, built when first needed after either
     /// changed and shared by every join point until the next change.
     psi: Option<Bytes>,
+    /// The continuity counter of the last packet of each table PID (PAT,
+    /// the PMT's, SDT/BAT, EIT) scanned: where a channel's next id
+    /// continues them.
+    table_counters: Vec<(u16, u8)>,
 }
+
+/// Table PIDs whose counters are followed besides the PMT's: PAT, SDT/BAT, EIT.
+const TABLE_PIDS: [u16; 3] = [0, 0x11, 0x12];
 
 impl MediaScanner {
     pub fn new() -> Self {
@@ -93,7 +100,9 @@ impl MediaScanner {
     /// Forgets the stream's tables (a new upstream connection may carry a
     /// different program layout).
     pub fn reset(&mut self) {
-        *self = Self::default();
+        // The counters describe what the ring got last, whatever comes next.
+        let table_counters = std::mem::take(&mut self.table_counters);
+        *self = Self { table_counters, ..Self::default() };
     }
 
     /// Whether the program has video, once its PMT was read.
@@ -104,6 +113,19 @@ impl MediaScanner {
     /// The video PID, once the PMT named one.
     pub fn video_pid(&self) -> Option<u16> {
         self.pmt.as_ref().and_then(|p| p.video).map(|v| v.pid)
+    }
+
+    /// The last continuity counter of each table PID scanned.
+    pub fn table_counters(&self) -> &[(u16, u8)] {
+        &self.table_counters
+    }
+
+    fn count_table_packet(&mut self, pid: u16, counter: u8) {
+        if let Some(entry) = self.table_counters.iter_mut().find(|(p, _)| *p == pid) {
+            entry.1 = counter;
+        } else if self.table_counters.len() < 8 {
+            self.table_counters.push((pid, counter));
+        }
     }
 
     /// The PAT and PMT in force, once both were read.
@@ -119,6 +141,9 @@ impl MediaScanner {
         for (index, raw) in packets(chunk).enumerate() {
             let Some(packet) = Packet::new(raw) else { continue };
             let pid = packet.pid();
+            if TABLE_PIDS.contains(&pid) || self.pat.is_some_and(|(_, pmt_pid)| pmt_pid == pid) {
+                self.count_table_packet(pid, raw[3] & 0x0f);
+            }
             if pid == 0 {
                 self.on_pat(&packet);
                 continue;

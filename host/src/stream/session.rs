@@ -131,6 +131,9 @@ pub struct Session {
     /// When real data last reached the ring (how long a switch left
     /// players without data is measured from it).
     pub(super) last_data: Mutex<Option<Instant>>,
+    /// The last continuity counters of the table PIDs that reached the
+    /// ring, for a channel's next id to continue (see [`super::splice`]).
+    pub(super) table_counters: Mutex<Vec<(u16, u8)>>,
 }
 
 /// How playing one id ended.
@@ -192,6 +195,7 @@ impl Session {
             connections: AtomicU64::new(0),
             channel: channel.map(|plan| Mutex::new(Alternates::new(plan))),
             last_data: Mutex::new(None),
+            table_counters: Mutex::new(Vec::new()),
         }
     }
 
@@ -622,6 +626,9 @@ impl Session {
             let carried = upstream.carried();
             carried_once |= carried;
             delivered |= upstream.delivered();
+            if !upstream.table_counters().is_empty() {
+                *self.table_counters.lock() = upstream.table_counters().to_vec();
+            }
             drop(upstream);
             // This engine is done with the stream: stop its session in the
             // background and fail over. A channel waits for the stop (one

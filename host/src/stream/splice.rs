@@ -9,11 +9,14 @@
 //! other proxies report as "lost audio after failover"). The gate drops
 //! the new id's packets until the first keyframe, then passes its tables
 //! and everything from the keyframe on. Each packet of the new id that is
-//! the first of its PID (the tables included) has its continuity counter
-//! discontinuity announced: its adaptation field's discontinuity
-//! indicator is set where it has one, else an adaptation-only packet with
-//! the indicator goes before it, so decoders restart their counters and
-//! clocks instead of flagging the new id's first frames as corrupt.
+//! the first of its PID has its continuity counter discontinuity
+//! announced: its adaptation field's discontinuity indicator is set where
+//! it has one, else an adaptation-only packet with the indicator goes
+//! before it, so decoders restart their counters and clocks instead of
+//! flagging the new id's first frames as corrupt. Table PIDs the id before
+//! also carried (PAT, PMT, SDT, EIT) instead continue its counters, for as
+//! long as the new id plays: table parsers (VLC's libdvbpsi) report any
+//! counter jump as an error, whatever the indicator says.
 //!
 //! A program without video is passed from its tables on; one whose
 //! keyframe does not come within [`MAX_HELD_BACK`] bytes is passed as it
@@ -45,6 +48,10 @@ pub struct SpliceGate {
     marking_done: bool,
     /// Packets passed since the gate opened (marking ends after a while).
     passed: usize,
+    /// The last counters of the id before, per table PID.
+    before: Vec<(u16, u8)>,
+    /// Per table PID continued: what is added to the new id's counters.
+    shifts: Vec<(u16, u8)>,
 }
 
 /// Packets after the gate opens within which first packets are marked.
@@ -55,14 +62,21 @@ impl SpliceGate {
         Self::default()
     }
 
+    /// A gate whose tables continue `before`, the last counters of the
+    /// table PIDs of the id before (see the module docs).
+    pub fn continuing(before: &[(u16, u8)]) -> Self {
+        Self { before: before.to_vec(), ..Self::default() }
+    }
+
     /// Bytes of the new id dropped before it was let in.
     pub fn dropped(&self) -> usize {
         self.dropped
     }
 
-    /// Whether the gate has nothing more to do (open, marking over).
+    /// Whether the gate has nothing more to do (open, marking over, no
+    /// table counters to continue).
     pub fn is_done(&self) -> bool {
-        self.open && self.marking_done
+        self.open && self.marking_done && self.shifts.is_empty()
     }
 
     /// Whether the new id is let in yet.
@@ -96,14 +110,18 @@ impl SpliceGate {
     }
 
     fn pass(&mut self, packets: &[u8], out: &mut BytesMut) {
-        if self.marking_done {
+        if self.marking_done && self.shifts.is_empty() {
             out.extend_from_slice(packets);
             return;
         }
         for packet in packets.chunks_exact(PACKET_SIZE) {
             self.passed += 1;
             let pid = u16::from_be_bytes([packet[1] & 0x1f, packet[2]]);
-            if pid == 0x1fff || self.marking_done || !self.marked.insert(pid) {
+            if let Some(shift) = self.shift_of(pid, packet[3] & 0x0f) {
+                let at = out.len();
+                out.extend_from_slice(packet);
+                out[at + 3] = (packet[3] & 0xf0) | ((packet[3] + shift) & 0x0f);
+            } else if pid == 0x1fff || self.marking_done || !self.marked.insert(pid) {
                 out.extend_from_slice(packet);
             } else {
                 mark_discontinuity(packet, out);
@@ -112,6 +130,20 @@ impl SpliceGate {
                 self.marking_done = true;
             }
         }
+    }
+}
+
+impl SpliceGate {
+    /// What to add to the counter of a packet of `pid` (whose counter is
+    /// `counter`) so it continues the id before's table, if it is one.
+    fn shift_of(&mut self, pid: u16, counter: u8) -> Option<u8> {
+        if let Some((_, shift)) = self.shifts.iter().find(|(p, _)| *p == pid) {
+            return Some(*shift);
+        }
+        let (_, last) = *self.before.iter().find(|(p, _)| *p == pid)?;
+        let shift = (last + 1).wrapping_sub(counter) & 0x0f;
+        self.shifts.push((pid, shift));
+        Some(shift)
     }
 }
 
@@ -201,6 +233,23 @@ mod tests {
             p
         };
         assert!(kept.iter().zip(&original).all(|(a, b)| unmarked(a) == unmarked(b)));
+    }
+
+    #[test]
+    fn tables_continue_the_counters_of_the_id_before() {
+        let middle = (FIXTURE.len() / 2) / PACKET_SIZE * PACKET_SIZE;
+        let mut gate = SpliceGate::continuing(&[(0, 5)]);
+        let out = through(&mut gate, &FIXTURE[middle..], 7 * PACKET_SIZE);
+        let pat_counters: Vec<u8> = out
+            .chunks(PACKET_SIZE)
+            .filter(|p| !is_marker(p) && acemux_ts::pid(p) == 0)
+            .map(|p| p[3] & 0x0f)
+            .collect();
+        assert!(pat_counters.len() > 3, "{pat_counters:?}");
+        let expected: Vec<u8> = (0..pat_counters.len() as u8).map(|i| (6 + i) & 0x0f).collect();
+        assert_eq!(pat_counters, expected, "the PAT continues from 5, no marker before it");
+        assert!(!out.chunks(PACKET_SIZE).any(|p| is_marker(p) && acemux_ts::pid(p) == 0));
+        assert!(!gate.is_done(), "the counters are continued for as long as the id plays");
     }
 
     #[test]

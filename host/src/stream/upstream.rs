@@ -119,9 +119,14 @@ impl<'a> Upstream<'a> {
     /// An upstream of a channel's next id, let into the ring from its
     /// first keyframe (see [`SpliceGate`]).
     pub fn spliced(mut self) -> Self {
-        self.gate = Some(SpliceGate::new());
+        self.gate = Some(SpliceGate::continuing(&self.session.table_counters.lock()));
         self.switched_from = *self.session.last_data.lock();
         self
+    }
+
+    /// The last continuity counters of the table PIDs that reached the ring.
+    pub fn table_counters(&self) -> &[(u16, u8)] {
+        self.scanner.table_counters()
     }
 
     pub fn delivered(&self) -> bool {
