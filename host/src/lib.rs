@@ -19,7 +19,7 @@
 //! |---|---|---|
 //! | 1 | `config` | the settings of a process, assembled from each concern's own |
 //! | 2 | `http` | routes and the connection loop, thin |
-//! | 3 | `hls`, `channels`, `engine_api` | what players and clients reach besides the plain stream |
+//! | 3 | `hls`, `channels`, `engine_api`, `access` | what players and clients reach besides the plain stream, and who may |
 //! | 4 | `stream` | one upstream per content, fanned out |
 //! | 5 | `plugins`, `cluster`, `orchestrator` | what a stream consults and tells |
 //! | 6 | `events` | what happens to streams, and who hears it |
@@ -29,6 +29,7 @@
 //! The crate root ([`Acemux`]) assembles the settings and the tasks and
 //! sits above them all.
 
+pub mod access;
 pub mod channels;
 pub mod cluster;
 pub mod config;
@@ -201,6 +202,7 @@ impl Acemux {
             cluster: cluster_settings,
             channels,
             alternates,
+            access,
             dashboard,
             engine_api: engine_api_settings,
         } = settings;
@@ -315,6 +317,7 @@ impl Acemux {
             plugins: plugins.clone(),
             connections: connections.clone(),
             cluster: membership,
+            access: Arc::new(access::Access::new(access)),
         };
         let server = tokio::spawn(http::serve(
             listener,

@@ -259,6 +259,35 @@ fn split_unit(s: &str, units: &[(&str, f64)]) -> Result<(f64, f64), String> {
     Ok((number, scale))
 }
 
+/// The file's `[[<key>]]` tables read by `read` (an error names the entry),
+/// at most `max`, each named once (`name_of`).
+pub fn named_tables<T>(
+    value: &toml::Value,
+    key: &str,
+    max: usize,
+    read: impl Fn(&toml::Value) -> Result<T, String>,
+    name_of: impl Fn(&T) -> &str,
+) -> anyhow::Result<Vec<T>> {
+    let list = anyhow::Context::with_context(value.as_array(), || {
+        format!("invalid setting `{key}`: expected [[{key}]] tables")
+    })?;
+    anyhow::ensure!(list.len() <= max, "invalid setting `{key}`: more than {max} [[{key}]] tables");
+    let mut read_so_far: Vec<T> = Vec::with_capacity(list.len());
+    for (i, table) in list.iter().enumerate() {
+        let entry =
+            read(table).map_err(|why| anyhow::anyhow!("invalid setting `{key}` entry {}: {why}", i + 1))?;
+        if read_so_far.iter().any(|e| name_of(e) == name_of(&entry)) {
+            anyhow::bail!(
+                "invalid setting `{key}` entry {}: the name `{}` is used twice",
+                i + 1,
+                name_of(&entry)
+            );
+        }
+        read_so_far.push(entry);
+    }
+    Ok(read_so_far)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -131,7 +131,7 @@ struct SourceFile {
 
 /// The file's `[[sources]]`; an error names the table and the key.
 pub fn sources_from_file(value: &toml::Value) -> anyhow::Result<Vec<Source>> {
-    super::settings::named_tables(value, "sources", MAX_SOURCES, source_from_table, |s| &s.name)
+    crate::values::named_tables(value, "sources", MAX_SOURCES, source_from_table, |s| &s.name)
 }
 
 fn source_from_table(value: &toml::Value) -> Result<Source, String> {

@@ -24,6 +24,7 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 pub use crate::values::SECRET_VARIABLES;
 pub use legacy::unused_settings;
 
+use crate::access::AccessSettings;
 use crate::channels::ChannelSettings;
 use crate::cluster::ClusterSettings;
 use crate::engine::EngineSettings;
@@ -83,6 +84,8 @@ pub struct Settings {
     pub channels: ChannelSettings,
     #[command(flatten, next_help_heading = "Failover between a channel's ids")]
     pub alternates: AlternatesSettings,
+    #[command(flatten, next_help_heading = "Who may watch")]
+    pub access: AccessSettings,
     #[command(flatten, next_help_heading = "Dashboard")]
     pub dashboard: DashboardSettings,
     #[command(flatten, next_help_heading = "The engine API acemux answers")]
@@ -175,6 +178,10 @@ impl Cli {
             cli.settings.channels.sources =
                 crate::channels::source::sources_from_file(value).map_err(LoadError::Invalid)?;
         }
+        if let Some(value) = table.get("users") {
+            cli.settings.access.users =
+                crate::access::users::users_from_file(value).map_err(LoadError::Invalid)?;
+        }
         if let Some(value) = table.get("guides") {
             cli.settings.channels.guides =
                 crate::channels::guide::guides_from_file(value).map_err(LoadError::Invalid)?;
@@ -190,12 +197,13 @@ impl Cli {
 
 /// File keys that are tables or lists of tables rather than one flag's
 /// value; each concern reads its own.
-const FILE_ONLY_KEYS: &[&str] = &["engines", "channels", "sources", "guides"];
+const FILE_ONLY_KEYS: &[&str] = &["engines", "channels", "sources", "guides", "users"];
 
 impl Settings {
     /// What only two settings together can make wrong.
     fn validate(&self) -> anyhow::Result<()> {
         self.stream.validate()?;
+        self.access.validate()?;
         self.hls.validate()?;
         self.plugins.validate()?;
         self.cluster.validate()?;

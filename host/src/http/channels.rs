@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -15,9 +16,10 @@ use serde_json::{Value, json};
 use crate::channels::search::SearchDetails;
 use crate::content::ContentKey;
 
-use super::playlist::{base_url, hls_url, stream_url};
+use super::playlist::{hls_url, stream_url};
 use super::status::Detail;
-use super::{ApiError, AppState};
+use super::viewer::PathToken;
+use super::{ApiError, AppState, Connection};
 
 /// One channel as `/channels.json` lists it.
 #[derive(Serialize)]
@@ -56,10 +58,15 @@ struct Document<'a> {
 /// list of tens of thousands of channels is megabytes of JSON).
 pub async fn list(
     State(app): State<AppState>,
+    conn: Option<Extension<Connection>>,
+    path_token: Option<Extension<PathToken>>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let base = base_url(&app, &headers);
+    let base = match super::viewer::list_base(&app, &headers, conn.as_deref(), path_token.as_deref(), &q) {
+        Ok(base) => base,
+        Err(e) => return e.into_response(),
+    };
     let group = q.get("group").cloned();
     let listing = app.channels.current();
     let written = tokio::task::spawn_blocking(move || {
@@ -118,7 +125,16 @@ pub(super) fn json_written(
 /// per change of the list or a guide (a guide of many channels is tens of
 /// megabytes); sent as kept to clients that take gzip, and decompressed as
 /// it is sent, 64 KiB at a time, to the others.
-pub async fn epg(State(app): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn epg(
+    State(app): State<AppState>,
+    conn: Option<Extension<Connection>>,
+    path_token: Option<Extension<PathToken>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(e) = super::viewer::list_base(&app, &headers, conn.as_deref(), path_token.as_deref(), &q) {
+        return e.into_response();
+    }
     let gzip = headers
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())

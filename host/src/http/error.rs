@@ -16,11 +16,13 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds to wait before asking again (`Retry-After`), for a 429.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self { status, code, message: message.into(), retry_after: None }
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
@@ -31,7 +33,27 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Json(json!({"error": self.message, "code": self.code}));
-        (self.status, body).into_response()
+        let mut response = (self.status, body).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
+    }
+}
+
+impl From<crate::access::AccessError> for ApiError {
+    fn from(e: crate::access::AccessError) -> Self {
+        use crate::access::AccessError;
+        let (status, code) = match &e {
+            AccessError::Missing => (StatusCode::UNAUTHORIZED, "token_required"),
+            AccessError::Wrong => (StatusCode::FORBIDDEN, "wrong_token"),
+            AccessError::Limited(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_failures"),
+        };
+        let retry_after = match &e {
+            AccessError::Limited(wait) => Some(wait.as_secs().max(1)),
+            _ => None,
+        };
+        Self { retry_after, ..Self::new(status, code, e.to_string()) }
     }
 }
 

@@ -17,6 +17,7 @@ use crate::engine_api::PlaybackFormat;
 use crate::stream::Player;
 
 use super::cluster::{Lookup, to_owner};
+use super::viewer::{PathToken, admit};
 use super::{ApiError, AppState, Connection};
 
 /// The query's parameters in order, repeats kept (so `?id=A&id=B` can be
@@ -41,11 +42,12 @@ pub(super) fn stream_headers() -> HeaderMap {
 pub async fn getstream(
     State(app): State<AppState>,
     conn: Option<Extension<Connection>>,
+    path_token: Option<Extension<PathToken>>,
     uri: Uri,
     headers: HeaderMap,
     params: QueryParams,
 ) -> Result<Response, ApiError> {
-    stream(app, conn, query(params)?, &uri, &headers).await
+    stream(app, conn, path_token, query(params)?, &uri, &headers).await
 }
 
 /// The URL forms other proxies' playlists carry: `/pid/<id>/<name>.ts`,
@@ -55,11 +57,15 @@ pub async fn getstream(
 pub async fn path_form(
     State(app): State<AppState>,
     conn: Option<Extension<Connection>>,
+    path_token: Option<Extension<PathToken>>,
     uri: Uri,
     headers: HeaderMap,
     Path((form, id, _name)): Path<(String, String, String)>,
+    params: QueryParams,
 ) -> Result<Response, ApiError> {
-    stream(app, conn, path_query(&form, id)?, &uri, &headers).await
+    let mut query = path_query(&form, id)?;
+    query.extend(self::query(params)?.into_iter().filter(|(k, _)| k == "token"));
+    stream(app, conn, path_token, query, &uri, &headers).await
 }
 
 /// `HEAD` on a path form: headers only, no engine session.
@@ -83,12 +89,18 @@ fn path_query(form: &str, id: String) -> Result<Vec<(String, String)>, ApiError>
 async fn stream(
     app: AppState,
     conn: Option<Extension<Connection>>,
+    path_token: Option<Extension<PathToken>>,
     query: Vec<(String, String)>,
     uri: &Uri,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let requested_at = std::time::Instant::now();
     let json = super::engine_api::wants_json(&query);
+    let _viewer = match admit(&app, conn.as_deref(), path_token.as_deref(), &query) {
+        Ok(viewer) => viewer,
+        Err(e) if json => return Ok(super::engine_api::refusal(e)),
+        Err(e) => return Err(e),
+    };
     let key = match ContentKey::from_query(&query) {
         Ok(key) => key,
         Err(e) if json => return Ok(super::engine_api::refusal(e.into())),

@@ -17,6 +17,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream;
 
+use crate::access::Viewer;
 use crate::content::{ContentKey, KeyType};
 use crate::engine::select::SelectRequest;
 use crate::engine_api::PlaybackFormat;
@@ -24,6 +25,7 @@ use crate::hls::{HlsOutput, NoSegment, playlist};
 
 use super::cluster::{Lookup, to_owner};
 use super::getstream::{QueryParams, query};
+use super::viewer::{Door, PathToken, admit, base_for};
 use super::{ApiError, AppState, Connection};
 
 const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
@@ -57,14 +59,17 @@ pub async fn manifest(
     State(app): State<AppState>,
     method: Method,
     conn: Option<Extension<Connection>>,
+    path_token: Option<Extension<PathToken>>,
     uri: Uri,
     headers: HeaderMap,
     params: QueryParams,
 ) -> Response {
     let opened = async {
         let q = query(params)?;
+        let viewer = admit(&app, conn.as_deref(), path_token.as_deref(), &q)?;
         let key = ContentKey::from_query(&q)?;
-        let variant = format!("../hls/{}/live.m3u8", key.id);
+        let variant =
+            variant_url(&viewer, path_token.is_some(), &key.id, format!("../hls/{}/live.m3u8", key.id));
         Ok::<_, ApiError>((key, variant, q))
     };
     match opened.await {
@@ -87,6 +92,17 @@ pub async fn manifest(
     }
 }
 
+/// Where a master playlist sends its viewer: `relative` (so a token in
+/// the path prefix stays on every URL the player derives), unless the
+/// token came in the query: then into the path prefix, as segment URLs
+/// are relative and would drop a query.
+fn variant_url(viewer: &Viewer, token_in_path: bool, id: &str, relative: String) -> String {
+    match &viewer.token {
+        Some(_) if !token_in_path => format!("{}/hls/{id}/live.m3u8", base_for("", viewer)),
+        _ => relative,
+    }
+}
+
 /// `format=json` in a query that may not have parsed.
 fn wants_json_raw(uri: &Uri) -> bool {
     uri.query().is_some_and(|q| q.split('&').any(|p| p.eq_ignore_ascii_case("format=json")))
@@ -97,12 +113,20 @@ fn wants_json_raw(uri: &Uri) -> bool {
 pub async fn file(
     State(app): State<AppState>,
     method: Method,
-    conn: Option<Extension<Connection>>,
+    door: Door,
     Path((id, file)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
+    let Door { conn, path_token } = door;
+    let token: Vec<(String, String)> =
+        q.get("token").map(|t| ("token".to_owned(), t.clone())).into_iter().collect();
+    let viewer = match admit(&app, conn.as_ref(), path_token.as_ref(), &token) {
+        Ok(viewer) => viewer,
+        Err(e) => return error(e),
+    };
+    let conn = conn.map(Extension);
     // A running content is found under either key type; a new one starts
     // as a content id, as `/ace/getstream?id=` does.
     let key = match ContentKey::parse(KeyType::ContentId, "id", &id) {
@@ -121,7 +145,8 @@ pub async fn file(
         "index.m3u8" => {
             let key = app.registry.find(&key.id).map_or(key, |s| s.key.clone());
             let q = key.engine_query().into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
-            master(app, method, conn, key, "live.m3u8", q).await
+            let variant = variant_url(&viewer, path_token.is_some(), &key.id, "live.m3u8".to_owned());
+            master(app, method, conn, key, &variant, q).await
         }
         "live.m3u8" => match q.get("viewer").map(String::as_str) {
             // Tokens are ours (32 hex digits); anything else is refused

@@ -125,6 +125,18 @@ pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Result<
         f.one(&metric, "counter", &format!("Sum over all streams of `{name}`."), value);
     }
 
+    f.one(
+        "acemux_player_token_refusals_total",
+        "counter",
+        "Player requests refused for a missing or wrong token.",
+        app.access.refused_total.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    f.one(
+        "acemux_player_token_limited_total",
+        "counter",
+        "Player requests refused because their address sent too many wrong tokens.",
+        app.access.limited_total.load(std::sync::atomic::Ordering::Relaxed),
+    );
     f.head("acemux_channel_switches_total", "counter", "Channels moved to their next id, by reason.");
     for (reason, n) in ctx.totals.channel_switches() {
         let _ = writeln!(f.out, "acemux_channel_switches_total{{reason=\"{}\"}} {n}", reason.as_str());

@@ -21,6 +21,7 @@ mod server;
 mod service;
 pub mod settings;
 mod status;
+mod viewer;
 mod write_timeout;
 
 use std::sync::Arc;
@@ -68,6 +69,8 @@ pub struct AppState {
     pub stopping: tokio_util::sync::CancellationToken,
     /// Content ownership across instances, when acemux runs in a cluster.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
+    /// Who may watch.
+    pub access: Arc<crate::access::Access>,
 }
 
 /// Every route acemux serves.

@@ -11,7 +11,10 @@ use axum::response::{IntoResponse, Response};
 
 use crate::channels::Channel;
 
-use super::{ApiError, AppState};
+use axum::Extension;
+
+use super::viewer::PathToken;
+use super::{ApiError, AppState, Connection};
 
 /// Where players reach acemux: the configured public URL, else what a
 /// reverse proxy says (`X-Forwarded-Proto/Host`), else the `Host` header.
@@ -60,9 +63,15 @@ fn attr(value: &str) -> String {
 
 pub async fn playlist(
     State(app): State<AppState>,
+    conn: Option<Extension<Connection>>,
+    path_token: Option<Extension<PathToken>>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
+    let base = match super::viewer::list_base(&app, &headers, conn.as_deref(), path_token.as_deref(), &q) {
+        Ok(base) => base,
+        Err(e) => return e.into_response(),
+    };
     let url: fn(&str, &Channel) -> String = match q.get("format").map(String::as_str) {
         None | Some("ts") => stream_url,
         Some("hls") => hls_url,
@@ -75,7 +84,6 @@ pub async fn playlist(
             .into_response();
         }
     };
-    let base = base_url(&app, &headers);
     let group = q.get("group").cloned();
     // The operator's own guide, else acemux's for exactly these channels.
     let guide = app.channels.epg_url.clone().unwrap_or_else(|| format!("{base}/epg.xml"));

@@ -90,6 +90,11 @@ pub async fn serve(
         let router = router.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(conn_info.clone());
+            // A player's token as a path prefix comes off before routing.
+            if let Some((token, uri)) = super::viewer::take_path_token(request.uri()) {
+                *request.uri_mut() = uri;
+                request.extensions_mut().insert(token);
+            }
             router.clone().oneshot(request)
         });
         // A child token per connection: the connection's task polls it on

@@ -142,7 +142,7 @@ impl GuideSlot {
 /// The `[[guides]]` tables: `name`, `url` or `path`, optional `refresh`,
 /// `max_bytes`, `timeout`.
 pub fn guides_from_file(value: &toml::Value) -> anyhow::Result<Vec<GuideSpec>> {
-    crate::channels::settings::named_tables(value, "guides", MAX_GUIDES, guide_from_table, |g| &g.name)
+    crate::values::named_tables(value, "guides", MAX_GUIDES, guide_from_table, |g| &g.name)
 }
 
 const GUIDE_KEYS: &[&str] = &["name", "url", "path", "refresh", "max_bytes", "timeout"];

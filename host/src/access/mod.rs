@@ -1,0 +1,182 @@
+//! Who may watch: decided at the front door, before any stream starts.
+//!
+//! With `--player-access open` (the default) anyone who reaches acemux
+//! may watch, as before. With `token`, every player request — streams,
+//! HLS playlists and segments, playlists, the tuner lineup — carries one of
+//! the `[[users]]` tokens: players cannot send headers, so it rides in the
+//! URL, as `?token=` or as a path prefix `/t/<token>/…` (which relative
+//! HLS URLs keep). A missing token is 401, a wrong one 403; an address
+//! that sent [`AccessSettings::token_failures`] wrong or missing tokens in
+//! a burst gets 429 with `Retry-After` until its allowance refills (one
+//! more a minute per failure allowed), whatever it sends. Tokens are
+//! compared in constant time and never logged or shown: status, events
+//! and metrics name the user.
+
+pub mod settings;
+pub mod users;
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use parking_lot::Mutex;
+
+pub use settings::{AccessSettings, PlayerAccess};
+pub use users::User;
+
+/// Addresses held as limited at most (the oldest are forgotten first).
+const MAX_LIMITED: usize = 100_000;
+
+/// Why a player request is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccessError {
+    #[error(
+        "this acemux needs a user's token: add `?token=<token>` to the URL, or put `/t/<token>` before its path"
+    )]
+    Missing,
+    #[error("unknown token")]
+    Wrong,
+    #[error("too many wrong tokens from this address; try again in {} s", .0.as_secs().max(1))]
+    Limited(Duration),
+}
+
+/// Who a request is.
+#[derive(Debug, Clone, Default)]
+pub struct Viewer {
+    /// The user whose token it carries (none in open mode without one).
+    pub user: Option<Arc<User>>,
+    /// The token as the request carried it, for the URLs acemux gives back
+    /// (playlists, HLS): never logged or shown.
+    pub token: Option<String>,
+}
+
+/// See the module docs.
+pub struct Access {
+    mode: PlayerAccess,
+    users: Vec<Arc<User>>,
+    failures: DefaultKeyedRateLimiter<IpAddr>,
+    /// Addresses refused until the instant given.
+    limited: Mutex<std::collections::HashMap<IpAddr, Instant>>,
+    /// Requests refused for a missing or wrong token.
+    pub refused_total: AtomicU64,
+    /// Requests refused because their address was limited.
+    pub limited_total: AtomicU64,
+}
+
+impl Access {
+    pub fn new(settings: AccessSettings) -> Self {
+        let burst = NonZeroU32::new(settings.token_failures).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::with_period(Duration::from_secs(60) / burst.get())
+            .unwrap_or_else(|| Quota::per_minute(burst))
+            .allow_burst(burst);
+        Self {
+            mode: settings.player_access,
+            users: settings.users.into_iter().map(Arc::new).collect(),
+            failures: RateLimiter::keyed(quota),
+            limited: Mutex::default(),
+            refused_total: AtomicU64::new(0),
+            limited_total: AtomicU64::new(0),
+        }
+    }
+
+    pub fn mode(&self) -> PlayerAccess {
+        self.mode
+    }
+
+    /// The names of the configured users (what metrics may label by).
+    pub fn user_names(&self) -> impl Iterator<Item = &str> {
+        self.users.iter().map(|u| u.name.as_str())
+    }
+
+    /// Decides a player request carrying `token` from `address`.
+    pub fn admit(&self, token: Option<&str>, address: Option<IpAddr>) -> Result<Viewer, AccessError> {
+        let now = Instant::now();
+        if let Some(ip) = address
+            && let Some(until) = self.limited.lock().get(&ip).copied().filter(|until| *until > now)
+        {
+            self.limited_total.fetch_add(1, Ordering::Relaxed);
+            return Err(AccessError::Limited(until - now));
+        }
+        let user = token.and_then(|t| self.users.iter().find(|u| u.holds(t)).cloned());
+        let refusal = match (self.mode, token, &user) {
+            (_, Some(_), Some(_)) | (PlayerAccess::Open, None, _) => None,
+            (PlayerAccess::Open, Some(_), None) | (PlayerAccess::Token, Some(_), None) => {
+                Some(AccessError::Wrong)
+            }
+            (PlayerAccess::Token, None, _) => Some(AccessError::Missing),
+        };
+        match refusal {
+            None => Ok(Viewer { user, token: token.map(str::to_owned) }),
+            Some(refusal) => {
+                if let Some(wait) = address.and_then(|ip| self.count_failure(ip, now)) {
+                    self.limited_total.fetch_add(1, Ordering::Relaxed);
+                    return Err(AccessError::Limited(wait));
+                }
+                self.refused_total.fetch_add(1, Ordering::Relaxed);
+                Err(refusal)
+            }
+        }
+    }
+
+    /// A failure from `ip`: past its burst it is limited until its
+    /// allowance refills; how long, then.
+    fn count_failure(&self, ip: IpAddr, now: Instant) -> Option<Duration> {
+        let Err(not_until) = self.failures.check_key(&ip) else { return None };
+        let wait = not_until.wait_time_from(governor::clock::Clock::now(self.failures.clock()));
+        let wait = wait.max(Duration::from_secs(1));
+        let mut limited = self.limited.lock();
+        if limited.len() >= MAX_LIMITED {
+            limited.retain(|_, until| *until > now);
+            if limited.len() >= MAX_LIMITED {
+                limited.clear();
+            }
+        }
+        limited.insert(ip, now + wait);
+        drop(limited);
+        // The limiter's own table keeps a cell per address it saw.
+        if self.failures.len() > MAX_LIMITED {
+            self.failures.retain_recent();
+        }
+        Some(wait)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn access(mode: PlayerAccess) -> Access {
+        let value: toml::Value =
+            toml::from_str("[[users]]\nname = \"ann\"\ntoken = \"open-sesame-1\"\n").unwrap();
+        let users = users::users_from_file(&value["users"]).unwrap();
+        Access::new(AccessSettings { player_access: mode, token_failures: 3, users })
+    }
+
+    #[test]
+    fn token_mode_names_the_user_and_limits_an_address_after_its_burst() {
+        let a = access(PlayerAccess::Token);
+        let (bad, good): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        assert_eq!(a.admit(Some("open-sesame-1"), Some(good)).unwrap().user.unwrap().name, "ann");
+        assert_eq!(a.admit(None, Some(bad)).unwrap_err(), AccessError::Missing);
+        assert_eq!(a.admit(Some("nope"), Some(bad)).unwrap_err(), AccessError::Wrong);
+        assert_eq!(a.admit(Some("nope"), Some(bad)).unwrap_err(), AccessError::Wrong);
+        // The burst of 3 is spent: the next failure limits the address,
+        // and then even the right token is refused from it.
+        assert!(matches!(a.admit(Some("nope"), Some(bad)), Err(AccessError::Limited(_))));
+        assert!(matches!(a.admit(Some("open-sesame-1"), Some(bad)), Err(AccessError::Limited(_))));
+        assert!(a.admit(Some("open-sesame-1"), Some(good)).is_ok(), "another address still plays");
+        assert_eq!(a.limited_total.load(Ordering::Relaxed), 2);
+        assert_eq!(a.refused_total.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn open_mode_lets_anyone_in_but_not_a_wrong_token() {
+        let a = access(PlayerAccess::Open);
+        assert!(a.admit(None, None).unwrap().user.is_none());
+        assert_eq!(a.admit(Some("open-sesame-1"), None).unwrap().user.unwrap().name, "ann");
+        assert_eq!(a.admit(Some("wrong-token"), None).unwrap_err(), AccessError::Wrong);
+    }
+}

@@ -1,0 +1,112 @@
+//! The access check of player requests (see [`crate::access`]): the token
+//! comes from the path prefix `/t/<token>/…`, which the connection loop
+//! takes off before routing ([`take_path_token`]), or from `?token=`; the
+//! URLs acemux gives back carry it the way it came.
+
+use axum::http::Uri;
+
+use crate::access::Viewer;
+
+use super::{ApiError, AppState, Connection};
+
+/// What a token keeps unescaped in a path segment: RFC 3986's unreserved.
+const PATH_SEGMENT: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// The token a request carried as a path prefix.
+#[derive(Debug, Clone)]
+pub struct PathToken(pub String);
+
+/// A request's connection and path token, as one extractor.
+pub struct Door {
+    pub conn: Option<Connection>,
+    pub path_token: Option<PathToken>,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Door {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self {
+            conn: parts.extensions.get::<Connection>().cloned(),
+            path_token: parts.extensions.get::<PathToken>().cloned(),
+        })
+    }
+}
+
+/// Takes `/t/<token>` off the front of `uri`'s path: the token and the
+/// path without it. None when the path has no such prefix.
+pub fn take_path_token(uri: &Uri) -> Option<(PathToken, Uri)> {
+    let rest = uri.path().strip_prefix("/t/")?;
+    let (token, path) = rest.split_once('/')?;
+    if token.is_empty() || token.len() > crate::access::users::MAX_TOKEN {
+        return None;
+    }
+    let token = percent_encoding::percent_decode_str(token).decode_utf8().ok()?.into_owned();
+    let mut parts = uri.clone().into_parts();
+    let path_and_query = match uri.query() {
+        Some(q) => format!("/{path}?{q}"),
+        None => format!("/{path}"),
+    };
+    parts.path_and_query = Some(path_and_query.parse().ok()?);
+    Some((PathToken(token), Uri::from_parts(parts).ok()?))
+}
+
+/// Decides a player request: its token from the path prefix, else from
+/// the query's `token`.
+pub fn admit(
+    app: &AppState,
+    conn: Option<&Connection>,
+    path_token: Option<&PathToken>,
+    query: &[(String, String)],
+) -> Result<Viewer, ApiError> {
+    let token = path_token
+        .map(|t| t.0.as_str())
+        .or_else(|| query.iter().find(|(k, _)| k == "token").map(|(_, v)| v.as_str()));
+    Ok(app.access.admit(token, conn.map(|c| c.peer.ip()))?)
+}
+
+/// The base of the URLs a list (playlist, lineup, `/channels.json`)
+/// gives the caller, once its token is checked: acemux's, with the
+/// caller's token in the path prefix when it carried one.
+pub fn list_base(
+    app: &AppState,
+    headers: &axum::http::HeaderMap,
+    conn: Option<&Connection>,
+    path_token: Option<&PathToken>,
+    query: &std::collections::HashMap<String, String>,
+) -> Result<String, ApiError> {
+    let token: Vec<(String, String)> =
+        query.get("token").map(|t| ("token".to_owned(), t.clone())).into_iter().collect();
+    let viewer = admit(app, conn, path_token, &token)?;
+    Ok(base_for(&super::playlist::base_url(app, headers), &viewer))
+}
+
+/// `base` as the viewer's URLs start: with `/t/<token>` when it has one.
+pub fn base_for(base: &str, viewer: &Viewer) -> String {
+    match &viewer.token {
+        Some(token) => {
+            let token: String = percent_encoding::utf8_percent_encode(token, PATH_SEGMENT).collect();
+            format!("{base}/t/{token}")
+        }
+        None => base.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_prefix_comes_off_and_the_query_stays() {
+        let uri: Uri = "/t/open%20sesame/ace/getstream?id=ab".parse().unwrap();
+        let (token, rest) = take_path_token(&uri).unwrap();
+        assert_eq!((token.0.as_str(), rest.to_string().as_str()), ("open sesame", "/ace/getstream?id=ab"));
+        assert!(take_path_token(&"/t//x".parse().unwrap()).is_none());
+        assert!(take_path_token(&"/t/only".parse().unwrap()).is_none());
+        assert!(take_path_token(&"/ace/getstream".parse().unwrap()).is_none());
+    }
+}

@@ -1,0 +1,180 @@
+//! Who may watch, through real HTTP on loopback: with
+//! `--player-access token`, streams, HLS, playlists and the tuner need a
+//! `[[users]]` token in the URL (`?token=` or a `/t/<token>/` prefix); a
+//! missing token is 401 and starts nothing, a wrong one 403; an address
+//! that keeps guessing gets 429 while others play; lists embed the caller's
+//! token in every URL; the token never shows in logs, status or metrics.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use ace_sim::{Media, SimConfig};
+use acemux::access::PlayerAccess;
+use acemux::channels::Channel;
+use acemux::content::{ContentKey, KeyType};
+use acemux_tests::{Harness, PlayerClient, content_id};
+
+const TOKEN: &str = "grandmas-secret-42";
+
+fn recorded() -> SimConfig {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/h264-aac.ts");
+    let media = Media::read(&fixture).expect("the committed fixture is valid TS");
+    let real_time = media.bitrate_bps().expect("the fixture has timestamps");
+    SimConfig { bitrate_bps: 2 * real_time, media: Some(media), ..SimConfig::default() }
+}
+
+async fn token_mode() -> Harness {
+    acemux_tests::log_capture::capture();
+    let value: toml::Value =
+        toml::from_str(&format!("[[users]]\nname = \"grandma\"\ntoken = \"{TOKEN}\"\n")).expect("TOML");
+    let users = acemux::access::users::users_from_file(&value["users"]).unwrap();
+    Harness::start(recorded(), move |s| {
+        s.access.player_access = PlayerAccess::Token;
+        s.access.token_failures = 5;
+        s.access.users = users;
+        s.channels.channels = vec![
+            Channel::new("News".into(), ContentKey::new(KeyType::ContentId, content_id(1))),
+            Channel::new("Film".into(), ContentKey::new(KeyType::Infohash, content_id(2))),
+        ];
+    })
+    .await
+}
+
+/// A client whose requests come from `address` (acemux limits per address).
+fn client_from(address: &str) -> reqwest::Client {
+    reqwest::Client::builder().local_address(address.parse::<IpAddr>().ok()).build().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_token_nothing_starts_and_with_it_everything_plays() {
+    let h = token_mode().await;
+    let id = content_id(3);
+    let stranger = client_from("127.0.0.5");
+    for path in
+        [format!("/ace/getstream?id={id}"), format!("/pid/{id}/x.ts"), format!("/ace/manifest.m3u8?id={id}")]
+    {
+        let r = stranger.get(h.url(&path)).send().await.unwrap();
+        assert_eq!(r.status(), 401, "{path}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "token_required", "{path}: {body}");
+    }
+    let r = stranger.get(h.url(&format!("/ace/getstream?id={id}&token=not-the-one"))).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let another = client_from("127.0.0.6");
+    for path in ["/playlist.m3u", "/lineup.json", "/channels.json", "/discover.json", "/epg.xml"] {
+        assert_eq!(another.get(h.url(path)).send().await.unwrap().status(), 401, "{path}");
+    }
+    assert_eq!(h.engine().counters().starts, 0, "nothing started without a token");
+
+    // The token in the query, then as a path prefix: one stream.
+    let mut a = PlayerClient::new(
+        h.http.get(h.url(&format!("/ace/getstream?id={id}&token={TOKEN}"))).send().await.unwrap(),
+    );
+    let mut b =
+        PlayerClient::new(h.http.get(h.url(&format!("/t/{TOKEN}/pid/{id}/x.ts"))).send().await.unwrap());
+    assert!(
+        a.read_at_least(50_000, Duration::from_secs(5)).await
+            && b.read_at_least(50_000, Duration::from_secs(5)).await
+    );
+    assert!(a.report().aligned && b.report().aligned);
+    assert_eq!(h.engine().counters().starts, 1);
+
+    // HLS with the token in the query: ffmpeg follows the master, media
+    // playlist and segments (relative URLs) and decodes.
+    if acemux_test_artifacts::programs::available("access::hls", &["ffmpeg"], "ffmpeg") {
+        for url in [
+            h.url(&format!("/ace/manifest.m3u8?id={}&token={TOKEN}", content_id(4))),
+            h.url(&format!("/t/{TOKEN}/ace/manifest.m3u8?id={}", content_id(5))),
+        ] {
+            let out = tokio::process::Command::new("ffmpeg")
+                .args(["-nostdin", "-v", "error", "-i", &url, "-t", "4", "-f", "null", "-"])
+                .output()
+                .await
+                .unwrap();
+            assert!(out.status.success(), "{url}: {}", String::from_utf8_lossy(&out.stderr));
+            assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{url}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_fetched_with_the_token_embed_it_in_every_url_and_each_plays() {
+    let h = token_mode().await;
+    for (list, hls) in [
+        (format!("/playlist.m3u?token={TOKEN}"), false),
+        (format!("/t/{TOKEN}/playlist.m3u"), false),
+        (format!("/playlist.m3u?format=hls&token={TOKEN}"), true),
+    ] {
+        let text = h.http.get(h.url(&list)).send().await.unwrap().text().await.unwrap();
+        let urls: Vec<&str> = text.lines().filter(|l| l.starts_with("http")).collect();
+        assert_eq!(urls.len(), 2, "{text}");
+        assert!(text.contains(&format!("/t/{TOKEN}/epg.xml")), "the guide URL carries it too: {text}");
+        for url in urls {
+            assert!(url.contains(&format!("/t/{TOKEN}/")), "{url}");
+            let r = h.http.get(url).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{url}");
+            if !hls {
+                let mut player = PlayerClient::new(r);
+                assert!(player.read_at_least(20_000, Duration::from_secs(5)).await, "{url}");
+            }
+        }
+    }
+    let (_, lineup) = h.get_json(&format!("/lineup.json?token={TOKEN}")).await;
+    assert!(lineup[0]["URL"].as_str().unwrap().contains(&format!("/t/{TOKEN}/")), "{lineup}");
+    let (_, discover) = h.get_json(&format!("/t/{TOKEN}/discover.json")).await;
+    let lineup_url = discover["LineupURL"].as_str().unwrap();
+    assert_eq!(h.http.get(lineup_url).send().await.unwrap().status(), 200, "{discover}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_that_keeps_guessing_is_held_off_while_others_play_and_the_token_is_never_shown() {
+    let h = token_mode().await;
+    let guesser = client_from("127.0.0.7");
+    let mut codes = Vec::new();
+    for i in 0..50 {
+        let r = guesser
+            .get(h.url(&format!("/ace/getstream?id={}&token=guess-{i}", content_id(6))))
+            .send()
+            .await
+            .unwrap();
+        codes.push(r.status().as_u16());
+        if r.status() == 429 {
+            let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+            assert!((1..=60).contains(&wait), "Retry-After {wait}");
+        }
+    }
+    assert_eq!(&codes[..5], &[403; 5], "the burst: {codes:?}");
+    assert!(codes[5..].iter().all(|c| *c == 429), "then held off: {codes:?}");
+    // Even the right token is refused from that address meanwhile…
+    let r = guesser
+        .get(h.url(&format!("/ace/getstream?id={}&token={TOKEN}", content_id(6))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    // …while another address plays.
+    let other = client_from("127.0.0.8");
+    let r =
+        other.get(h.url(&format!("/ace/getstream?id={}&token={TOKEN}", content_id(6)))).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let mut player = PlayerClient::new(r);
+    assert!(player.read_at_least(20_000, Duration::from_secs(5)).await);
+
+    let metrics = h.http.get(h.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("acemux_player_token_refusals_total 5"), "{metrics}");
+    assert!(
+        metrics.contains("acemux_player_token_limited_total 46"),
+        "45 guesses and the right token: {metrics}"
+    );
+    let status = h.status().await.to_string();
+    for (what, text) in [("status", status.as_str()), ("metrics", metrics.as_str())] {
+        assert!(!text.contains(TOKEN), "the token shows in {what}");
+    }
+    let logged: Vec<String> = acemux_tests::log_capture::everything_logged()
+        .into_iter()
+        .filter(|l| l.starts_with("acemux"))
+        .collect();
+    assert!(!logged.is_empty(), "acemux's log was captured");
+    assert!(!logged.iter().any(|l| l.contains(TOKEN)), "the token shows in acemux's log");
+}
