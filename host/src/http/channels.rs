@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 
-use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -18,8 +17,8 @@ use crate::content::ContentKey;
 
 use super::playlist::{hls_url, stream_url};
 use super::status::Detail;
-use super::viewer::PathToken;
-use super::{ApiError, AppState, Connection};
+use super::viewer::ListBase;
+use super::{ApiError, AppState};
 
 /// One channel as `/channels.json` lists it.
 #[derive(Serialize)]
@@ -58,15 +57,9 @@ struct Document<'a> {
 /// list of tens of thousands of channels is megabytes of JSON).
 pub async fn list(
     State(app): State<AppState>,
-    conn: Option<Extension<Connection>>,
-    path_token: Option<Extension<PathToken>>,
-    headers: HeaderMap,
+    ListBase(base): ListBase,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let base = match super::viewer::list_base(&app, &headers, conn.as_deref(), path_token.as_deref(), &q) {
-        Ok(base) => base,
-        Err(e) => return e.into_response(),
-    };
     let group = q.get("group").cloned();
     let listing = app.channels.current();
     let written = tokio::task::spawn_blocking(move || {
@@ -125,16 +118,7 @@ pub(super) fn json_written(
 /// per change of the list or a guide (a guide of many channels is tens of
 /// megabytes); sent as kept to clients that take gzip, and decompressed as
 /// it is sent, 64 KiB at a time, to the others.
-pub async fn epg(
-    State(app): State<AppState>,
-    conn: Option<Extension<Connection>>,
-    path_token: Option<Extension<PathToken>>,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    if let Err(e) = super::viewer::list_base(&app, &headers, conn.as_deref(), path_token.as_deref(), &q) {
-        return e.into_response();
-    }
+pub async fn epg(State(app): State<AppState>, _: ListBase, headers: HeaderMap) -> Response {
     let gzip = headers
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())

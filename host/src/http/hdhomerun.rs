@@ -5,17 +5,15 @@
 
 use std::hash::{Hash, Hasher};
 
-use std::collections::HashMap;
-
-use axum::extract::{Query, State};
+use axum::Json;
+use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
 use serde_json::{Value, json};
 
+use super::AppState;
 use super::playlist::{base_url, stream_url};
-use super::viewer::{PathToken, list_base};
-use super::{ApiError, AppState, Connection};
+use super::viewer::ListBase;
 
 /// A stable 8-hex-digit device id (from the listen address).
 fn device_id(app: &AppState) -> String {
@@ -31,15 +29,8 @@ fn tuner_count(app: &AppState) -> usize {
     app.registry.context().stream.max_streams.get().map_or(capacity, |m| m.min(capacity))
 }
 
-pub async fn discover(
-    State(app): State<AppState>,
-    conn: Option<Extension<Connection>>,
-    path_token: Option<Extension<PathToken>>,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
-    let base = list_base(&app, &headers, conn.as_deref(), path_token.as_deref(), &q)?;
-    Ok(Json(json!({
+pub async fn discover(State(app): State<AppState>, ListBase(base): ListBase) -> Json<Value> {
+    Json(json!({
         "FriendlyName": "acemux",
         "Manufacturer": "acemux",
         "ModelNumber": "HDTC-2US",
@@ -50,7 +41,7 @@ pub async fn discover(
         "BaseURL": base,
         "LineupURL": format!("{base}/lineup.json"),
         "TunerCount": tuner_count(&app),
-    })))
+    }))
 }
 
 /// One channel of the lineup, as HDHomeRun tuners write it.
@@ -65,17 +56,7 @@ struct LineupEntry<'a> {
 
 /// `GET /lineup.json`, written off the runtime threads (a long list is
 /// megabytes).
-pub async fn lineup(
-    State(app): State<AppState>,
-    conn: Option<Extension<Connection>>,
-    path_token: Option<Extension<PathToken>>,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let base = match list_base(&app, &headers, conn.as_deref(), path_token.as_deref(), &q) {
-        Ok(base) => base,
-        Err(e) => return e.into_response(),
-    };
+pub async fn lineup(State(app): State<AppState>, ListBase(base): ListBase) -> Response {
     let listing = app.channels.current();
     let written = tokio::task::spawn_blocking(move || {
         let entries: Vec<LineupEntry<'_>> = listing

@@ -11,10 +11,8 @@ use axum::response::{IntoResponse, Response};
 
 use crate::channels::Channel;
 
-use axum::Extension;
-
-use super::viewer::PathToken;
-use super::{ApiError, AppState, Connection};
+use super::viewer::ListBase;
+use super::{ApiError, AppState};
 
 /// Where players reach acemux: the configured public URL, else what a
 /// reverse proxy says (`X-Forwarded-Proto/Host`), else the `Host` header.
@@ -63,15 +61,10 @@ fn attr(value: &str) -> String {
 
 pub async fn playlist(
     State(app): State<AppState>,
-    conn: Option<Extension<Connection>>,
-    path_token: Option<Extension<PathToken>>,
+    ListBase(base): ListBase,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let base = match super::viewer::list_base(&app, &headers, conn.as_deref(), path_token.as_deref(), &q) {
-        Ok(base) => base,
-        Err(e) => return e.into_response(),
-    };
     let url: fn(&str, &Channel) -> String = match q.get("format").map(String::as_str) {
         None | Some("ts") => stream_url,
         Some("hls") => hls_url,

@@ -69,20 +69,27 @@ pub fn admit(
     Ok(app.access.admit(token, conn.map(|c| c.peer.ip()))?)
 }
 
-/// The base of the URLs a list (playlist, lineup, `/channels.json`)
-/// gives the caller, once its token is checked: acemux's, with the
-/// caller's token in the path prefix when it carried one.
-pub fn list_base(
-    app: &AppState,
-    headers: &axum::http::HeaderMap,
-    conn: Option<&Connection>,
-    path_token: Option<&PathToken>,
-    query: &std::collections::HashMap<String, String>,
-) -> Result<String, ApiError> {
-    let token: Vec<(String, String)> =
-        query.get("token").map(|t| ("token".to_owned(), t.clone())).into_iter().collect();
-    let viewer = admit(app, conn, path_token, &token)?;
-    Ok(base_for(&super::playlist::base_url(app, headers), &viewer))
+/// The base of the URLs a list (playlist, lineup, `/channels.json`, the
+/// guide) gives its caller, as an extractor that checks the caller's
+/// token first: acemux's base URL, with the caller's token in the path
+/// prefix when it carried one.
+pub struct ListBase(pub String);
+
+impl axum::extract::FromRequestParts<AppState> for ListBase {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let query = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+            .map(|axum::extract::Query(q)| q)
+            .unwrap_or_default();
+        let token: Vec<(String, String)> = query.into_iter().filter(|(k, _)| k == "token").collect();
+        let viewer =
+            admit(app, parts.extensions.get::<Connection>(), parts.extensions.get::<PathToken>(), &token)?;
+        Ok(Self(base_for(&super::playlist::base_url(app, &parts.headers), &viewer)))
+    }
 }
 
 /// `base` as the viewer's URLs start: with `/t/<token>` when it has one.
