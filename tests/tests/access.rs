@@ -79,6 +79,17 @@ async fn without_the_token_nothing_starts_and_with_it_everything_plays() {
     );
     assert!(a.report().aligned && b.report().aligned);
     assert_eq!(h.engine().counters().starts, 1);
+    // Status and metrics name the user, never the token.
+    let status = h.status().await;
+    let users: Vec<&str> = status["sessions"][0]["players"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["user"].as_str())
+        .collect();
+    assert_eq!(users, ["grandma", "grandma"], "{status}");
+    let metrics = h.http.get(h.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("acemux_user_players{user=\"grandma\"} 2"), "{metrics}");
 
     // HLS with the token in the query: ffmpeg follows the master, media
     // playlist and segments (relative URLs) and decodes.

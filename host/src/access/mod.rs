@@ -53,6 +53,13 @@ pub struct Viewer {
     pub token: Option<String>,
 }
 
+impl Viewer {
+    /// The user's name, for status and metrics.
+    pub fn user_name(&self) -> Option<Arc<str>> {
+        self.user.as_ref().map(|u| Arc::from(u.name.as_str()))
+    }
+}
+
 /// See the module docs.
 pub struct Access {
     mode: PlayerAccess,

@@ -89,8 +89,9 @@ impl Hls {
         key: ContentKey,
         request: SelectRequest,
         client: Option<SocketAddr>,
+        user: Option<Arc<str>>,
     ) -> Result<Viewing, StreamError> {
-        let slot = self.registry.attach(key, request)?;
+        let slot = self.registry.attach(key, request)?.for_user(user);
         slot.session().wait_ready().await?;
         let token = viewers::new_token();
         let output = self.add_viewer(slot, token.clone(), client);
@@ -106,6 +107,7 @@ impl Hls {
         session: &Arc<Session>,
         token: Option<&str>,
         client: Option<SocketAddr>,
+        user: Option<Arc<str>>,
     ) -> Result<Viewing, StreamError> {
         let token = match token {
             Some(t) => t.to_owned(),
@@ -116,7 +118,7 @@ impl Hls {
         {
             return Ok(Viewing { output, token });
         }
-        let slot = self.registry.attach_running(session)?;
+        let slot = self.registry.attach_running(session)?.for_user(user);
         let output = self.add_viewer(slot, token.clone(), client);
         output.renew(&token);
         Ok(Viewing { output, token })

@@ -19,6 +19,8 @@ use crate::stream::PlayerSlot;
 pub struct ViewerStats {
     pub id: u64,
     pub client: Option<SocketAddr>,
+    /// The user whose token it carried.
+    pub user: Option<std::sync::Arc<str>>,
     pub since: Instant,
     pub last_seen: Instant,
     pub playlists: u64,
@@ -63,7 +65,8 @@ impl Viewers {
         }
         self.next_id += 1;
         let now = Instant::now();
-        let stats = ViewerStats { id: self.next_id, client, since: now, last_seen: now, playlists: 0 };
+        let user = slot.user().cloned();
+        let stats = ViewerStats { id: self.next_id, client, user, since: now, last_seen: now, playlists: 0 };
         self.by_token.insert(token, Viewer { slot, stats: stats.clone() });
         Ok(stats)
     }

@@ -96,7 +96,7 @@ async fn stream(
 ) -> Result<Response, ApiError> {
     let requested_at = std::time::Instant::now();
     let json = super::engine_api::wants_json(&query);
-    let _viewer = match admit(&app, conn.as_deref(), path_token.as_deref(), &query) {
+    let viewer = match admit(&app, conn.as_deref(), path_token.as_deref(), &query) {
         Ok(viewer) => viewer,
         Err(e) if json => return Ok(super::engine_api::refusal(e)),
         Err(e) => return Err(e),
@@ -115,7 +115,7 @@ async fn stream(
     if json {
         return Ok(super::engine_api::open(&app, key, request, PlaybackFormat::Ts, headers).await);
     }
-    let slot = app.registry.attach(key, request)?;
+    let slot = app.registry.attach(key, request)?.for_user(viewer.user_name());
     slot.session().wait_ready().await?;
     let player =
         Player::new(slot, client, &app.registry.context().stream, conn.map(|c| c.write_timed_out.clone()));

@@ -70,10 +70,10 @@ pub async fn manifest(
         let key = ContentKey::from_query(&q)?;
         let variant =
             variant_url(&viewer, path_token.is_some(), &key.id, format!("../hls/{}/live.m3u8", key.id));
-        Ok::<_, ApiError>((key, variant, q))
+        Ok::<_, ApiError>((key, variant, q, viewer.user_name()))
     };
     match opened.await {
-        Ok((key, variant, q)) => {
+        Ok((key, variant, q, user)) => {
             if method != Method::HEAD
                 && let Some(elsewhere) = to_owner(&app, &key, Lookup::Claim, &uri, &headers).await
             {
@@ -85,7 +85,7 @@ pub async fn manifest(
                     SelectRequest { content: Some(key.clone()), client, query: q.into_iter().collect() };
                 return super::engine_api::open(&app, key, request, PlaybackFormat::Hls, &headers).await;
             }
-            master(app, method, conn, key, &variant, q).await
+            master(app, method, conn, key, &variant, q, user).await
         }
         Err(e) if wants_json_raw(&uri) => super::engine_api::refusal(e),
         Err(e) => error(e),
@@ -146,7 +146,7 @@ pub async fn file(
             let key = app.registry.find(&key.id).map_or(key, |s| s.key.clone());
             let q = key.engine_query().into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
             let variant = variant_url(&viewer, path_token.is_some(), &key.id, "live.m3u8".to_owned());
-            master(app, method, conn, key, &variant, q).await
+            master(app, method, conn, key, &variant, q, viewer.user_name()).await
         }
         "live.m3u8" => match q.get("viewer").map(String::as_str) {
             // Tokens are ours (32 hex digits); anything else is refused
@@ -160,7 +160,7 @@ pub async fn file(
                     ),
                 ))
             }
-            token => media(app, method, conn, &key.id, token).await,
+            token => media(app, method, conn, &key.id, token, viewer.user_name()).await,
         },
         name => match name.strip_suffix(".ts").and_then(|n| n.parse::<u64>().ok()) {
             Some(sequence) => segment(app, method, &key.id, sequence, &headers),
@@ -190,6 +190,7 @@ async fn master(
     key: ContentKey,
     variant: &str,
     query: Vec<(String, String)>,
+    user: Option<std::sync::Arc<str>>,
 ) -> Response {
     if method == Method::HEAD {
         // Probes get the headers without starting anything.
@@ -197,7 +198,7 @@ async fn master(
     }
     let client = conn.map(|c| c.peer);
     let request = SelectRequest { content: Some(key.clone()), client, query: query.into_iter().collect() };
-    let viewing = match app.hls.open(key, request, client).await {
+    let viewing = match app.hls.open(key, request, client, user).await {
         Ok(v) => v,
         Err(e) => return error(e),
     };
@@ -216,6 +217,7 @@ async fn media(
     conn: Option<Extension<Connection>>,
     id: &str,
     token: Option<&str>,
+    user: Option<std::sync::Arc<str>>,
 ) -> Response {
     if method == Method::HEAD {
         return (playlist_headers(), Body::empty()).into_response();
@@ -228,7 +230,7 @@ async fn media(
         ));
     };
     let client = conn.map(|c| c.peer);
-    let viewing = match app.hls.renew(&session, token, client) {
+    let viewing = match app.hls.renew(&session, token, client, user) {
         Ok(v) => v,
         Err(e) => return error(e),
     };

@@ -64,6 +64,23 @@ pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Result<
     f.one("acemux_streams", "gauge", "Stream sessions held now.", sessions.len());
     f.one("acemux_streams_live", "gauge", "Stream sessions with data flowing.", live);
     f.one("acemux_players", "gauge", "Players attached now (TS players and HLS viewers).", players);
+    // Players by user: names of configured users only (a bounded set).
+    let mut by_user: std::collections::BTreeMap<&str, usize> =
+        app.access.user_names().map(|n| (n, 0)).collect();
+    let hls_outputs = app.hls.outputs();
+    let hls_users = hls_outputs.iter().flat_map(|o| o.viewers()).filter_map(|v| v.user);
+    let ts_users = sessions.iter().flat_map(|s| s.player_stats()).filter_map(|p| p.user.clone());
+    for user in ts_users.chain(hls_users) {
+        if let Some(n) = by_user.get_mut(&*user) {
+            *n += 1;
+        }
+    }
+    if !by_user.is_empty() {
+        f.head("acemux_user_players", "gauge", "Players attached now, by the user whose token they carry.");
+        for (user, n) in by_user {
+            let _ = writeln!(f.out, "acemux_user_players{{user=\"{}\"}} {n}", escape(user));
+        }
+    }
     let outputs: Vec<_> = app.hls.outputs().iter().map(|o| o.stats()).collect();
     let viewers: usize = outputs.iter().map(|o| o.viewers).sum();
     f.one("acemux_hls_viewers", "gauge", "HLS viewers present now (fetching their playlist).", viewers);

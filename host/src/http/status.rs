@@ -70,6 +70,7 @@ pub fn session_json(s: &Session, hls: Option<&HlsOutput>, detail: Detail) -> Val
             json!({
                 "kind": "ts",
                 "id": p.id,
+                "user": p.user.as_deref(),
                 "client": detail.show(p.client.map(|a| a.to_string())),
                 "connected_seconds": p.connected_at.elapsed().as_secs_f64(),
                 "bytes_sent": p.bytes_sent.load(Ordering::Relaxed),
@@ -85,6 +86,7 @@ pub fn session_json(s: &Session, hls: Option<&HlsOutput>, detail: Detail) -> Val
         json!({
             "kind": "hls",
             "id": format!("hls-{}", v.id),
+            "user": v.user.as_deref(),
             "client": detail.show(v.client.map(|a| a.to_string())),
             "connected_seconds": v.since.elapsed().as_secs_f64(),
             "last_fetch_seconds": v.last_seen.elapsed().as_secs_f64(),

@@ -33,6 +33,9 @@ pub struct PlayerSlot {
     /// Whether this slot is one of the session's players (a companion
     /// rides on its holder's count).
     counted: bool,
+    /// The user whose token the player carried (see [`crate::http`]'s
+    /// access check), for status.
+    user: Option<Arc<str>>,
 }
 
 impl PlayerSlot {
@@ -40,7 +43,18 @@ impl PlayerSlot {
     /// retired can never gain a player.
     pub(super) fn new(session: Arc<Session>) -> Self {
         session.players_count.send_modify(|n| *n += 1);
-        Self { session, counted: true }
+        Self { session, counted: true, user: None }
+    }
+
+    /// This slot, held by `user`'s player.
+    pub fn for_user(mut self, user: Option<Arc<str>>) -> Self {
+        self.user = user;
+        self
+    }
+
+    /// The user whose player holds the slot.
+    pub fn user(&self) -> Option<&Arc<str>> {
+        self.user.as_ref()
     }
 
     /// A slot for another connection of the same player (an engine-API
@@ -48,7 +62,7 @@ impl PlayerSlot {
     /// its own, so the player is counted, and limited, once. The session
     /// cannot be retiring meanwhile: this slot's holder keeps it.
     pub fn companion(&self) -> Self {
-        Self { session: self.session.clone(), counted: false }
+        Self { session: self.session.clone(), counted: false, user: self.user.clone() }
     }
 
     pub fn session(&self) -> &Arc<Session> {
@@ -69,6 +83,8 @@ impl Drop for PlayerSlot {
 pub struct PlayerStats {
     pub id: u64,
     pub client: Option<SocketAddr>,
+    /// The user whose token it carried.
+    pub user: Option<Arc<str>>,
     #[serde(skip)]
     pub connected_at: Instant,
     pub bytes_sent: AtomicU64,
@@ -119,6 +135,7 @@ impl Player {
         let stats = Arc::new(PlayerStats {
             id: NEXT_PLAYER_ID.fetch_add(1, Ordering::Relaxed),
             client,
+            user: slot.user.clone(),
             connected_at: Instant::now(),
             bytes_sent: AtomicU64::new(0),
             offset: AtomicU64::new(session.ring.offset_of(seq) + join.skip as u64),
