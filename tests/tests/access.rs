@@ -16,6 +16,8 @@ use acemux::content::{ContentKey, KeyType};
 use acemux_tests::{Harness, PlayerClient, content_id};
 
 const TOKEN: &str = "grandmas-secret-42";
+/// A user who may have two players at once.
+const TOM: &str = "toms-token-0007";
 
 fn recorded() -> SimConfig {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/h264-aac.ts");
@@ -26,8 +28,11 @@ fn recorded() -> SimConfig {
 
 async fn token_mode() -> Harness {
     acemux_tests::log_capture::capture();
-    let value: toml::Value =
-        toml::from_str(&format!("[[users]]\nname = \"grandma\"\ntoken = \"{TOKEN}\"\n")).expect("TOML");
+    let value: toml::Value = toml::from_str(&format!(
+        "[[users]]\nname = \"grandma\"\ntoken = \"{TOKEN}\"\n\
+             [[users]]\nname = \"tom\"\ntoken = \"{TOM}\"\nmax_players = 2\n"
+    ))
+    .expect("TOML");
     let users = acemux::access::users::users_from_file(&value["users"]).unwrap();
     Harness::start(recorded(), move |s| {
         s.access.player_access = PlayerAccess::Token;
@@ -188,4 +193,34 @@ async fn an_address_that_keeps_guessing_is_held_off_while_others_play_and_the_to
         .collect();
     assert!(!logged.is_empty(), "acemux's log was captured");
     assert!(!logged.iter().any(|l| l.contains(TOKEN)), "the token shows in acemux's log");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_over_max_players_gets_429_while_others_play() {
+    let h = token_mode().await;
+    let open = |id: u32, token: &'static str| {
+        let url = h.url(&format!("/ace/getstream?id={}&token={token}", content_id(id)));
+        let http = h.http.clone();
+        async move { http.get(url).send().await.unwrap() }
+    };
+    let first = open(20, TOM).await;
+    let second = open(21, TOM).await;
+    assert_eq!((first.status().as_u16(), second.status().as_u16()), (200, 200));
+    let third = open(20, TOM).await;
+    assert_eq!(third.status(), 429);
+    let body: serde_json::Value = third.json().await.unwrap();
+    assert_eq!(body["code"], "user_limit", "{body}");
+    let hls = h
+        .http
+        .get(h.url(&format!("/ace/manifest.m3u8?id={}&token={TOM}", content_id(22))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hls.status(), 429, "an HLS viewer counts too");
+    assert_eq!(open(20, TOKEN).await.status(), 200, "another user plays");
+    drop(first);
+    let again = h.wait_for(Duration::from_secs(5), || async { open(23, TOM).await.status() == 200 }).await;
+    assert!(again, "a place freed by a player that left is taken");
+    let metrics = h.http.get(h.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("acemux_user_players{user=\"tom\"}"), "{metrics}");
 }

@@ -54,9 +54,9 @@ pub struct Viewer {
 }
 
 impl Viewer {
-    /// The user's name, for status and metrics.
-    pub fn user_name(&self) -> Option<Arc<str>> {
-        self.user.as_ref().map(|u| Arc::from(u.name.as_str()))
+    /// The user's tally of players (its limit), to attach players with.
+    pub fn tally(&self) -> Option<Arc<crate::stream::UserTally>> {
+        self.user.as_ref().map(|u| u.tally.clone())
     }
 }
 

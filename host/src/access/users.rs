@@ -1,16 +1,19 @@
-//! The operator's `[[users]]`: a name (shown in status, events and
-//! metrics) and a token (never shown), given as is or as its SHA-256.
+//! The operator's `[[users]]`: a name (shown in status and metrics), a
+//! token (never shown), given as is or as its SHA-256, and how many
+//! players the user may have at once.
 //!
 //! ```toml
 //! [[users]]
 //! name = "grandma"
 //! token = "a-long-random-string"
+//! max_players = 2
 //! [[users]]
 //! name = "tom"
 //! token_sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 //! ```
 
 use std::fmt;
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -23,10 +26,12 @@ pub const MIN_TOKEN: usize = 12;
 pub const MAX_TOKEN: usize = 256;
 
 /// One user. `Debug` shows the name only.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct User {
     pub name: String,
     token_sha256: [u8; 32],
+    /// Its players now, and how many it may have (`max_players`).
+    pub tally: Arc<crate::stream::UserTally>,
 }
 
 impl fmt::Debug for User {
@@ -45,7 +50,7 @@ impl User {
 }
 
 /// File keys of a `[[users]]` table.
-const USER_KEYS: &[&str] = &["name", "token", "token_sha256"];
+const USER_KEYS: &[&str] = &["name", "token", "token_sha256", "max_players"];
 
 /// The file's `[[users]]`.
 pub fn users_from_file(value: &toml::Value) -> anyhow::Result<Vec<User>> {
@@ -88,7 +93,17 @@ fn user_from_table(value: &toml::Value) -> Result<User, String> {
         }
         _ => return Err(format!("{name}: give exactly one of `token` and `token_sha256`")),
     };
-    Ok(User { name, token_sha256 })
+    let max_players = match table.get("max_players") {
+        None => None,
+        Some(toml::Value::Integer(n)) if (1..=10_000).contains(n) => Some(*n as usize),
+        Some(other) => {
+            return Err(format!(
+                "{name}: `max_players` must be a whole number from 1 to 10000 (got {other})"
+            ));
+        }
+    };
+    let tally = Arc::new(crate::stream::UserTally::new(&name, max_players));
+    Ok(User { name, token_sha256, tally })
 }
 
 #[cfg(test)]
@@ -117,6 +132,7 @@ mod tests {
             ("[[users]]\nname = \"a\"\ntoken_sha256 = \"abc\"\n", "64 hexadecimal"),
             ("[[users]]\ntoken = \"open-sesame-1\"\n", "`name` is required"),
             ("[[users]]\nname = \"a\"\ntoken = \"open-sesame-1\"\npassword = 1\n", "unknown key `password`"),
+            ("[[users]]\nname = \"a\"\ntoken = \"open-sesame-1\"\nmax_players = 0\n", "from 1 to 10000"),
             (
                 "[[users]]\nname = \"a\"\ntoken = \"open-sesame-1\"\n[[users]]\nname = \"a\"\ntoken = \"open-sesame-2\"\n",
                 "used twice",

@@ -33,7 +33,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::content::ContentKey;
 use crate::engine::select::SelectRequest;
-use crate::stream::{PlayerSlot, Registry, Session, StreamError};
+use crate::stream::{PlayerSlot, Registry, Session, StreamError, UserTally};
 
 pub use output::{HlsOutput, NoSegment, ServedTotals, ServedValues};
 pub use settings::HlsSettings;
@@ -89,9 +89,9 @@ impl Hls {
         key: ContentKey,
         request: SelectRequest,
         client: Option<SocketAddr>,
-        user: Option<Arc<str>>,
+        user: Option<Arc<UserTally>>,
     ) -> Result<Viewing, StreamError> {
-        let slot = self.registry.attach(key, request)?.for_user(user);
+        let slot = self.registry.attach(key, request, user.as_ref())?;
         slot.session().wait_ready().await?;
         let token = viewers::new_token();
         let output = self.add_viewer(slot, token.clone(), client);
@@ -107,7 +107,7 @@ impl Hls {
         session: &Arc<Session>,
         token: Option<&str>,
         client: Option<SocketAddr>,
-        user: Option<Arc<str>>,
+        user: Option<Arc<UserTally>>,
     ) -> Result<Viewing, StreamError> {
         let token = match token {
             Some(t) => t.to_owned(),
@@ -118,7 +118,7 @@ impl Hls {
         {
             return Ok(Viewing { output, token });
         }
-        let slot = self.registry.attach_running(session)?.for_user(user);
+        let slot = self.registry.attach_running(session, user.as_ref())?;
         let output = self.add_viewer(slot, token.clone(), client);
         output.renew(&token);
         Ok(Viewing { output, token })

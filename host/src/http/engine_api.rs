@@ -68,7 +68,7 @@ pub async fn open(
     format: PlaybackFormat,
     headers: &HeaderMap,
 ) -> Response {
-    let slot = match app.registry.attach(key, request) {
+    let slot = match app.registry.attach(key, request, None) {
         Ok(slot) => slot,
         Err(e) => return not_started(e),
     };

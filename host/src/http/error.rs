@@ -81,6 +81,7 @@ impl From<StreamError> for ApiError {
             StreamError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
             StreamError::Limit(_) => (StatusCode::SERVICE_UNAVAILABLE, "limit"),
             StreamError::UnknownChannel => (StatusCode::NOT_FOUND, "unknown_channel"),
+            StreamError::UserLimit(_) => (StatusCode::TOO_MANY_REQUESTS, "user_limit"),
         };
         Self::new(status, code, e.to_string())
     }

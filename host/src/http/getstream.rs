@@ -115,7 +115,7 @@ async fn stream(
     if json {
         return Ok(super::engine_api::open(&app, key, request, PlaybackFormat::Ts, headers).await);
     }
-    let slot = app.registry.attach(key, request)?.for_user(viewer.user_name());
+    let slot = app.registry.attach(key, request, viewer.tally().as_ref())?;
     slot.session().wait_ready().await?;
     let player =
         Player::new(slot, client, &app.registry.context().stream, conn.map(|c| c.write_timed_out.clone()));

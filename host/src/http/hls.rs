@@ -70,7 +70,7 @@ pub async fn manifest(
         let key = ContentKey::from_query(&q)?;
         let variant =
             variant_url(&viewer, path_token.is_some(), &key.id, format!("../hls/{}/live.m3u8", key.id));
-        Ok::<_, ApiError>((key, variant, q, viewer.user_name()))
+        Ok::<_, ApiError>((key, variant, q, viewer.tally()))
     };
     match opened.await {
         Ok((key, variant, q, user)) => {
@@ -146,7 +146,7 @@ pub async fn file(
             let key = app.registry.find(&key.id).map_or(key, |s| s.key.clone());
             let q = key.engine_query().into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
             let variant = variant_url(&viewer, path_token.is_some(), &key.id, "live.m3u8".to_owned());
-            master(app, method, conn, key, &variant, q, viewer.user_name()).await
+            master(app, method, conn, key, &variant, q, viewer.tally()).await
         }
         "live.m3u8" => match q.get("viewer").map(String::as_str) {
             // Tokens are ours (32 hex digits); anything else is refused
@@ -160,7 +160,7 @@ pub async fn file(
                     ),
                 ))
             }
-            token => media(app, method, conn, &key.id, token, viewer.user_name()).await,
+            token => media(app, method, conn, &key.id, token, viewer.tally()).await,
         },
         name => match name.strip_suffix(".ts").and_then(|n| n.parse::<u64>().ok()) {
             Some(sequence) => segment(app, method, &key.id, sequence, &headers),
@@ -190,7 +190,7 @@ async fn master(
     key: ContentKey,
     variant: &str,
     query: Vec<(String, String)>,
-    user: Option<std::sync::Arc<str>>,
+    user: Option<std::sync::Arc<crate::stream::UserTally>>,
 ) -> Response {
     if method == Method::HEAD {
         // Probes get the headers without starting anything.
@@ -217,7 +217,7 @@ async fn media(
     conn: Option<Extension<Connection>>,
     id: &str,
     token: Option<&str>,
-    user: Option<std::sync::Arc<str>>,
+    user: Option<std::sync::Arc<crate::stream::UserTally>>,
 ) -> Response {
     if method == Method::HEAD {
         return (playlist_headers(), Body::empty()).into_response();

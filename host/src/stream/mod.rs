@@ -25,7 +25,7 @@ pub mod totals;
 pub mod upstream;
 
 pub use counters::{CounterValues, SessionCounters};
-pub use player::{Player, PlayerSlot};
+pub use player::{Player, PlayerSlot, UserTally};
 pub use registry::{Registry, StreamContext};
 pub use ring::Ring;
 pub use session::{Session, SessionState, StreamError};

@@ -33,9 +33,34 @@ pub struct PlayerSlot {
     /// Whether this slot is one of the session's players (a companion
     /// rides on its holder's count).
     counted: bool,
-    /// The user whose token the player carried (see [`crate::http`]'s
-    /// access check), for status.
-    user: Option<Arc<str>>,
+    /// The user whose token the player carried (see `crate::access`),
+    /// counted while the slot is held.
+    user: Option<Arc<UserTally>>,
+}
+
+/// One user's players, counted across streams, and how many it may have.
+#[derive(Debug)]
+pub struct UserTally {
+    pub name: Arc<str>,
+    /// Players (TS and HLS) the user may have at once; none = no limit.
+    pub max_players: Option<usize>,
+    players: std::sync::atomic::AtomicUsize,
+}
+
+impl UserTally {
+    pub fn new(name: &str, max_players: Option<usize>) -> Self {
+        Self { name: Arc::from(name), max_players, players: std::sync::atomic::AtomicUsize::new(0) }
+    }
+
+    /// The user's players now.
+    pub fn players(&self) -> usize {
+        self.players.load(Ordering::Relaxed)
+    }
+
+    /// Whether one more player would be over the user's limit.
+    pub(super) fn is_full(&self) -> bool {
+        self.max_players.is_some_and(|max| self.players() >= max)
+    }
 }
 
 impl PlayerSlot {
@@ -46,15 +71,19 @@ impl PlayerSlot {
         Self { session, counted: true, user: None }
     }
 
-    /// This slot, held by `user`'s player.
-    pub fn for_user(mut self, user: Option<Arc<str>>) -> Self {
-        self.user = user;
+    /// This slot, held by `user`'s player (counted on the user's tally;
+    /// the registry checked the limit under its lock).
+    pub(super) fn for_user(mut self, user: Option<&Arc<UserTally>>) -> Self {
+        if let Some(user) = user {
+            user.players.fetch_add(1, Ordering::Relaxed);
+            self.user = Some(user.clone());
+        }
         self
     }
 
-    /// The user whose player holds the slot.
+    /// The name of the user whose player holds the slot.
     pub fn user(&self) -> Option<&Arc<str>> {
-        self.user.as_ref()
+        self.user.as_ref().map(|u| &u.name)
     }
 
     /// A slot for another connection of the same player (an engine-API
@@ -62,7 +91,7 @@ impl PlayerSlot {
     /// its own, so the player is counted, and limited, once. The session
     /// cannot be retiring meanwhile: this slot's holder keeps it.
     pub fn companion(&self) -> Self {
-        Self { session: self.session.clone(), counted: false, user: self.user.clone() }
+        Self { session: self.session.clone(), counted: false, user: None }
     }
 
     pub fn session(&self) -> &Arc<Session> {
@@ -74,6 +103,9 @@ impl Drop for PlayerSlot {
     fn drop(&mut self) {
         if self.counted {
             self.session.players_count.send_modify(|n| *n = n.saturating_sub(1));
+        }
+        if let Some(user) = &self.user {
+            user.players.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }
@@ -135,7 +167,7 @@ impl Player {
         let stats = Arc::new(PlayerStats {
             id: NEXT_PLAYER_ID.fetch_add(1, Ordering::Relaxed),
             client,
-            user: slot.user.clone(),
+            user: slot.user().cloned(),
             connected_at: Instant::now(),
             bytes_sent: AtomicU64::new(0),
             offset: AtomicU64::new(session.ring.offset_of(seq) + join.skip as u64),

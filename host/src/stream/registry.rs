@@ -25,7 +25,7 @@ use crate::events::EventBus;
 use crate::plugins::PluginHost;
 
 use super::alternates::{AlternatesSettings, ChannelDirectory};
-use super::player::PlayerSlot;
+use super::player::{PlayerSlot, UserTally};
 use super::ring::Ring;
 use super::session::{Session, StreamError};
 use super::settings::StreamSettings;
@@ -64,6 +64,20 @@ impl StreamContext {
 async fn stop_logged(client: &EngineClient, session: &EngineSession) {
     if let Err(e) = client.stop(session).await {
         warn!(error = %e, "engine stop command failed");
+    }
+}
+
+/// Refuses a player of a user who has as many players as allowed. Called
+/// under the registry's lock, so two players of one user arriving at once
+/// cannot both take its last place.
+fn user_has_room(user: Option<&Arc<UserTally>>) -> Result<(), StreamError> {
+    match user {
+        Some(user) if user.is_full() => Err(StreamError::UserLimit(format!(
+            "{} has {} players, the most allowed",
+            user.name,
+            user.players()
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -140,17 +154,20 @@ impl Registry {
         self.next_id.load(Ordering::Relaxed) - 1
     }
 
-    /// Attaches a player to the content's session, creating the session
-    /// (and its task) if there is none.
+    /// Attaches a player (of `user`, counted on its tally) to the
+    /// content's session, creating the session (and its task) if there is
+    /// none.
     pub fn attach(
         self: &Arc<Self>,
         key: ContentKey,
         request: SelectRequest,
+        user: Option<&Arc<UserTally>>,
     ) -> Result<PlayerSlot, StreamError> {
         let mut sessions = self.sessions.lock();
         if self.shutdown.is_cancelled() {
             return Err(StreamError::ShuttingDown);
         }
+        user_has_room(user)?;
         let settings = &self.ctx.stream;
         if let Some(max) = settings.max_players.get() {
             let players: usize = sessions.by_key.values().map(|s| s.player_count()).sum();
@@ -159,7 +176,7 @@ impl Registry {
             }
         }
         if let Some(session) = sessions.lookup(&key) {
-            return Ok(PlayerSlot::new(session.clone()));
+            return Ok(PlayerSlot::new(session.clone()).for_user(user));
         }
         if let Some(max) = settings.max_streams.get()
             && sessions.by_key.len() >= max
@@ -188,7 +205,7 @@ impl Registry {
             self.ctx.events.clone(),
             channel,
         ));
-        let slot = PlayerSlot::new(session.clone());
+        let slot = PlayerSlot::new(session.clone()).for_user(user);
         sessions.by_key.insert(key, session.clone());
         self.tasks.spawn(session.run(self.clone()));
         Ok(slot)
@@ -198,11 +215,16 @@ impl Registry {
     /// still filed (never creates one: a viewer renewing its place must not
     /// restart a stream that was stopped). Player limits apply as in
     /// [`Registry::attach`].
-    pub fn attach_running(&self, session: &Arc<Session>) -> Result<PlayerSlot, StreamError> {
+    pub fn attach_running(
+        &self,
+        session: &Arc<Session>,
+        user: Option<&Arc<UserTally>>,
+    ) -> Result<PlayerSlot, StreamError> {
         let sessions = self.sessions.lock();
         if self.shutdown.is_cancelled() {
             return Err(StreamError::ShuttingDown);
         }
+        user_has_room(user)?;
         if sessions.by_key.get(&session.key).is_none_or(|s| s.id != session.id) {
             return Err(session.end_error());
         }
@@ -212,7 +234,7 @@ impl Registry {
                 return Err(StreamError::Limit(format!("maximum players reached ({max})")));
             }
         }
-        Ok(PlayerSlot::new(session.clone()))
+        Ok(PlayerSlot::new(session.clone()).for_user(user))
     }
 
     /// Removes `session` if no player is attached. Called by the session

@@ -77,6 +77,9 @@ pub enum StreamError {
     Stopped,
     #[error("acemux is shutting down")]
     ShuttingDown,
+    /// The player's user has as many players as it may.
+    #[error("{0}")]
+    UserLimit(String),
     /// A `channel` key no channel of the list has (any more).
     #[error("no channel of the list has this key (the list may have changed: fetch the playlist again)")]
     UnknownChannel,
