@@ -18,6 +18,8 @@ use acemux_tests::{Harness, PlayerClient, content_id};
 const TOKEN: &str = "grandmas-secret-42";
 /// A user who may have two players at once.
 const TOM: &str = "toms-token-0007";
+/// A user who sees and plays only the group "Kids".
+const KID: &str = "kids-token-1234";
 
 fn recorded() -> SimConfig {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/h264-aac.ts");
@@ -30,7 +32,8 @@ async fn token_mode() -> Harness {
     acemux_tests::log_capture::capture();
     let value: toml::Value = toml::from_str(&format!(
         "[[users]]\nname = \"grandma\"\ntoken = \"{TOKEN}\"\n\
-             [[users]]\nname = \"tom\"\ntoken = \"{TOM}\"\nmax_players = 2\n"
+             [[users]]\nname = \"tom\"\ntoken = \"{TOM}\"\nmax_players = 2\n\
+             [[users]]\nname = \"kid\"\ntoken = \"{KID}\"\ngroups = [\"Kids\"]\n"
     ))
     .expect("TOML");
     let users = acemux::access::users::users_from_file(&value["users"]).unwrap();
@@ -38,9 +41,13 @@ async fn token_mode() -> Harness {
         s.access.player_access = PlayerAccess::Token;
         s.access.token_failures = 5;
         s.access.users = users;
+        let mut cartoons =
+            Channel::new("Cartoons".into(), ContentKey::new(KeyType::ContentId, content_id(30)));
+        cartoons.group = Some("Kids".into());
         s.channels.channels = vec![
             Channel::new("News".into(), ContentKey::new(KeyType::ContentId, content_id(1))),
             Channel::new("Film".into(), ContentKey::new(KeyType::Infohash, content_id(2))),
+            cartoons,
         ];
     })
     .await
@@ -124,7 +131,7 @@ async fn lists_fetched_with_the_token_embed_it_in_every_url_and_each_plays() {
     ] {
         let text = h.http.get(h.url(&list)).send().await.unwrap().text().await.unwrap();
         let urls: Vec<&str> = text.lines().filter(|l| l.starts_with("http")).collect();
-        assert_eq!(urls.len(), 2, "{text}");
+        assert_eq!(urls.len(), 3, "{text}");
         assert!(text.contains(&format!("/t/{TOKEN}/epg.xml")), "the guide URL carries it too: {text}");
         for url in urls {
             assert!(url.contains(&format!("/t/{TOKEN}/")), "{url}");
@@ -223,4 +230,32 @@ async fn a_user_over_max_players_gets_429_while_others_play() {
     assert!(again, "a place freed by a player that left is taken");
     let metrics = h.http.get(h.url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("acemux_user_players{user=\"tom\"}"), "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_with_groups_sees_and_plays_only_their_channels() {
+    let h = token_mode().await;
+    let text =
+        h.http.get(h.url(&format!("/playlist.m3u?token={KID}"))).send().await.unwrap().text().await.unwrap();
+    let names: Vec<&str> =
+        text.lines().filter_map(|l| l.strip_prefix("#EXTINF:").and_then(|l| l.rsplit(',').next())).collect();
+    assert_eq!(names, ["Cartoons"], "{text}");
+    let (_, lineup) = h.get_json(&format!("/lineup.json?token={KID}")).await;
+    assert_eq!(lineup.as_array().unwrap().len(), 1, "{lineup}");
+    let (_, list) = h.get_json(&format!("/t/{KID}/channels.json")).await;
+    assert_eq!(list["channels"].as_array().unwrap().len(), 1, "{list}");
+    let url = text.lines().find(|l| l.starts_with("http")).unwrap();
+    let mut player = PlayerClient::new(h.http.get(url).send().await.unwrap());
+    assert!(player.read_at_least(20_000, Duration::from_secs(5)).await);
+    for path in [
+        format!("/ace/getstream?id={}&token={KID}", content_id(1)),
+        format!("/t/{KID}/ace/manifest.m3u8?id={}", content_id(1)),
+        format!("/ace/getstream?id={}&token={KID}", content_id(99)),
+    ] {
+        let r = h.http.get(h.url(&path)).send().await.unwrap();
+        assert_eq!(r.status(), 403, "{path}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "not_in_groups", "{path}: {body}");
+    }
+    assert_eq!(h.engine().counters().starts, 1, "only the Kids channel started");
 }

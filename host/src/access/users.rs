@@ -7,6 +7,7 @@
 //! name = "grandma"
 //! token = "a-long-random-string"
 //! max_players = 2
+//! groups = ["News", "Kids"]            # sees and plays only these
 //! [[users]]
 //! name = "tom"
 //! token_sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
@@ -32,6 +33,8 @@ pub struct User {
     token_sha256: [u8; 32],
     /// Its players now, and how many it may have (`max_players`).
     pub tally: Arc<crate::stream::UserTally>,
+    /// The channel groups it sees and plays (`groups`); none = all.
+    pub groups: Option<Arc<[String]>>,
 }
 
 impl fmt::Debug for User {
@@ -50,7 +53,10 @@ impl User {
 }
 
 /// File keys of a `[[users]]` table.
-const USER_KEYS: &[&str] = &["name", "token", "token_sha256", "max_players"];
+const USER_KEYS: &[&str] = &["name", "token", "token_sha256", "max_players", "groups"];
+
+/// Groups one user may be given at most.
+const MAX_GROUPS: usize = 100;
 
 /// The file's `[[users]]`.
 pub fn users_from_file(value: &toml::Value) -> anyhow::Result<Vec<User>> {
@@ -102,8 +108,18 @@ fn user_from_table(value: &toml::Value) -> Result<User, String> {
             ));
         }
     };
+    let groups = match table.get("groups") {
+        None => None,
+        Some(toml::Value::Array(list)) if list.len() <= MAX_GROUPS => {
+            let names: Option<Vec<String>> = list.iter().map(|g| g.as_str().map(str::to_owned)).collect();
+            Some(Arc::from(names.ok_or_else(|| format!("{name}: `groups` must be a list of group names"))?))
+        }
+        Some(_) => {
+            return Err(format!("{name}: `groups` must be a list of at most {MAX_GROUPS} group names"));
+        }
+    };
     let tally = Arc::new(crate::stream::UserTally::new(&name, max_players));
-    Ok(User { name, token_sha256, tally })
+    Ok(User { name, token_sha256, tally, groups })
 }
 
 #[cfg(test)]
@@ -133,6 +149,7 @@ mod tests {
             ("[[users]]\ntoken = \"open-sesame-1\"\n", "`name` is required"),
             ("[[users]]\nname = \"a\"\ntoken = \"open-sesame-1\"\npassword = 1\n", "unknown key `password`"),
             ("[[users]]\nname = \"a\"\ntoken = \"open-sesame-1\"\nmax_players = 0\n", "from 1 to 10000"),
+            ("[[users]]\nname = \"a\"\ntoken = \"open-sesame-1\"\ngroups = [1]\n", "list of group names"),
             (
                 "[[users]]\nname = \"a\"\ntoken = \"open-sesame-1\"\n[[users]]\nname = \"a\"\ntoken = \"open-sesame-2\"\n",
                 "used twice",

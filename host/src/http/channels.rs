@@ -57,7 +57,7 @@ struct Document<'a> {
 /// list of tens of thousands of channels is megabytes of JSON).
 pub async fn list(
     State(app): State<AppState>,
-    ListBase(base): ListBase,
+    ListBase(base, groups): ListBase,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let group = q.get("group").cloned();
@@ -66,7 +66,7 @@ pub async fn list(
         let channels = listing
             .channels
             .iter()
-            .filter(|l| group.is_none() || l.channel.group == group)
+            .filter(|l| (group.is_none() || l.channel.group == group) && groups.sees(&l.channel))
             .map(|l| {
                 let c = &l.channel;
                 Row {

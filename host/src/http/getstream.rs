@@ -17,7 +17,7 @@ use crate::engine_api::PlaybackFormat;
 use crate::stream::Player;
 
 use super::cluster::{Lookup, to_owner};
-use super::viewer::{PathToken, admit};
+use super::viewer::{Groups, PathToken, admit};
 use super::{ApiError, AppState, Connection};
 
 /// The query's parameters in order, repeats kept (so `?id=A&id=B` can be
@@ -106,6 +106,9 @@ async fn stream(
         Err(e) if json => return Ok(super::engine_api::refusal(e.into())),
         Err(e) => return Err(e.into()),
     };
+    if let Err(e) = Groups::of(&viewer).may_play(&app, &key) {
+        return if json { Ok(super::engine_api::refusal(e)) } else { Err(e) };
+    }
     if let Some(elsewhere) = to_owner(&app, &key, Lookup::Claim, uri, headers).await {
         return Ok(elsewhere);
     }

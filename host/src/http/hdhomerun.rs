@@ -29,7 +29,7 @@ fn tuner_count(app: &AppState) -> usize {
     app.registry.context().stream.max_streams.get().map_or(capacity, |m| m.min(capacity))
 }
 
-pub async fn discover(State(app): State<AppState>, ListBase(base): ListBase) -> Json<Value> {
+pub async fn discover(State(app): State<AppState>, ListBase(base, _): ListBase) -> Json<Value> {
     Json(json!({
         "FriendlyName": "acemux",
         "Manufacturer": "acemux",
@@ -56,12 +56,13 @@ struct LineupEntry<'a> {
 
 /// `GET /lineup.json`, written off the runtime threads (a long list is
 /// megabytes).
-pub async fn lineup(State(app): State<AppState>, ListBase(base): ListBase) -> Response {
+pub async fn lineup(State(app): State<AppState>, ListBase(base, groups): ListBase) -> Response {
     let listing = app.channels.current();
     let written = tokio::task::spawn_blocking(move || {
         let entries: Vec<LineupEntry<'_>> = listing
             .channels
             .iter()
+            .filter(|l| groups.sees(&l.channel))
             .map(|l| LineupEntry {
                 guide_number: l.number.to_string(),
                 guide_name: &l.channel.name,

@@ -25,7 +25,7 @@ use crate::hls::{HlsOutput, NoSegment, playlist};
 
 use super::cluster::{Lookup, to_owner};
 use super::getstream::{QueryParams, query};
-use super::viewer::{Door, PathToken, admit, base_for};
+use super::viewer::{Door, Groups, PathToken, admit, base_for};
 use super::{ApiError, AppState, Connection};
 
 const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
@@ -68,6 +68,7 @@ pub async fn manifest(
         let q = query(params)?;
         let viewer = admit(&app, conn.as_deref(), path_token.as_deref(), &q)?;
         let key = ContentKey::from_query(&q)?;
+        Groups::of(&viewer).may_play(&app, &key)?;
         let variant =
             variant_url(&viewer, path_token.is_some(), &key.id, format!("../hls/{}/live.m3u8", key.id));
         Ok::<_, ApiError>((key, variant, q, viewer.tally()))
@@ -143,6 +144,9 @@ pub async fn file(
     }
     match file.as_str() {
         "index.m3u8" => {
+            if let Err(e) = Groups::of(&viewer).may_play(&app, &key) {
+                return error(e);
+            }
             let key = app.registry.find(&key.id).map_or(key, |s| s.key.clone());
             let q = key.engine_query().into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
             let variant = variant_url(&viewer, path_token.is_some(), &key.id, "live.m3u8".to_owned());

@@ -61,7 +61,7 @@ fn attr(value: &str) -> String {
 
 pub async fn playlist(
     State(app): State<AppState>,
-    ListBase(base): ListBase,
+    ListBase(base, groups): ListBase,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
@@ -86,7 +86,8 @@ pub async fn playlist(
         let mut body = String::from("#EXTM3U");
         body.push_str(&format!(" url-tvg=\"{}\" x-tvg-url=\"{0}\"", attr(&guide)));
         body.push('\n');
-        for listed in listing.channels.iter().filter(|l| group.is_none() || l.channel.group == group) {
+        let shown = listing.channels.iter().filter(|l| group.is_none() || l.channel.group == group);
+        for listed in shown.filter(|l| groups.sees(&l.channel)) {
             let c = &listed.channel;
             body.push_str("#EXTINF:-1");
             // The guide's channel id (its tvg-id, else its number).

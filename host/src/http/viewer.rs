@@ -73,7 +73,46 @@ pub fn admit(
 /// guide) gives its caller, as an extractor that checks the caller's
 /// token first: acemux's base URL, with the caller's token in the path
 /// prefix when it carried one.
-pub struct ListBase(pub String);
+pub struct ListBase(pub String, pub Groups);
+
+/// The channel groups a caller sees and plays: all, or its user's.
+#[derive(Debug, Clone, Default)]
+pub struct Groups(Option<std::sync::Arc<[String]>>);
+
+impl Groups {
+    pub fn of(viewer: &Viewer) -> Self {
+        Self(viewer.user.as_ref().and_then(|u| u.groups.clone()))
+    }
+
+    /// Whether the caller sees `channel` (a channel without a group is
+    /// seen only by callers who see every group).
+    pub fn sees(&self, channel: &crate::channels::Channel) -> bool {
+        match &self.0 {
+            None => true,
+            Some(groups) => channel.group.as_ref().is_some_and(|g| groups.contains(g)),
+        }
+    }
+
+    /// Refuses `key` unless it is (an id of) a listed channel the caller sees.
+    pub fn may_play(&self, app: &AppState, key: &crate::content::ContentKey) -> Result<(), ApiError> {
+        if self.0.is_none() {
+            return Ok(());
+        }
+        let listing = app.channels.current();
+        let listed = listing.channels.iter().any(|l| {
+            self.sees(&l.channel)
+                && (l.channel.play_key() == *key || l.channel.ids().any(|id| id.id == key.id))
+        });
+        if listed {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "not_in_groups",
+            "this user may play only the channels of its groups",
+        ))
+    }
+}
 
 impl axum::extract::FromRequestParts<AppState> for ListBase {
     type Rejection = ApiError;
@@ -88,7 +127,7 @@ impl axum::extract::FromRequestParts<AppState> for ListBase {
         let token: Vec<(String, String)> = query.into_iter().filter(|(k, _)| k == "token").collect();
         let viewer =
             admit(app, parts.extensions.get::<Connection>(), parts.extensions.get::<PathToken>(), &token)?;
-        Ok(Self(base_for(&super::playlist::base_url(app, &parts.headers), &viewer)))
+        Ok(Self(base_for(&super::playlist::base_url(app, &parts.headers), &viewer), Groups::of(&viewer)))
     }
 }
 
