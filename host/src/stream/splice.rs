@@ -24,7 +24,7 @@
 
 use std::collections::HashSet;
 
-use acemux_ts::PACKET_SIZE;
+use acemux_ts::{PACKET_SIZE, pid};
 use bytes::BytesMut;
 
 use super::media::MediaScanner;
@@ -84,8 +84,33 @@ impl SpliceGate {
         self.open
     }
 
-    /// Passes the admitted part of `aligned` (whole packets) into `out`.
-    pub fn admit(&mut self, aligned: &[u8], out: &mut BytesMut) {
+    /// Leaves in `aligned` (whole packets) what of it is admitted. Once the
+    /// new id is in and its first packets are marked, only table counters
+    /// change, in place: no copy for as long as the id plays.
+    pub fn admit(&mut self, aligned: &mut BytesMut) {
+        if self.open && self.marking_done {
+            self.continue_tables(aligned);
+            return;
+        }
+        let mut out = BytesMut::with_capacity(aligned.len() + 4 * PACKET_SIZE);
+        self.admit_into(aligned, &mut out);
+        *aligned = out;
+    }
+
+    /// Continues the counters of the id before's table PIDs in `packets`.
+    fn continue_tables(&mut self, packets: &mut [u8]) {
+        if self.shifts.is_empty() && self.before.is_empty() {
+            return;
+        }
+        for packet in packets.chunks_exact_mut(PACKET_SIZE) {
+            if let Some(shift) = self.shift_of(pid(packet), packet[3] & 0x0f) {
+                packet[3] = (packet[3] & 0xf0) | ((packet[3] + shift) & 0x0f);
+            }
+        }
+    }
+
+    /// Passes the admitted part of `aligned` into `out`.
+    fn admit_into(&mut self, aligned: &[u8], out: &mut BytesMut) {
         if self.open {
             self.pass(aligned, out);
             return;
@@ -110,13 +135,9 @@ impl SpliceGate {
     }
 
     fn pass(&mut self, packets: &[u8], out: &mut BytesMut) {
-        if self.marking_done && self.shifts.is_empty() {
-            out.extend_from_slice(packets);
-            return;
-        }
         for packet in packets.chunks_exact(PACKET_SIZE) {
             self.passed += 1;
-            let pid = u16::from_be_bytes([packet[1] & 0x1f, packet[2]]);
+            let pid = pid(packet);
             if let Some(shift) = self.shift_of(pid, packet[3] & 0x0f) {
                 let at = out.len();
                 out.extend_from_slice(packet);
@@ -187,11 +208,13 @@ mod tests {
     const FIXTURE: &[u8] = include_bytes!("../../../tests/fixtures/h264-aac.ts");
 
     fn through(gate: &mut SpliceGate, ts: &[u8], read: usize) -> Vec<u8> {
-        let mut out = BytesMut::new();
+        let mut out = Vec::new();
         for piece in ts.chunks(read) {
-            gate.admit(piece, &mut out);
+            let mut aligned = BytesMut::from(piece);
+            gate.admit(&mut aligned);
+            out.extend_from_slice(&aligned);
         }
-        out.to_vec()
+        out
     }
 
     #[test]
@@ -240,15 +263,12 @@ mod tests {
         let middle = (FIXTURE.len() / 2) / PACKET_SIZE * PACKET_SIZE;
         let mut gate = SpliceGate::continuing(&[(0, 5)]);
         let out = through(&mut gate, &FIXTURE[middle..], 7 * PACKET_SIZE);
-        let pat_counters: Vec<u8> = out
-            .chunks(PACKET_SIZE)
-            .filter(|p| !is_marker(p) && acemux_ts::pid(p) == 0)
-            .map(|p| p[3] & 0x0f)
-            .collect();
+        let pat_counters: Vec<u8> =
+            out.chunks(PACKET_SIZE).filter(|p| !is_marker(p) && pid(p) == 0).map(|p| p[3] & 0x0f).collect();
         assert!(pat_counters.len() > 3, "{pat_counters:?}");
         let expected: Vec<u8> = (0..pat_counters.len() as u8).map(|i| (6 + i) & 0x0f).collect();
         assert_eq!(pat_counters, expected, "the PAT continues from 5, no marker before it");
-        assert!(!out.chunks(PACKET_SIZE).any(|p| is_marker(p) && acemux_ts::pid(p) == 0));
+        assert!(!out.chunks(PACKET_SIZE).any(|p| is_marker(p) && pid(p) == 0));
         assert!(!gate.is_done(), "the counters are continued for as long as the id plays");
     }
 

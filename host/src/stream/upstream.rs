@@ -252,9 +252,7 @@ impl<'a> Upstream<'a> {
         self.aligner.push(bytes, &mut aligned);
         if let Some(gate) = self.gate.as_mut() {
             let was_open = gate.is_open();
-            let mut admitted = BytesMut::with_capacity(aligned.len() + 4 * acemux_ts::PACKET_SIZE);
-            gate.admit(&aligned, &mut admitted);
-            aligned = admitted;
+            gate.admit(&mut aligned);
             if !was_open && gate.is_open() {
                 info!(dropped = gate.dropped(), "next id let in at its first keyframe");
             }
