@@ -12,6 +12,7 @@
 //! left, the one whose backoff ends first. [`Alternates`] is that choice
 //! and the channel's history; the session does the playing.
 
+pub mod play;
 pub mod settings;
 
 use std::collections::VecDeque;
