@@ -39,15 +39,23 @@ async fn token_mode() -> Harness {
     let users = acemux::access::users::users_from_file(&value["users"]).unwrap();
     Harness::start(recorded(), move |s| {
         s.access.player_access = PlayerAccess::Token;
+        // Every listed channel may play at once.
+        s.engines.max_streams_per_engine = 10;
         s.access.token_failures = 5;
         s.access.users = users;
         let mut cartoons =
             Channel::new("Cartoons".into(), ContentKey::new(KeyType::ContentId, content_id(30)));
         cartoons.group = Some("Kids".into());
+        // A channel with two ids: played by its channel key.
+        let mut two_ids = Channel::new("Two ids".into(), ContentKey::new(KeyType::ContentId, content_id(31)));
+        two_ids.alternates = vec![ContentKey::new(KeyType::ContentId, content_id(32))];
+        two_ids.identity = Some("channel:Two ids".into());
+        two_ids.group = Some("Kids".into());
         s.channels.channels = vec![
             Channel::new("News".into(), ContentKey::new(KeyType::ContentId, content_id(1))),
             Channel::new("Film".into(), ContentKey::new(KeyType::Infohash, content_id(2))),
             cartoons,
+            two_ids,
         ];
     })
     .await
@@ -131,7 +139,7 @@ async fn lists_fetched_with_the_token_embed_it_in_every_url_and_each_plays() {
     ] {
         let text = h.http.get(h.url(&list)).send().await.unwrap().text().await.unwrap();
         let urls: Vec<&str> = text.lines().filter(|l| l.starts_with("http")).collect();
-        assert_eq!(urls.len(), 3, "{text}");
+        assert_eq!(urls.len(), 4, "{text}");
         assert!(text.contains(&format!("/t/{TOKEN}/epg.xml")), "the guide URL carries it too: {text}");
         for url in urls {
             assert!(url.contains(&format!("/t/{TOKEN}/")), "{url}");
@@ -239,14 +247,18 @@ async fn a_user_with_groups_sees_and_plays_only_their_channels() {
         h.http.get(h.url(&format!("/playlist.m3u?token={KID}"))).send().await.unwrap().text().await.unwrap();
     let names: Vec<&str> =
         text.lines().filter_map(|l| l.strip_prefix("#EXTINF:").and_then(|l| l.rsplit(',').next())).collect();
-    assert_eq!(names, ["Cartoons"], "{text}");
+    assert_eq!(names, ["Cartoons", "Two ids"], "{text}");
     let (_, lineup) = h.get_json(&format!("/lineup.json?token={KID}")).await;
-    assert_eq!(lineup.as_array().unwrap().len(), 1, "{lineup}");
+    assert_eq!(lineup.as_array().unwrap().len(), 2, "{lineup}");
     let (_, list) = h.get_json(&format!("/t/{KID}/channels.json")).await;
-    assert_eq!(list["channels"].as_array().unwrap().len(), 1, "{list}");
-    let url = text.lines().find(|l| l.starts_with("http")).unwrap();
-    let mut player = PlayerClient::new(h.http.get(url).send().await.unwrap());
-    assert!(player.read_at_least(20_000, Duration::from_secs(5)).await);
+    assert_eq!(list["channels"].as_array().unwrap().len(), 2, "{list}");
+    let mut players = Vec::new();
+    for url in text.lines().filter(|l| l.starts_with("http")) {
+        assert!(url.contains("/pid/") || url.contains("/channel/"), "{url}");
+        let mut player = PlayerClient::new(h.http.get(url).send().await.unwrap());
+        assert!(player.read_at_least(20_000, Duration::from_secs(5)).await, "{url}");
+        players.push(player);
+    }
     for path in [
         format!("/ace/getstream?id={}&token={KID}", content_id(1)),
         format!("/t/{KID}/ace/manifest.m3u8?id={}", content_id(1)),
@@ -257,5 +269,5 @@ async fn a_user_with_groups_sees_and_plays_only_their_channels() {
         let body: serde_json::Value = r.json().await.unwrap();
         assert_eq!(body["code"], "not_in_groups", "{path}: {body}");
     }
-    assert_eq!(h.engine().counters().starts, 1, "only the Kids channel started");
+    assert_eq!(h.engine().counters().starts, 2, "only the Kids channels started");
 }

@@ -99,10 +99,15 @@ impl Groups {
             return Ok(());
         }
         let listing = app.channels.current();
-        let listed = listing.channels.iter().any(|l| {
-            self.sees(&l.channel)
-                && (l.channel.play_key() == *key || l.channel.ids().any(|id| id.id == key.id))
-        });
+        // A channel key is found by the list's index (hashing every
+        // channel's key per request would cost milliseconds on a long list).
+        let listed = match key.key_type {
+            crate::content::KeyType::Channel => listing.channel(key).is_some_and(|l| self.sees(&l.channel)),
+            _ => listing
+                .channels
+                .iter()
+                .any(|l| self.sees(&l.channel) && l.channel.ids().any(|id| id.id == key.id)),
+        };
         if listed {
             return Ok(());
         }
