@@ -20,6 +20,8 @@ const TOKEN: &str = "grandmas-secret-42";
 const TOM: &str = "toms-token-0007";
 /// A user who sees and plays only the group "Kids".
 const KID: &str = "kids-token-1234";
+/// A user who may keep one stream running.
+const SAM: &str = "sams-token-5678";
 
 fn recorded() -> SimConfig {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/h264-aac.ts");
@@ -33,7 +35,8 @@ async fn token_mode() -> Harness {
     let value: toml::Value = toml::from_str(&format!(
         "[[users]]\nname = \"grandma\"\ntoken = \"{TOKEN}\"\n\
              [[users]]\nname = \"tom\"\ntoken = \"{TOM}\"\nmax_players = 2\n\
-             [[users]]\nname = \"kid\"\ntoken = \"{KID}\"\ngroups = [\"Kids\"]\n"
+             [[users]]\nname = \"kid\"\ntoken = \"{KID}\"\ngroups = [\"Kids\"]\n\
+             [[users]]\nname = \"sam\"\ntoken = \"{SAM}\"\nmax_streams = 1\n"
     ))
     .expect("TOML");
     let users = acemux::access::users::users_from_file(&value["users"]).unwrap();
@@ -238,6 +241,35 @@ async fn a_user_over_max_players_gets_429_while_others_play() {
     assert!(again, "a place freed by a player that left is taken");
     let metrics = h.http.get(h.url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("acemux_user_players{user=\"tom\"}"), "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_over_max_streams_may_join_its_stream_but_start_no_other() {
+    let h = token_mode().await;
+    let open = |id: u32| {
+        let url = h.url(&format!("/ace/getstream?id={}&token={SAM}", content_id(id)));
+        let http = h.http.clone();
+        async move { http.get(url).send().await.unwrap() }
+    };
+    let first = open(40).await;
+    let second = open(40).await;
+    assert_eq!((first.status().as_u16(), second.status().as_u16()), (200, 200), "its stream can be joined");
+    let other = open(41).await;
+    assert_eq!(other.status(), 429);
+    let body: serde_json::Value = other.json().await.unwrap();
+    assert_eq!(body["code"], "user_limit", "{body}");
+    assert!(body["error"].as_str().unwrap().contains("streams"), "{body}");
+    let hls = h
+        .http
+        .get(h.url(&format!("/t/{SAM}/ace/manifest.m3u8?id={}", content_id(42))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hls.status(), 429, "an HLS viewer of another content counts too");
+    drop((first, second));
+    // The left stream stays in its grace period; the user zaps at once.
+    let zapped = h.wait_for(Duration::from_secs(5), || async { open(41).await.status() == 200 }).await;
+    assert!(zapped, "a user whose players left may start another stream");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,8 @@
 //! [[users]]
 //! name = "grandma"
 //! token = "a-long-random-string"
-//! max_players = 2
+//! max_players = 2                      # players at once, over all streams
+//! max_streams = 1                      # streams (contents) at once
 //! groups = ["News", "Kids"]            # sees and plays only these
 //! [[users]]
 //! name = "tom"
@@ -18,6 +19,8 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+
+use crate::stream::{UserLimits, UserTally};
 
 /// Users listed at most.
 pub const MAX_USERS: usize = 1000;
@@ -31,8 +34,9 @@ pub const MAX_TOKEN: usize = 256;
 pub struct User {
     pub name: String,
     token_sha256: [u8; 32],
-    /// Its players now, and how many it may have (`max_players`).
-    pub tally: Arc<crate::stream::UserTally>,
+    /// Its players and streams now, and how many it may have
+    /// (`max_players`, `max_streams`).
+    pub tally: Arc<UserTally>,
     /// The channel groups it sees and plays (`groups`); none = all.
     pub groups: Option<Arc<[String]>>,
 }
@@ -53,7 +57,7 @@ impl User {
 }
 
 /// File keys of a `[[users]]` table.
-const USER_KEYS: &[&str] = &["name", "token", "token_sha256", "max_players", "groups"];
+const USER_KEYS: &[&str] = &["name", "token", "token_sha256", "max_players", "max_streams", "groups"];
 
 /// Groups one user may be given at most.
 const MAX_GROUPS: usize = 100;
@@ -99,15 +103,12 @@ fn user_from_table(value: &toml::Value) -> Result<User, String> {
         }
         _ => return Err(format!("{name}: give exactly one of `token` and `token_sha256`")),
     };
-    let max_players = match table.get("max_players") {
-        None => None,
-        Some(toml::Value::Integer(n)) if (1..=10_000).contains(n) => Some(*n as usize),
-        Some(other) => {
-            return Err(format!(
-                "{name}: `max_players` must be a whole number from 1 to 10000 (got {other})"
-            ));
-        }
+    let limit = |key: &str| match table.get(key) {
+        None => Ok(None),
+        Some(toml::Value::Integer(n)) if (1..=10_000).contains(n) => Ok(Some(*n as usize)),
+        Some(other) => Err(format!("{name}: `{key}` must be a whole number from 1 to 10000 (got {other})")),
     };
+    let limits = UserLimits { max_players: limit("max_players")?, max_streams: limit("max_streams")? };
     let groups = match table.get("groups") {
         None => None,
         Some(toml::Value::Array(list)) if list.len() <= MAX_GROUPS => {
@@ -118,7 +119,7 @@ fn user_from_table(value: &toml::Value) -> Result<User, String> {
             return Err(format!("{name}: `groups` must be a list of at most {MAX_GROUPS} group names"));
         }
     };
-    let tally = Arc::new(crate::stream::UserTally::new(&name, max_players));
+    let tally = Arc::new(UserTally::new(&name, limits));
     Ok(User { name, token_sha256, tally, groups })
 }
 
@@ -149,6 +150,7 @@ mod tests {
             ("[[users]]\ntoken = \"open-sesame-1\"\n", "`name` is required"),
             ("[[users]]\nname = \"a\"\ntoken = \"open-sesame-1\"\npassword = 1\n", "unknown key `password`"),
             ("[[users]]\nname = \"a\"\ntoken = \"open-sesame-1\"\nmax_players = 0\n", "from 1 to 10000"),
+            ("[[users]]\nname = \"a\"\ntoken = \"open-sesame-1\"\nmax_streams = \"2\"\n", "`max_streams` must be"),
             ("[[users]]\nname = \"a\"\ntoken = \"open-sesame-1\"\ngroups = [1]\n", "list of group names"),
             (
                 "[[users]]\nname = \"a\"\ntoken = \"open-sesame-1\"\n[[users]]\nname = \"a\"\ntoken = \"open-sesame-2\"\n",

@@ -23,9 +23,11 @@ pub mod settings;
 pub mod splice;
 pub mod totals;
 pub mod upstream;
+pub mod user_tally;
 
 pub use counters::{CounterValues, SessionCounters};
-pub use player::{Player, PlayerSlot, UserTally};
+pub use player::{Player, PlayerSlot};
+pub use user_tally::{UserLimits, UserTally};
 pub use registry::{Registry, StreamContext};
 pub use ring::Ring;
 pub use session::{Session, SessionState, StreamError};

@@ -25,6 +25,7 @@ use crate::events::{PlayerKind, StreamEvent};
 
 use super::ring::{Join, Read};
 use super::session::Session;
+use super::user_tally::UserTally;
 
 /// Counts one attached player on its session until dropped; the session's
 /// grace period starts when the last slot is gone.
@@ -36,31 +37,6 @@ pub struct PlayerSlot {
     /// The user whose token the player carried (see `crate::access`),
     /// counted while the slot is held.
     user: Option<Arc<UserTally>>,
-}
-
-/// One user's players, counted across streams, and how many it may have.
-#[derive(Debug)]
-pub struct UserTally {
-    pub name: Arc<str>,
-    /// Players (TS and HLS) the user may have at once; none = no limit.
-    pub max_players: Option<usize>,
-    players: std::sync::atomic::AtomicUsize,
-}
-
-impl UserTally {
-    pub fn new(name: &str, max_players: Option<usize>) -> Self {
-        Self { name: Arc::from(name), max_players, players: std::sync::atomic::AtomicUsize::new(0) }
-    }
-
-    /// The user's players now.
-    pub fn players(&self) -> usize {
-        self.players.load(Ordering::Relaxed)
-    }
-
-    /// Whether one more player would be over the user's limit.
-    pub(super) fn is_full(&self) -> bool {
-        self.max_players.is_some_and(|max| self.players() >= max)
-    }
 }
 
 impl PlayerSlot {
@@ -75,7 +51,7 @@ impl PlayerSlot {
     /// the registry checked the limit under its lock).
     pub(super) fn for_user(mut self, user: Option<&Arc<UserTally>>) -> Self {
         if let Some(user) = user {
-            user.players.fetch_add(1, Ordering::Relaxed);
+            user.add(self.session.id);
             self.user = Some(user.clone());
         }
         self
@@ -105,7 +81,7 @@ impl Drop for PlayerSlot {
             self.session.players_count.send_modify(|n| *n = n.saturating_sub(1));
         }
         if let Some(user) = &self.user {
-            user.players.fetch_sub(1, Ordering::Relaxed);
+            user.remove(self.session.id);
         }
     }
 }

@@ -25,7 +25,8 @@ use crate::events::EventBus;
 use crate::plugins::PluginHost;
 
 use super::alternates::{AlternatesSettings, ChannelDirectory};
-use super::player::{PlayerSlot, UserTally};
+use super::player::PlayerSlot;
+use super::user_tally::UserTally;
 use super::ring::Ring;
 use super::session::{Session, StreamError};
 use super::settings::StreamSettings;
@@ -67,17 +68,13 @@ async fn stop_logged(client: &EngineClient, session: &EngineSession) {
     }
 }
 
-/// Refuses a player of a user who has as many players as allowed. Called
-/// under the registry's lock, so two players of one user arriving at once
-/// cannot both take its last place.
-fn user_has_room(user: Option<&Arc<UserTally>>) -> Result<(), StreamError> {
-    match user {
-        Some(user) if user.is_full() => Err(StreamError::UserLimit(format!(
-            "{} has {} players, the most allowed",
-            user.name,
-            user.players()
-        ))),
-        _ => Ok(()),
+/// Refuses a player of a user who would be over its limits by joining
+/// `session` (a new one: `None`). Called under the registry's lock, so two
+/// players of one user arriving at once cannot both take its last place.
+fn user_has_room(user: Option<&Arc<UserTally>>, session: Option<u64>) -> Result<(), StreamError> {
+    match user.and_then(|u| u.refusal(session)) {
+        Some(why) => Err(StreamError::UserLimit(why)),
+        None => Ok(()),
     }
 }
 
@@ -167,7 +164,6 @@ impl Registry {
         if self.shutdown.is_cancelled() {
             return Err(StreamError::ShuttingDown);
         }
-        user_has_room(user)?;
         let settings = &self.ctx.stream;
         if let Some(max) = settings.max_players.get() {
             let players: usize = sessions.by_key.values().map(|s| s.player_count()).sum();
@@ -175,8 +171,10 @@ impl Registry {
                 return Err(StreamError::Limit(format!("maximum players reached ({max})")));
             }
         }
-        if let Some(session) = sessions.lookup(&key) {
-            return Ok(PlayerSlot::new(session.clone()).for_user(user));
+        let running = sessions.lookup(&key).cloned();
+        user_has_room(user, running.as_ref().map(|s| s.id))?;
+        if let Some(session) = running {
+            return Ok(PlayerSlot::new(session).for_user(user));
         }
         if let Some(max) = settings.max_streams.get()
             && sessions.by_key.len() >= max
@@ -224,7 +222,7 @@ impl Registry {
         if self.shutdown.is_cancelled() {
             return Err(StreamError::ShuttingDown);
         }
-        user_has_room(user)?;
+        user_has_room(user, Some(session.id))?;
         if sessions.by_key.get(&session.key).is_none_or(|s| s.id != session.id) {
             return Err(session.end_error());
         }
