@@ -259,12 +259,8 @@ async fn a_user_over_max_streams_may_join_its_stream_but_start_no_other() {
     let body: serde_json::Value = other.json().await.unwrap();
     assert_eq!(body["code"], "user_limit", "{body}");
     assert!(body["error"].as_str().unwrap().contains("streams"), "{body}");
-    let hls = h
-        .http
-        .get(h.url(&format!("/t/{SAM}/ace/manifest.m3u8?id={}", content_id(42))))
-        .send()
-        .await
-        .unwrap();
+    let hls =
+        h.http.get(h.url(&format!("/t/{SAM}/ace/manifest.m3u8?id={}", content_id(42)))).send().await.unwrap();
     assert_eq!(hls.status(), 429, "an HLS viewer of another content counts too");
     drop((first, second));
     // The left stream stays in its grace period; the user zaps at once.

@@ -117,15 +117,37 @@ impl Access {
         };
         match refusal {
             None => Ok(Viewer { user, token: token.map(str::to_owned) }),
-            Some(refusal) => {
-                if let Some(wait) = address.and_then(|ip| self.count_failure(ip, now)) {
-                    self.limited_total.fetch_add(1, Ordering::Relaxed);
-                    return Err(AccessError::Limited(wait));
-                }
-                self.refused_total.fetch_add(1, Ordering::Relaxed);
-                Err(refusal)
-            }
+            Some(refusal) => Err(self.refuse(refusal, address, now)),
         }
+    }
+
+    /// Decides an Xtream Codes login: a user's `name` and token (the
+    /// app's "password"). In open mode a name no user has is anyone.
+    pub fn admit_named(
+        &self,
+        name: &str,
+        token: &str,
+        address: Option<IpAddr>,
+    ) -> Result<Viewer, AccessError> {
+        if self.mode == PlayerAccess::Open && !self.users.iter().any(|u| u.name == name) {
+            return Ok(Viewer::default());
+        }
+        let viewer = self.admit(Some(token), address)?;
+        if viewer.user.as_ref().is_some_and(|u| u.name == name) {
+            return Ok(viewer);
+        }
+        Err(self.refuse(AccessError::Wrong, address, Instant::now()))
+    }
+
+    /// Counts a refusal from `address`: the refusal, or past the address's
+    /// burst, its limit.
+    fn refuse(&self, refusal: AccessError, address: Option<IpAddr>, now: Instant) -> AccessError {
+        if let Some(wait) = address.and_then(|ip| self.count_failure(ip, now)) {
+            self.limited_total.fetch_add(1, Ordering::Relaxed);
+            return AccessError::Limited(wait);
+        }
+        self.refused_total.fetch_add(1, Ordering::Relaxed);
+        refusal
     }
 
     /// A failure from `ip`: past its burst it is limited until its
@@ -177,6 +199,17 @@ mod tests {
         assert!(a.admit(Some("open-sesame-1"), Some(good)).is_ok(), "another address still plays");
         assert_eq!(a.limited_total.load(Ordering::Relaxed), 2);
         assert_eq!(a.refused_total.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn an_xtream_login_needs_the_name_and_token_of_one_user() {
+        let a = access(PlayerAccess::Token);
+        assert_eq!(a.admit_named("ann", "open-sesame-1", None).unwrap().user.unwrap().name, "ann");
+        assert_eq!(a.admit_named("bob", "open-sesame-1", None).unwrap_err(), AccessError::Wrong);
+        assert_eq!(a.admit_named("ann", "open-sesame-2", None).unwrap_err(), AccessError::Wrong);
+        let open = access(PlayerAccess::Open);
+        assert!(open.admit_named("anyone", "anything", None).unwrap().user.is_none(), "open: anyone");
+        assert_eq!(open.admit_named("ann", "open-sesame-2", None).unwrap_err(), AccessError::Wrong);
     }
 
     #[test]

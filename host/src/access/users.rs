@@ -150,7 +150,10 @@ mod tests {
             ("[[users]]\ntoken = \"open-sesame-1\"\n", "`name` is required"),
             ("[[users]]\nname = \"a\"\ntoken = \"open-sesame-1\"\npassword = 1\n", "unknown key `password`"),
             ("[[users]]\nname = \"a\"\ntoken = \"open-sesame-1\"\nmax_players = 0\n", "from 1 to 10000"),
-            ("[[users]]\nname = \"a\"\ntoken = \"open-sesame-1\"\nmax_streams = \"2\"\n", "`max_streams` must be"),
+            (
+                "[[users]]\nname = \"a\"\ntoken = \"open-sesame-1\"\nmax_streams = \"2\"\n",
+                "`max_streams` must be",
+            ),
             ("[[users]]\nname = \"a\"\ntoken = \"open-sesame-1\"\ngroups = [1]\n", "list of group names"),
             (
                 "[[users]]\nname = \"a\"\ntoken = \"open-sesame-1\"\n[[users]]\nname = \"a\"\ntoken = \"open-sesame-2\"\n",

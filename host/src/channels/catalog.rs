@@ -51,6 +51,25 @@ pub struct Listed {
     pub source_name: Option<String>,
 }
 
+/// Every guide's last good programmes at one moment.
+struct GuidesNow {
+    configured: Vec<Arc<xmltv::Guide>>,
+    by_source: Vec<(String, Arc<xmltv::Guide>)>,
+}
+
+impl GuidesNow {
+    /// A channel's guides in order: `[[guides]]`, then its source's own.
+    fn for_channel(&self, listed: &Listed) -> Vec<&xmltv::Guide> {
+        let mut guides: Vec<&xmltv::Guide> = self.configured.iter().map(Arc::as_ref).collect();
+        if let Some(source) = listed.source.as_deref()
+            && let Some((_, g)) = self.by_source.iter().find(|(name, _)| name == source)
+        {
+            guides.push(g);
+        }
+        guides
+    }
+}
+
 /// The merged list at one moment.
 #[derive(Debug, Default)]
 pub struct Listing {
@@ -313,34 +332,61 @@ impl Catalog {
     /// renders it while the others wait for it. Blocking.
     pub fn guide_document(&self) -> std::io::Result<bytes::Bytes> {
         let listing = self.current();
-        let configured: Vec<Arc<xmltv::Guide>> = self.guides.iter().map(|g| g.state().guide).collect();
-        let by_source: Vec<(&str, Arc<xmltv::Guide>)> = self
-            .sources
-            .iter()
-            .filter_map(|s| Some((s.spec.name.as_str(), s.guide()?.state().guide)))
-            .collect();
+        let guides = self.guides_now();
         let made_of: Vec<u64> = std::iter::once(listing.generation)
-            .chain(configured.iter().chain(by_source.iter().map(|(_, g)| g)).map(|g| g.generation))
+            .chain(
+                guides.configured.iter().chain(guides.by_source.iter().map(|(_, g)| g)).map(|g| g.generation),
+            )
             .collect();
         let mut kept = self.guide_document.lock();
         if let Some(document) = kept.as_ref().filter(|d| d.made_of == made_of) {
             return Ok(document.gzip.clone());
         }
-        let by_source: HashMap<&str, &xmltv::Guide> =
-            by_source.iter().map(|(n, g)| (*n, g.as_ref())).collect();
-        let xml = super::guide::write::render(&listing, |listed| {
-            let mut guides: Vec<&xmltv::Guide> = configured.iter().map(Arc::as_ref).collect();
-            if let Some(g) = listed.source.as_deref().and_then(|name| by_source.get(name)) {
-                guides.push(g);
-            }
-            guides
-        });
+        let xml = super::guide::write::render(&listing, |listed| guides.for_channel(listed));
         use std::io::Write;
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         encoder.write_all(xml.as_bytes())?;
         let gzip = bytes::Bytes::from(encoder.finish()?);
         *kept = Some(GuideDocument { made_of, gzip: gzip.clone() });
         Ok(gzip)
+    }
+
+    /// The programmes of `listed` that end after `from`, at most `limit`,
+    /// from the guides as `/epg.xml` takes them (else what the engine's
+    /// search said), for the Xtream Codes API's short guide.
+    pub fn schedule(&self, listed: &Listed, from: i64, limit: usize) -> Vec<xmltv::Programme> {
+        let guides = self.guides_now();
+        match super::guide::write::programmes_of(listed, &guides.for_channel(listed)) {
+            Some(list) => list.iter().filter(|p| p.stop > from).take(limit).cloned().collect(),
+            None => listed
+                .search
+                .iter()
+                .flat_map(|s| &s.epg)
+                .filter(|e| e.stop > from)
+                .take(limit)
+                .map(|e| xmltv::Programme {
+                    start: e.start,
+                    stop: e.stop,
+                    title: e.title.clone(),
+                    sub_title: None,
+                    desc: None,
+                    categories: Vec::new(),
+                    icon: None,
+                    episode_num: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn guides_now(&self) -> GuidesNow {
+        GuidesNow {
+            configured: self.guides.iter().map(|g| g.state().guide).collect(),
+            by_source: self
+                .sources
+                .iter()
+                .filter_map(|s| Some((s.spec.name.clone(), s.guide()?.state().guide)))
+                .collect(),
+        }
     }
 
     /// Records a refresh of source `index`: `update` changes what is known

@@ -119,6 +119,11 @@ pub(super) fn json_written(
 /// megabytes); sent as kept to clients that take gzip, and decompressed as
 /// it is sent, 64 KiB at a time, to the others.
 pub async fn epg(State(app): State<AppState>, _: ListBase, headers: HeaderMap) -> Response {
+    guide_response(app, &headers).await
+}
+
+/// The guide document, gzipped when the client takes it.
+pub(super) async fn guide_response(app: AppState, headers: &HeaderMap) -> Response {
     let gzip = headers
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())

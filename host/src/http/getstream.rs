@@ -86,7 +86,7 @@ fn path_query(form: &str, id: String) -> Result<Vec<(String, String)>, ApiError>
     Ok(vec![(param.to_owned(), id)])
 }
 
-async fn stream(
+pub(super) async fn stream(
     app: AppState,
     conn: Option<Extension<Connection>>,
     path_token: Option<Extension<PathToken>>,

@@ -104,6 +104,31 @@ fn variant_url(viewer: &Viewer, token_in_path: bool, id: &str, relative: String)
     }
 }
 
+/// A master playlist of `key` for `viewer`, asked at a URL that has no
+/// place for HLS's relative URLs (the Xtream Codes API's stream URLs): its
+/// variant URL is absolute, with the viewer's token as its path prefix.
+pub(super) async fn master_for(
+    app: AppState,
+    method: Method,
+    conn: Option<Extension<Connection>>,
+    viewer: &Viewer,
+    key: ContentKey,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Response {
+    if let Err(e) = Groups::of(viewer).may_play(&app, &key) {
+        return error(e);
+    }
+    if method != Method::HEAD
+        && let Some(elsewhere) = to_owner(&app, &key, Lookup::Claim, uri, headers).await
+    {
+        return elsewhere;
+    }
+    let variant = format!("{}/hls/{}/live.m3u8", base_for("", viewer), key.id);
+    let q = key.engine_query().into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+    master(app, method, conn, key, &variant, q, viewer.tally()).await
+}
+
 /// `format=json` in a query that may not have parsed.
 fn wants_json_raw(uri: &Uri) -> bool {
     uri.query().is_some_and(|q| q.split('&').any(|p| p.eq_ignore_ascii_case("format=json")))

@@ -23,6 +23,7 @@ pub mod settings;
 mod status;
 mod viewer;
 mod write_timeout;
+mod xtream;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -102,6 +103,10 @@ pub fn router(state: AppState) -> Router {
         .route("/lineup_status.json", get(hdhomerun::lineup_status))
         .route("/device.xml", get(hdhomerun::device_xml))
         .route("/healthz", get(status::healthz))
+        .route("/player_api.php", get(xtream::player_api))
+        .route("/get.php", get(xtream::get_php))
+        .route("/xmltv.php", get(xtream::xmltv_php))
+        .route("/live/{username}/{password}/{file}", get(xtream::live))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .with_state(state)
 }

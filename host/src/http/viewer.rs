@@ -10,7 +10,7 @@ use crate::access::Viewer;
 use super::{ApiError, AppState, Connection};
 
 /// What a token keeps unescaped in a path segment: RFC 3986's unreserved.
-const PATH_SEGMENT: &percent_encoding::AsciiSet =
+pub(super) const PATH_SEGMENT: &percent_encoding::AsciiSet =
     &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// The token a request carried as a path prefix.

@@ -27,9 +27,9 @@ pub mod user_tally;
 
 pub use counters::{CounterValues, SessionCounters};
 pub use player::{Player, PlayerSlot};
-pub use user_tally::{UserLimits, UserTally};
 pub use registry::{Registry, StreamContext};
 pub use ring::Ring;
 pub use session::{Session, SessionState, StreamError};
 pub use settings::{JoinAt, LagPolicy, StreamSettings};
 pub use totals::StreamTotals;
+pub use user_tally::{UserLimits, UserTally};

@@ -26,11 +26,11 @@ use crate::plugins::PluginHost;
 
 use super::alternates::{AlternatesSettings, ChannelDirectory};
 use super::player::PlayerSlot;
-use super::user_tally::UserTally;
 use super::ring::Ring;
 use super::session::{Session, StreamError};
 use super::settings::StreamSettings;
 use super::totals::StreamTotals;
+use super::user_tally::UserTally;
 
 /// What every session needs from the rest of acemux.
 pub struct StreamContext {

@@ -47,6 +47,13 @@ pub fn format(unix: i64) -> String {
     format!("{y:04}{m:02}{d:02}{:02}{:02}{:02} +0000", secs / 3600, secs % 3600 / 60, secs % 60)
 }
 
+/// `YYYY-MM-DD hh:mm:ss` (UTC), as the Xtream Codes API writes times.
+pub fn format_plain(unix: i64) -> String {
+    let secs = unix.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(unix.div_euclid(86_400));
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
 /// algorithm).
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
@@ -86,6 +93,7 @@ mod tests {
             assert_eq!(parse(bad), None, "{bad}");
         }
         assert_eq!(format(1_796_403_600), "20261204170000 +0000");
+        assert_eq!(format_plain(1_796_403_600), "2026-12-04 17:00:00");
     }
 
     proptest::proptest! {

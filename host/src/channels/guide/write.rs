@@ -23,7 +23,7 @@ fn text(value: &str) -> String {
 }
 
 /// The programmes `guides` hold for `listed`.
-fn programmes_of<'g>(listed: &Listed, guides: &[&'g Guide]) -> Option<&'g [Programme]> {
+pub fn programmes_of<'g>(listed: &Listed, guides: &[&'g Guide]) -> Option<&'g [Programme]> {
     guides.iter().find_map(|g| {
         let by_id = listed.channel.tvg_id.as_ref().and_then(|id| g.programmes.get(id));
         let by_name = || {
