@@ -303,6 +303,11 @@ impl Acemux {
         );
         background.spawn(api_clients.clone().run(stop_background.clone()));
         let stop_accepting = CancellationToken::new();
+        let users_file = access.users_file.0.clone();
+        let player_access = Arc::new(access::Access::new(access));
+        if let Some(path) = users_file {
+            background.spawn(access::users_file::watch(player_access.clone(), path, stop_background.clone()));
+        }
         let state = http::AppState {
             stopping: stop_accepting.clone(),
             registry: registry.clone(),
@@ -317,7 +322,7 @@ impl Acemux {
             plugins: plugins.clone(),
             connections: connections.clone(),
             cluster: membership,
-            access: Arc::new(access::Access::new(access)),
+            access: player_access,
         };
         let server = tokio::spawn(http::serve(
             listener,

@@ -163,8 +163,8 @@ pub fn limit(s: &str) -> Result<OrNone<usize>, String> {
     Ok(OrNone((n > 0).then_some(n)))
 }
 
-/// A directory, `none` (or nothing) meaning none.
-pub fn dir_or_none(s: &str) -> Result<OrNone<std::path::PathBuf>, String> {
+/// A path (a directory or a file), `none` (or nothing) meaning none.
+pub fn path_or_none(s: &str) -> Result<OrNone<std::path::PathBuf>, String> {
     let s = s.trim();
     Ok(OrNone(if s == "none" || s.is_empty() { None } else { Some(std::path::PathBuf::from(s)) }))
 }

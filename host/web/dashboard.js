@@ -339,6 +339,33 @@ function renderSources(doc) {
   $("no-sources").hidden = rows.length > 0;
 }
 
+// Who may watch: each user's players and streams against its limits
+// (full status only: a redacted one gives the count of users alone).
+function renderUsers(doc) {
+  const access = doc.access ?? {};
+  const users = Array.isArray(access.users) ? access.users : [];
+  $("users-section").hidden = users.length === 0;
+  $("access-mode").textContent = access.player_access ? "(access: " + access.player_access + ")" : "";
+  const of = (n, max) => (max ? n + " / " + max : String(n));
+  const rows = users.map((u) =>
+    el(
+      "tr",
+      { "data-user": u.name },
+      cell("User", u.name),
+      cell("Players", of(u.players, u.max_players), "num"),
+      cell("Streams", of(u.streams, u.max_streams), "num"),
+      cell("Groups", u.groups ? u.groups.join(", ") : "every group"),
+    ),
+  );
+  $("users").tBodies[0].replaceChildren(...rows);
+  const file = access.users_file;
+  $("users-file").hidden = !file;
+  if (file) {
+    $("users-file").textContent = "Users file: " + file.users + " users" + (file.error ? " — not taken: " + file.error : "");
+    $("users-file").className = file.error ? "errortext" : "muted";
+  }
+}
+
 function renderEngines(doc) {
   const rows = doc.engines.map((e) => {
     const health = e.draining ? ["draining", "warn"] : e.healthy ? ["healthy", "ok"] : ["unhealthy", "bad"];
@@ -400,6 +427,7 @@ function render(doc) {
   renderStreams(doc);
   renderChannels(doc);
   renderSources(doc);
+  renderUsers(doc);
   renderEngines(doc);
   renderPlugins(doc);
 }

@@ -299,3 +299,80 @@ async fn a_user_with_groups_sees_and_plays_only_their_channels() {
     }
     assert_eq!(h.engine().counters().starts, 2, "only the Kids channels started");
 }
+
+/// Writes `text` to `path` whole (a rename, as editors and scripts do), so
+/// the watcher never reads half a file.
+fn write_users(path: &Path, text: &str) {
+    let new = path.with_extension("new");
+    std::fs::write(&new, text).unwrap();
+    std::fs::rename(&new, path).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_users_file_is_read_again_when_it_changes() {
+    let dir = acemux_tests::TempDir::new("users-file");
+    let path = dir.path().join("users.toml");
+    let (ann, bob, ann_new) = ("anns-token-0001", "bobs-token-0002", "anns-token-0003");
+    write_users(&path, &format!("[[users]]\nname = \"ann\"\ntoken = \"{ann}\"\nmax_players = 1\n"));
+    let users_file = path.clone();
+    let h = Harness::start(recorded(), move |s| {
+        s.access.player_access = PlayerAccess::Token;
+        s.engines.max_streams_per_engine = 10;
+        s.access.users_file = acemux::values::OrNone(Some(users_file));
+        s.access.read_users_file().expect("a good users file");
+    })
+    .await;
+    let play = |id: u32, token: &'static str| {
+        let url = h.url(&format!("/ace/getstream?id={}&token={token}", content_id(id)));
+        let http = h.http.clone();
+        async move { http.get(url).send().await.unwrap() }
+    };
+    let first = play(50, ann).await;
+    assert_eq!(first.status(), 200);
+    let mut first = PlayerClient::new(first);
+    assert!(first.read_at_least(10_000, Duration::from_secs(5)).await);
+    assert_eq!(play(50, ann).await.status(), 429, "ann may have one player");
+    assert_eq!(play(51, bob).await.status(), 403, "bob is no user yet");
+
+    // Bob added, ann's limit raised: ann's player plays on, counted.
+    write_users(
+        &path,
+        &format!(
+            "[[users]]\nname = \"ann\"\ntoken = \"{ann}\"\nmax_players = 2\n\
+             [[users]]\nname = \"bob\"\ntoken = \"{bob}\"\n"
+        ),
+    );
+    let taken = h.wait_for(Duration::from_secs(10), || async { play(51, bob).await.status() == 200 }).await;
+    assert!(taken, "bob plays once the file is read again");
+    let mut second = PlayerClient::new(play(50, ann).await);
+    assert!(second.read_at_least(10_000, Duration::from_secs(5)).await, "ann may have two players now");
+    assert_eq!(play(50, ann).await.status(), 429, "and not three: the first is still counted");
+    assert!(first.read_at_least(10_000, Duration::from_secs(5)).await, "ann's first player plays on");
+    let mut bobs = PlayerClient::new(play(52, bob).await);
+    assert!(bobs.read_at_least(10_000, Duration::from_secs(5)).await);
+
+    // Ann's token changed, bob removed: their players end at once.
+    write_users(&path, &format!("[[users]]\nname = \"ann\"\ntoken = \"{ann_new}\"\n"));
+    assert!(first.read_to_end(Duration::from_secs(10)).await, "the old token's player ends");
+    assert!(second.read_to_end(Duration::from_secs(5)).await);
+    assert!(bobs.read_to_end(Duration::from_secs(5)).await, "a removed user's player ends");
+    assert_eq!(play(50, ann).await.status(), 403, "the old token is refused");
+    assert_eq!(play(50, ann_new).await.status(), 200, "the new token plays");
+
+    // A bad file keeps the last good users and says why.
+    write_users(&path, "[[users]]\nname = \"ann\"\n");
+    let mut status = serde_json::Value::Null;
+    for _ in 0..100 {
+        status = h.status().await;
+        if status["access"]["users_file"]["error"].is_string() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let error = status["access"]["users_file"]["error"].as_str().expect("the error is shown").to_owned();
+    assert!(error.contains("token"), "{error}");
+    assert_eq!(play(50, ann_new).await.status(), 200, "the last good users stay");
+    let status = h.status().await;
+    assert_eq!(status["access"]["users"][0]["name"], "ann", "{status}");
+    assert!(!status.to_string().contains(ann_new), "no token in status");
+}

@@ -439,3 +439,48 @@ async fn the_dashboard_shows_each_source_and_filters_channels_by_group() {
     let still = browser.eval("return document.querySelectorAll('#channels li').length;").await.unwrap();
     assert_eq!(still, json!(1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_each_user_s_players_and_streams_against_its_limits() {
+    if !browser_available("the_dashboard_shows_each_user_s_players_and_streams_against_its_limits") {
+        return;
+    }
+    let value: toml::Value = toml::from_str(
+        "[[users]]\nname = \"grandma\"\ntoken = \"grandmas-secret-42\"\nmax_players = 2\nmax_streams = 1\n\
+         [[users]]\nname = \"kid\"\ntoken = \"kids-token-1234\"\ngroups = [\"Test\"]\n",
+    )
+    .unwrap();
+    let users = acemux::access::users::users_from_file(&value["users"]).unwrap();
+    let h = Harness::start(recorded_sim(), move |s| {
+        s.access.player_access = acemux::access::PlayerAccess::Token;
+        s.access.users = users;
+    })
+    .await;
+    let browser = Browser::start(1280, 1000).await.expect("chromium through chromedriver");
+    browser.client.goto(&h.url("/")).await.expect("the dashboard loads");
+    let url = h.url(&format!("/ace/getstream?id={}&token=grandmas-secret-42", content_id(5)));
+    let mut player = PlayerClient::new(h.http.get(url).send().await.unwrap());
+    assert!(player.read_at_least(10_000, Duration::from_secs(5)).await);
+    let cells = |user: &str| {
+        format!(
+            "const r = document.querySelector('tr[data-user=\"{user}\"]'); \
+             return r ? [...r.cells].map(c => c.textContent) : null;"
+        )
+    };
+    let shown = browser
+        .wait_until(
+            Duration::from_secs(5),
+            "const c = document.querySelector('tr[data-user=\"grandma\"] td[data-label=\"Players\"]'); \
+             return !!c && c.textContent === '1 / 2';",
+        )
+        .await
+        .unwrap();
+    let grandma = browser.eval(&cells("grandma")).await.unwrap();
+    assert!(shown, "{grandma}");
+    assert_eq!(grandma, json!(["grandma", "1 / 2", "1 / 1", "every group"]));
+    assert_eq!(browser.eval(&cells("kid")).await.unwrap(), json!(["kid", "0", "0", "Test"]));
+    let mode = browser.eval("return document.getElementById('access-mode').textContent").await.unwrap();
+    assert_eq!(mode, json!("(access: token)"));
+    let page = browser.eval("return document.body.innerHTML").await.unwrap();
+    assert!(!page.to_string().contains("grandmas-secret-42"), "no token on the page");
+}

@@ -14,6 +14,7 @@
 
 pub mod settings;
 pub mod users;
+pub mod users_file;
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -21,8 +22,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use parking_lot::Mutex;
+use serde::Serialize;
 
 pub use settings::{AccessSettings, PlayerAccess};
 pub use users::User;
@@ -63,7 +66,12 @@ impl Viewer {
 /// See the module docs.
 pub struct Access {
     mode: PlayerAccess,
-    users: Vec<Arc<User>>,
+    /// Every user now: the settings file's, then the users file's.
+    users: ArcSwap<Vec<Arc<User>>>,
+    /// The settings file's users (they stay whatever the users file says).
+    fixed: Vec<Arc<User>>,
+    /// The users file, when there is one, and how its last read went.
+    file: Option<Mutex<UsersFileState>>,
     failures: DefaultKeyedRateLimiter<IpAddr>,
     /// Addresses refused until the instant given.
     limited: Mutex<std::collections::HashMap<IpAddr, Instant>>,
@@ -73,15 +81,44 @@ pub struct Access {
     pub limited_total: AtomicU64,
 }
 
+/// What status shows of the users file.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct UsersFileState {
+    pub path: std::path::PathBuf,
+    /// Users it gave at its last good read.
+    pub users: usize,
+    /// Why its last read failed (its last good users stay).
+    pub error: Option<String>,
+}
+
+/// What status shows of one user (never its token).
+#[derive(Debug, Clone, Serialize)]
+pub struct UserState {
+    pub name: String,
+    pub players: usize,
+    pub streams: usize,
+    pub max_players: Option<usize>,
+    pub max_streams: Option<usize>,
+    pub groups: Option<Arc<[String]>>,
+}
+
 impl Access {
     pub fn new(settings: AccessSettings) -> Self {
         let burst = NonZeroU32::new(settings.token_failures).unwrap_or(NonZeroU32::MIN);
         let quota = Quota::with_period(Duration::from_secs(60) / burst.get())
             .unwrap_or_else(|| Quota::per_minute(burst))
             .allow_burst(burst);
+        let fixed: Vec<Arc<User>> = settings.users.into_iter().map(Arc::new).collect();
+        let from_file: Vec<Arc<User>> = settings.file_users.into_iter().map(Arc::new).collect();
+        let file = settings
+            .users_file
+            .0
+            .map(|path| Mutex::new(UsersFileState { path, users: from_file.len(), error: None }));
         Self {
             mode: settings.player_access,
-            users: settings.users.into_iter().map(Arc::new).collect(),
+            users: ArcSwap::from_pointee(fixed.iter().chain(&from_file).cloned().collect()),
+            fixed,
+            file,
             failures: RateLimiter::keyed(quota),
             limited: Mutex::default(),
             refused_total: AtomicU64::new(0),
@@ -93,9 +130,78 @@ impl Access {
         self.mode
     }
 
-    /// The names of the configured users (what metrics may label by).
-    pub fn user_names(&self) -> impl Iterator<Item = &str> {
-        self.users.iter().map(|u| u.name.as_str())
+    /// The users now (what metrics may label by: their names only).
+    pub fn users(&self) -> Arc<Vec<Arc<User>>> {
+        self.users.load_full()
+    }
+
+    /// Every user's players and limits, for status.
+    pub fn user_states(&self) -> Vec<UserState> {
+        self.users
+            .load()
+            .iter()
+            .map(|u| {
+                let limits = u.tally.limits();
+                UserState {
+                    name: u.name.clone(),
+                    players: u.tally.players(),
+                    streams: u.tally.streams(),
+                    max_players: limits.max_players,
+                    max_streams: limits.max_streams,
+                    groups: u.groups.clone(),
+                }
+            })
+            .collect()
+    }
+
+    /// How the users file's last read went, when there is one.
+    pub fn users_file(&self) -> Option<UsersFileState> {
+        self.file.as_ref().map(|f| f.lock().clone())
+    }
+
+    /// The users file gave `users`: they replace its previous ones. A user
+    /// whose name and token stay keeps its players and counts (with the
+    /// file's limits and groups now); a user removed or given another
+    /// token is revoked (its players end). A name the settings file has
+    /// too refuses the whole read.
+    pub fn replace_file_users(&self, users: Vec<User>) {
+        if let Some(u) = users.iter().find(|u| self.fixed.iter().any(|f| f.name == u.name)) {
+            return self.file_failed(format!("user `{}` is in the settings file too", u.name));
+        }
+        let old = self.users.load_full();
+        let old_from_file = old.iter().filter(|u| !self.fixed.iter().any(|f| Arc::ptr_eq(f, u)));
+        let mut carried = Vec::new();
+        let users: Vec<Arc<User>> = users
+            .into_iter()
+            .map(|mut user| {
+                if let Some(same) = old.iter().find(|o| o.name == user.name && o.same_token(&user)) {
+                    same.tally.set_limits(user.tally.limits());
+                    user.tally = same.tally.clone();
+                    carried.push(same.tally.clone());
+                }
+                Arc::new(user)
+            })
+            .collect();
+        for gone in old_from_file.filter(|o| !carried.iter().any(|t| Arc::ptr_eq(t, &o.tally))) {
+            tracing::info!(user = %gone.name, "user removed or given another token: its players end");
+            gone.tally.revoke();
+        }
+        let count = users.len();
+        self.users.store(Arc::new(self.fixed.iter().cloned().chain(users).collect()));
+        tracing::info!(users = count, "users file read");
+        if let Some(file) = &self.file {
+            let mut state = file.lock();
+            state.users = count;
+            state.error = None;
+        }
+    }
+
+    /// The users file could not be read: its last good users stay.
+    pub fn file_failed(&self, error: String) {
+        tracing::warn!(%error, "users file not taken; its last good users stay");
+        if let Some(file) = &self.file {
+            file.lock().error = Some(error);
+        }
     }
 
     /// Decides a player request carrying `token` from `address`.
@@ -107,7 +213,7 @@ impl Access {
             self.limited_total.fetch_add(1, Ordering::Relaxed);
             return Err(AccessError::Limited(until - now));
         }
-        let user = token.and_then(|t| self.users.iter().find(|u| u.holds(t)).cloned());
+        let user = token.and_then(|t| self.users.load().iter().find(|u| u.holds(t)).cloned());
         let refusal = match (self.mode, token, &user) {
             (_, Some(_), Some(_)) | (PlayerAccess::Open, None, _) => None,
             (PlayerAccess::Open, Some(_), None) | (PlayerAccess::Token, Some(_), None) => {
@@ -129,7 +235,7 @@ impl Access {
         token: &str,
         address: Option<IpAddr>,
     ) -> Result<Viewer, AccessError> {
-        if self.mode == PlayerAccess::Open && !self.users.iter().any(|u| u.name == name) {
+        if self.mode == PlayerAccess::Open && !self.users.load().iter().any(|u| u.name == name) {
             return Ok(Viewer::default());
         }
         let viewer = self.admit(Some(token), address)?;
@@ -181,7 +287,13 @@ mod tests {
         let value: toml::Value =
             toml::from_str("[[users]]\nname = \"ann\"\ntoken = \"open-sesame-1\"\n").unwrap();
         let users = users::users_from_file(&value["users"]).unwrap();
-        Access::new(AccessSettings { player_access: mode, token_failures: 3, users })
+        Access::new(AccessSettings {
+            player_access: mode,
+            token_failures: 3,
+            users,
+            users_file: crate::values::OrNone(None),
+            file_users: Vec::new(),
+        })
     }
 
     #[test]

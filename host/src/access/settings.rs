@@ -3,8 +3,10 @@
 
 use serde::Serialize;
 
+use std::path::PathBuf;
+
 use super::users::User;
-use crate::values;
+use crate::values::{self, OrNone};
 
 /// Who may start and join streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -30,17 +32,42 @@ pub struct AccessSettings {
     /// requests get 429 (one more allowed every minute / this).
     #[arg(long, env = "ACEMUX_TOKEN_FAILURES", default_value = "10", value_parser = values::whole_number::<u32>)]
     pub token_failures: u32,
-    /// The file's `[[users]]` (see [`super::users`]).
+    /// A file of `[[users]]` tables, re-read when it changes (users can
+    /// be added, changed and removed while acemux runs); together with the
+    /// settings file's own `[[users]]` [default: none].
+    #[arg(long, env = "ACEMUX_USERS_FILE", default_value = "", hide_default_value = true, value_parser = values::path_or_none)]
+    pub users_file: OrNone<PathBuf>,
+    /// The settings file's `[[users]]` (see [`super::users`]).
     #[arg(skip)]
     pub users: Vec<User>,
+    /// The users file's users when acemux started.
+    #[arg(skip)]
+    pub file_users: Vec<User>,
 }
 
 impl AccessSettings {
+    /// Reads the users file, if one is named (its errors name the setting).
+    pub fn read_users_file(&mut self) -> anyhow::Result<()> {
+        let Some(path) = &self.users_file.0 else { return Ok(()) };
+        let users = super::users_file::read(path).map_err(|e| {
+            anyhow::anyhow!("invalid setting {}: {e:#}", values::setting_names::<Self>("users_file"))
+        })?;
+        if let Some(u) = users.iter().find(|u| self.users.iter().any(|f| f.name == u.name)) {
+            anyhow::bail!(
+                "invalid setting {}: user `{}` is in the settings file too",
+                values::setting_names::<Self>("users_file"),
+                u.name
+            );
+        }
+        self.file_users = users;
+        Ok(())
+    }
+
     /// What only the settings together can make wrong.
     pub fn validate(&self) -> anyhow::Result<()> {
-        if self.player_access == PlayerAccess::Token && self.users.is_empty() {
+        if self.player_access == PlayerAccess::Token && self.users.is_empty() && self.users_file.0.is_none() {
             anyhow::bail!(
-                "invalid setting {}: `token` needs at least one [[users]] table in the settings file",
+                "invalid setting {}: `token` needs at least one [[users]] table in the settings file, or a users file",
                 values::setting_names::<Self>("player_access")
             );
         }

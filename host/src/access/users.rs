@@ -54,6 +54,11 @@ impl User {
         let given: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         bool::from(given.ct_eq(&self.token_sha256))
     }
+
+    /// Whether `other` has this user's token.
+    pub fn same_token(&self, other: &User) -> bool {
+        bool::from(other.token_sha256.ct_eq(&self.token_sha256))
+    }
 }
 
 /// File keys of a `[[users]]` table.

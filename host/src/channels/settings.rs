@@ -44,7 +44,7 @@ pub struct ChannelSettings {
     /// Directory where acemux keeps what must outlive a restart (channel
     /// numbers, each M3U source's last good list; without one they last
     /// only while acemux runs) [default: none].
-    #[arg(long, env = "ACEMUX_STATE_DIR", default_value = "", hide_default_value = true, value_parser = values::dir_or_none)]
+    #[arg(long, env = "ACEMUX_STATE_DIR", default_value = "", hide_default_value = true, value_parser = values::path_or_none)]
     pub state_dir: OrNone<std::path::PathBuf>,
     /// The file's `[[channels]]` (see [`channels_from_file`]).
     #[arg(skip)]

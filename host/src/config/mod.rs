@@ -182,6 +182,7 @@ impl Cli {
             cli.settings.access.users =
                 crate::access::users::users_from_file(value).map_err(LoadError::Invalid)?;
         }
+        cli.settings.access.read_users_file().map_err(LoadError::Invalid)?;
         if let Some(value) = table.get("guides") {
             cli.settings.channels.guides =
                 crate::channels::guide::guides_from_file(value).map_err(LoadError::Invalid)?;

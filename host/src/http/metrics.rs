@@ -65,8 +65,9 @@ pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Result<
     f.one("acemux_streams_live", "gauge", "Stream sessions with data flowing.", live);
     f.one("acemux_players", "gauge", "Players attached now (TS players and HLS viewers).", players);
     // Players by user: names of configured users only (a bounded set).
+    let users = app.access.users();
     let mut by_user: std::collections::BTreeMap<&str, usize> =
-        app.access.user_names().map(|n| (n, 0)).collect();
+        users.iter().map(|u| (u.name.as_str(), 0)).collect();
     let hls_outputs = app.hls.outputs();
     let hls_users = hls_outputs.iter().flat_map(|o| o.viewers()).filter_map(|v| v.user);
     let ts_users = sessions.iter().flat_map(|s| s.player_stats()).filter_map(|p| p.user.clone());

@@ -226,7 +226,22 @@ pub fn snapshot(app: &AppState, detail: Detail) -> Value {
         "engines": engines,
         "sources": super::channels::sources_json(app, detail),
         "guides": super::channels::guides_json(app, detail),
+        "access": access_json(app, detail),
     })
+}
+
+/// Who may watch: the mode, each user's players, streams and limits (by
+/// name; tokens never), and the users file's last read.
+fn access_json(app: &AppState, detail: Detail) -> Value {
+    let users = app.access.user_states();
+    match detail {
+        Detail::Full => json!({
+            "player_access": app.access.mode(),
+            "users": users,
+            "users_file": app.access.users_file(),
+        }),
+        Detail::Redacted => json!({"player_access": app.access.mode(), "users": users.len()}),
+    }
 }
 
 pub async fn session(

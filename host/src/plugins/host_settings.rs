@@ -26,13 +26,13 @@ const COMPILERS: &[(&str, PluginCompiler)] =
 pub struct PluginHostSettings {
     /// Plugin directory (`*.wasm` + optional `<name>.toml`), created if
     /// missing, watched and hot-reloaded; `none` turns plugins off.
-    #[arg(id = "plugins_dir", long = "plugins", env = "ACEMUX_PLUGINS_DIR", default_value = "plugins.d", value_parser = values::dir_or_none)]
+    #[arg(id = "plugins_dir", long = "plugins", env = "ACEMUX_PLUGINS_DIR", default_value = "plugins.d", value_parser = values::path_or_none)]
     pub plugins_dir: OrNone<PathBuf>,
     /// Directory where compiled plugins are kept across loads and restarts
     /// (owner-only, never inside the plugin directory), so known code loads
     /// at once; `none` compiles every load
     /// [default: `$XDG_CACHE_HOME/acemux/plugins` (else `~/.cache/acemux/plugins`)].
-    #[arg(long, env = "ACEMUX_PLUGIN_CACHE", value_parser = values::dir_or_none)]
+    #[arg(long, env = "ACEMUX_PLUGIN_CACHE", value_parser = values::path_or_none)]
     pub plugin_cache: Option<OrNone<PathBuf>>,
     /// `cranelift` (optimising: faster calls) or `winch` (baseline: first
     /// loads of big components several times faster, calls slower)

@@ -192,6 +192,10 @@ impl Player {
         // bump the one reference count of the session for every chunk.
         let session = &*self.slot.session;
         loop {
+            if self.slot.user.as_ref().is_some_and(|u| u.is_revoked()) {
+                debug!(player = self.stats.id, "the player's user was withdrawn; disconnecting");
+                return None;
+            }
             if let Some(prefix) = self.join.as_mut().and_then(|j| j.prefix.take()) {
                 self.stats.bytes_sent.fetch_add(prefix.len() as u64, Ordering::Relaxed);
                 session.counters.bytes_out.fetch_add(prefix.len() as u64, Ordering::Relaxed);

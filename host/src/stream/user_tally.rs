@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
 
@@ -33,11 +34,27 @@ struct Held {
 pub struct UserTally {
     pub name: Arc<str>,
     held: Mutex<Held>,
+    /// The user was removed or its token changed: its players end, and no
+    /// new one is counted here.
+    revoked: AtomicBool,
 }
 
 impl UserTally {
     pub fn new(name: &str, limits: UserLimits) -> Self {
-        Self { name: Arc::from(name), held: Mutex::new(Held { limits, ..Held::default() }) }
+        Self {
+            name: Arc::from(name),
+            held: Mutex::new(Held { limits, ..Held::default() }),
+            revoked: AtomicBool::new(false),
+        }
+    }
+
+    /// Ends the user's players (each at its next chunk) and refuses new ones.
+    pub fn revoke(&self) {
+        self.revoked.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_revoked(&self) -> bool {
+        self.revoked.load(Ordering::Relaxed)
     }
 
     /// The user's players now.
@@ -63,6 +80,9 @@ impl UserTally {
     /// Why one more player in session `session` (a new session: `None`)
     /// would be over the user's limits.
     pub(super) fn refusal(&self, session: Option<u64>) -> Option<String> {
+        if self.is_revoked() {
+            return Some(format!("{}'s access was withdrawn", self.name));
+        }
         let held = self.held.lock();
         if let Some(max) = held.limits.max_players
             && held.players >= max
