@@ -128,12 +128,15 @@ pub enum StreamEvent {
         engine: Option<EngineRef>,
         client: Option<SocketAddr>,
         kind: PlayerKind,
+        /// The user whose token the player carried.
+        user: Option<Arc<str>>,
     },
     PlayerDisconnected {
         stream: StreamRef,
         engine: Option<EngineRef>,
         client: Option<SocketAddr>,
         kind: PlayerKind,
+        user: Option<Arc<str>>,
         /// Bytes sent to the player; 0 for an HLS viewer (segments are
         /// shared URLs fetched without the viewer's token, so their bytes
         /// are counted per stream, not per viewer).

@@ -288,6 +288,20 @@ pub fn named_tables<T>(
     Ok(read_so_far)
 }
 
+/// A one-line text: trimmed, without control characters, at most `max`
+/// bytes (cut at a character); none when nothing is left.
+pub fn one_line(value: &str, max: usize) -> Option<String> {
+    let mut out = String::with_capacity(value.len().min(max));
+    for c in value.trim().chars().filter(|c| !c.is_control()) {
+        if out.len() + c.len_utf8() > max {
+            break;
+        }
+        out.push(c);
+    }
+    let trimmed = out.trim_end();
+    (!trimmed.is_empty()).then(|| trimmed.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,8 +24,8 @@ pub mod filter_only {
         path: "../wit",
         world: "filter-plugin",
         with: {
-            "acemux:plugin/types@0.8.0": crate::bindings::selector_only::acemux::plugin::types,
-            "acemux:plugin/host@0.8.0": crate::bindings::selector_only::acemux::plugin::host,
+            "acemux:plugin/types@0.9.0": crate::bindings::selector_only::acemux::plugin::types,
+            "acemux:plugin/host@0.9.0": crate::bindings::selector_only::acemux::plugin::host,
         },
         pub_export_macro: true,
         export_macro_name: "export_filter",
@@ -38,8 +38,8 @@ pub mod events_only {
         path: "../wit",
         world: "event-plugin",
         with: {
-            "acemux:plugin/types@0.8.0": crate::bindings::selector_only::acemux::plugin::types,
-            "acemux:plugin/host@0.8.0": crate::bindings::selector_only::acemux::plugin::host,
+            "acemux:plugin/types@0.9.0": crate::bindings::selector_only::acemux::plugin::types,
+            "acemux:plugin/host@0.9.0": crate::bindings::selector_only::acemux::plugin::host,
         },
         pub_export_macro: true,
         export_macro_name: "export_events",
@@ -52,11 +52,27 @@ pub mod channel_source_only {
         path: "../wit",
         world: "channel-source-plugin",
         with: {
-            "acemux:plugin/types@0.8.0": crate::bindings::selector_only::acemux::plugin::types,
-            "acemux:plugin/host@0.8.0": crate::bindings::selector_only::acemux::plugin::host,
+            "acemux:plugin/types@0.9.0": crate::bindings::selector_only::acemux::plugin::types,
+            "acemux:plugin/host@0.9.0": crate::bindings::selector_only::acemux::plugin::host,
         },
         pub_export_macro: true,
         export_macro_name: "export_channel_source",
         default_bindings_module: "acemux_plugin_sdk::bindings::channel_source_only",
+    });
+}
+
+pub mod access_only {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "access-plugin",
+        // Decisions compare in a plugin's own tests.
+        additional_derives: [PartialEq, Eq],
+        with: {
+            "acemux:plugin/types@0.9.0": crate::bindings::selector_only::acemux::plugin::types,
+            "acemux:plugin/host@0.9.0": crate::bindings::selector_only::acemux::plugin::host,
+        },
+        pub_export_macro: true,
+        export_macro_name: "export_access",
+        default_bindings_module: "acemux_plugin_sdk::bindings::access_only",
     });
 }

@@ -16,11 +16,14 @@ pub enum Event {
         client_address: Option<String>,
         /// A TS player or an HLS viewer.
         kind: PlayerKind,
+        /// The user whose token it carried (a `[[users]]` name).
+        user: Option<String>,
     },
     PlayerDisconnected {
         stream: Stream,
         client_address: Option<String>,
         kind: PlayerKind,
+        user: Option<String>,
         /// Bytes sent; 0 for an HLS viewer (segments are counted per stream).
         bytes: u64,
         duration_ms: u64,
@@ -114,11 +117,13 @@ macro_rules! __convert_event {
                 stream: p.stream,
                 client_address: p.client_address,
                 kind: p.kind,
+                user: p.user,
             },
             $iface::Event::PlayerDisconnected(p) => $crate::Event::PlayerDisconnected {
                 stream: p.stream,
                 client_address: p.client_address,
                 kind: p.kind,
+                user: p.user,
                 bytes: p.bytes,
                 duration_ms: p.duration_ms,
             },

@@ -37,6 +37,7 @@ pub mod testing;
 
 pub use acemux_ts as ts;
 pub use batch::{Batch, Packet};
+pub use bindings::access_only::exports::acemux::plugin::access::{Decision, Limits, Viewer};
 pub use bindings::channel_source_only::exports::acemux::plugin::channel_source::Channel;
 pub use bindings::selector_only::acemux::plugin::types::{KeyType, PlayerKind, Request, Stream};
 pub use engine::Engine;
@@ -96,8 +97,18 @@ pub trait ChannelSource {
     fn channels(source: &str) -> Result<Vec<Channel>, String>;
 }
 
+/// Decides who may watch: asked for every new player after acemux's own
+/// checks (token, groups), before anything starts.
+pub trait AccessCheck {
+    /// [`Decision::Allow`], [`Decision::Deny`] with the reason the player
+    /// gets (403), or [`Decision::AllowWithin`] tighter limits for the
+    /// player's user. A panic denies (unless the operator chose
+    /// otherwise).
+    fn check(viewer: &Viewer) -> Decision;
+}
+
 /// Exports a type as an acemux plugin. Name the phase it implements:
-/// `selector`, `filter`, `events` or `channel_source`. (One phase per `.wasm`; a plugin that
+/// `selector`, `filter`, `events`, `channel_source` or `access`. (One phase per `.wasm`; a plugin that
 /// needs two phases ships two files.)
 #[macro_export]
 macro_rules! export {
@@ -136,6 +147,21 @@ macro_rules! export {
         // what a plugin's unit tests call.
         #[cfg(target_arch = "wasm32")]
         $crate::bindings::channel_source_only::export_channel_source!($ty with_types_in $crate::bindings::channel_source_only);
+    };
+    ($ty:ident: access) => {
+        const _: () = {
+            use $crate::bindings::access_only::exports::acemux::plugin::access as iface;
+            impl iface::Guest for $ty {
+                fn check(viewer: $crate::Viewer) -> $crate::Decision {
+                    $crate::__private::install_panic_hook();
+                    <$ty as $crate::AccessCheck>::check(&viewer)
+                }
+            }
+        };
+        // Component exports exist only on wasm; natively the trait impl is
+        // what a plugin's unit tests call.
+        #[cfg(target_arch = "wasm32")]
+        $crate::bindings::access_only::export_access!($ty with_types_in $crate::bindings::access_only);
     };
 }
 

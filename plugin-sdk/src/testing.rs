@@ -48,6 +48,22 @@ pub fn request(content_key: &str) -> Request {
         key_type: KeyType::ContentId,
         client_address: None,
         query: Vec::new(),
+        user: None,
+    }
+}
+
+/// A TS player of `user` (none: anyone, in open mode) from `address`
+/// (`ip:port`) asking for a content id.
+pub fn viewer(user: Option<&str>, address: &str, content_key: &str) -> crate::Viewer {
+    crate::Viewer {
+        user: user.map(str::to_owned),
+        client_address: Some(address.to_owned()),
+        content_key: content_key.to_owned(),
+        key_type: KeyType::ContentId,
+        channel_name: None,
+        channel_group: None,
+        kind: crate::PlayerKind::Ts,
+        query: Vec::new(),
     }
 }
 

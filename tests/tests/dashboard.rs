@@ -222,6 +222,7 @@ async fn a_channel_s_row_shows_the_id_it_plays_and_its_switches() {
     assert_eq!(row[0], json!("Two ids"), "{row}");
     assert_eq!(row[1], json!("id 2 of 2 · 1 switch · 1 backing off"), "{row}");
     assert!(row[2].as_str().unwrap().contains("start failed"), "{row}");
+    browser.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -483,4 +484,5 @@ async fn the_dashboard_shows_each_user_s_players_and_streams_against_its_limits(
     assert_eq!(mode, json!("(access: token)"));
     let page = browser.eval("return document.body.innerHTML").await.unwrap();
     assert!(!page.to_string().contains("grandmas-secret-42"), "no token on the page");
+    browser.close().await;
 }

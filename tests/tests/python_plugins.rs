@@ -168,20 +168,22 @@ async fn a_python_plugin_built_for_another_contract_version_is_refused_naming_bo
         return;
     }
     let build = TempDir::new("py-version-build");
-    let other = wit_of_version(build.path(), "0.9.0");
+    let other = wit_of_version(build.path(), "0.10.0");
     let wasm = build_python("region-selector", "selector-plugin", &other, build.path()).await;
     let plugins = TempDir::new("py-version");
     std::fs::copy(&wasm, plugins.path().join("region-selector.wasm")).unwrap();
     let dir = plugins.path().to_path_buf();
     let h = Harness::start(sim(), |s| s.plugins.plugins_dir = acemux::values::OrNone(Some(dir))).await;
-    assert_refused_for_version(&h, "region-selector", "0.9.0").await;
+    assert_refused_for_version(&h, "region-selector", "0.10.0").await;
 }
 
 /// The plugins' own unit tests (plain `unittest`, no WebAssembly) pass: the
 /// guide tells authors to test the rule so, and CI keeps the examples honest.
 #[tokio::test]
 async fn the_python_rules_pass_their_own_unit_tests() {
-    for (name, tests) in [("region-selector", 4), ("channel-counter", 3), ("file-source", 2)] {
+    for (name, tests) in
+        [("region-selector", 4), ("channel-counter", 3), ("file-source", 2), ("watch-hours", 4)]
+    {
         let run = tokio::process::Command::new("python3")
             .args(["-B", "-m", "unittest", "-v"])
             .current_dir(repo().join("plugins/python").join(name))

@@ -12,6 +12,7 @@
 //! compared in constant time and never logged or shown: status, events
 //! and metrics name the user.
 
+pub mod plugin_check;
 pub mod settings;
 pub mod users;
 pub mod users_file;
@@ -27,7 +28,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use parking_lot::Mutex;
 use serde::Serialize;
 
-pub use settings::{AccessSettings, PlayerAccess};
+pub use settings::{AccessSettings, OnPluginFailure, PlayerAccess};
 pub use users::User;
 
 /// Addresses held as limited at most (the oldest are forgotten first).
@@ -54,18 +55,30 @@ pub struct Viewer {
     /// The token as the request carried it, for the URLs acemux gives back
     /// (playlists, HLS): never logged or shown.
     pub token: Option<String>,
+    /// Limits tighter than the user's own for this player (an access
+    /// plugin's answer).
+    pub tighter: crate::stream::UserLimits,
 }
 
 impl Viewer {
-    /// The user's tally of players (its limit), to attach players with.
-    pub fn tally(&self) -> Option<Arc<crate::stream::UserTally>> {
-        self.user.as_ref().map(|u| u.tally.clone())
+    /// The name of its user.
+    pub fn user_name(&self) -> Option<Arc<str>> {
+        self.user.as_ref().map(|u| u.tally.name.clone())
+    }
+
+    /// The player's user, to attach players with (counted and limited).
+    pub fn tally(&self) -> Option<crate::stream::UserPlayer> {
+        self.user
+            .as_ref()
+            .map(|u| crate::stream::UserPlayer { tally: u.tally.clone(), tighter: self.tighter })
     }
 }
 
 /// See the module docs.
 pub struct Access {
     mode: PlayerAccess,
+    /// What a failing access plugin means (see [`plugin_check`]).
+    pub on_plugin_failure: OnPluginFailure,
     /// Every user now: the settings file's, then the users file's.
     users: ArcSwap<Vec<Arc<User>>>,
     /// The settings file's users (they stay whatever the users file says).
@@ -116,6 +129,7 @@ impl Access {
             .map(|path| Mutex::new(UsersFileState { path, users: from_file.len(), error: None }));
         Self {
             mode: settings.player_access,
+            on_plugin_failure: settings.access_plugin_failure,
             users: ArcSwap::from_pointee(fixed.iter().chain(&from_file).cloned().collect()),
             fixed,
             file,
@@ -222,7 +236,7 @@ impl Access {
             (PlayerAccess::Token, None, _) => Some(AccessError::Missing),
         };
         match refusal {
-            None => Ok(Viewer { user, token: token.map(str::to_owned) }),
+            None => Ok(Viewer { user, token: token.map(str::to_owned), ..Viewer::default() }),
             Some(refusal) => Err(self.refuse(refusal, address, now)),
         }
     }
@@ -290,6 +304,7 @@ mod tests {
         Access::new(AccessSettings {
             player_access: mode,
             token_failures: 3,
+            access_plugin_failure: OnPluginFailure::Deny,
             users,
             users_file: crate::values::OrNone(None),
             file_users: Vec::new(),

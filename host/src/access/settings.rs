@@ -18,6 +18,19 @@ pub enum PlayerAccess {
     Token,
 }
 
+/// What an access plugin that cannot answer means for the player.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnPluginFailure {
+    /// Refused (503): a broken rule does not open the door.
+    Deny,
+    /// Let in as if the plugin had allowed it.
+    Allow,
+}
+
+const ON_PLUGIN_FAILURE: &[(&str, OnPluginFailure)] =
+    &[("deny", OnPluginFailure::Deny), ("allow", OnPluginFailure::Allow)];
+
 const PLAYER_ACCESS: &[(&str, PlayerAccess)] =
     &[("open", PlayerAccess::Open), ("token", PlayerAccess::Token)];
 
@@ -32,6 +45,10 @@ pub struct AccessSettings {
     /// requests get 429 (one more allowed every minute / this).
     #[arg(long, env = "ACEMUX_TOKEN_FAILURES", default_value = "10", value_parser = values::whole_number::<u32>)]
     pub token_failures: u32,
+    /// What an access plugin that fails (traps, runs out of time or
+    /// memory, is disabled) means for the player: `deny` (503) or `allow`.
+    #[arg(long, env = "ACEMUX_ACCESS_PLUGIN_FAILURE", default_value = "deny", value_parser = values::choice(ON_PLUGIN_FAILURE))]
+    pub access_plugin_failure: OnPluginFailure,
     /// A file of `[[users]]` tables, re-read when it changes (users can
     /// be added, changed and removed while acemux runs); together with the
     /// settings file's own `[[users]]` [default: none].

@@ -3,19 +3,8 @@
 //! name, a group, a URL) loses its control characters, so nothing a
 //! source sends can break a line of `/playlist.m3u` or a guide's XML.
 
-/// A one-line text: trimmed, without control characters, at most `max`
-/// bytes (cut at a character); none when nothing is left.
-pub fn field(value: &str, max: usize) -> Option<String> {
-    let mut out = String::with_capacity(value.len().min(max));
-    for c in value.trim().chars().filter(|c| !c.is_control()) {
-        if out.len() + c.len_utf8() > max {
-            break;
-        }
-        out.push(c);
-    }
-    let trimmed = out.trim_end();
-    (!trimmed.is_empty()).then(|| trimmed.to_owned())
-}
+/// A one-line text (see [`crate::values::one_line`]).
+pub use crate::values::one_line as field;
 
 /// A text for XML 1.0 (lines kept): at most `max` bytes (cut at a
 /// character), without the characters XML 1.0 cannot carry.

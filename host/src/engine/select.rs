@@ -18,7 +18,24 @@ use super::pool::EngineView;
 pub struct SelectRequest {
     pub content: Option<ContentKey>,
     pub client: Option<SocketAddr>,
+    /// The player's query, its token left out.
     pub query: HashMap<String, String>,
+    /// The user whose token the player carried.
+    pub user: Option<std::sync::Arc<str>>,
+}
+
+impl SelectRequest {
+    /// A player's request for `content`: its query without its token,
+    /// which selectors, events and the orchestrator never see.
+    pub fn of_player(
+        content: ContentKey,
+        client: Option<SocketAddr>,
+        query: impl IntoIterator<Item = (String, String)>,
+        user: Option<std::sync::Arc<str>>,
+    ) -> Self {
+        let query = query.into_iter().filter(|(k, _)| k != "token").collect();
+        Self { content: Some(content), client, query, user }
+    }
 }
 
 /// A selector's answer.

@@ -33,7 +33,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::content::ContentKey;
 use crate::engine::select::SelectRequest;
-use crate::stream::{PlayerSlot, Registry, Session, StreamError, UserTally};
+use crate::stream::{PlayerSlot, Registry, Session, StreamError, UserPlayer};
 
 pub use output::{HlsOutput, NoSegment, ServedTotals, ServedValues};
 pub use settings::HlsSettings;
@@ -89,7 +89,7 @@ impl Hls {
         key: ContentKey,
         request: SelectRequest,
         client: Option<SocketAddr>,
-        user: Option<Arc<UserTally>>,
+        user: Option<UserPlayer>,
     ) -> Result<Viewing, StreamError> {
         let slot = self.registry.attach(key, request, user.as_ref())?;
         slot.session().wait_ready().await?;
@@ -107,7 +107,7 @@ impl Hls {
         session: &Arc<Session>,
         token: Option<&str>,
         client: Option<SocketAddr>,
-        user: Option<Arc<UserTally>>,
+        user: Option<UserPlayer>,
     ) -> Result<Viewing, StreamError> {
         let token = match token {
             Some(t) => t.to_owned(),

@@ -140,12 +140,14 @@ impl HlsOutput {
         slot: PlayerSlot,
         client: Option<SocketAddr>,
     ) -> Result<(), PlayerSlot> {
+        let user = slot.user().cloned();
         self.viewers.lock().add(token, slot, client)?;
         self.events.emit(StreamEvent::PlayerConnected {
             stream: self.session.stream_ref(),
             engine: self.session.engine(),
             client,
             kind: PlayerKind::Hls,
+            user,
         });
         debug!(?client, "HLS viewer joined");
         Ok(())
@@ -297,6 +299,7 @@ impl HlsOutput {
                 engine: self.session.engine(),
                 client: d.stats.client,
                 kind: PlayerKind::Hls,
+                user: d.stats.user.clone(),
                 bytes: 0,
                 duration: d.stats.since.elapsed(),
             });

@@ -67,8 +67,9 @@ pub async fn open(
     request: SelectRequest,
     format: PlaybackFormat,
     headers: &HeaderMap,
+    user: Option<&crate::stream::UserPlayer>,
 ) -> Response {
-    let slot = match app.registry.attach(key, request, None) {
+    let slot = match app.registry.attach(key, request, user) {
         Ok(slot) => slot,
         Err(e) => return not_started(e),
     };

@@ -57,6 +57,18 @@ impl From<crate::access::AccessError> for ApiError {
     }
 }
 
+impl From<crate::access::plugin_check::PluginRefusal> for ApiError {
+    fn from(e: crate::access::plugin_check::PluginRefusal) -> Self {
+        use crate::access::plugin_check::PluginRefusal;
+        match &e {
+            PluginRefusal::Denied(_) => Self::new(StatusCode::FORBIDDEN, "denied", e.to_string()),
+            PluginRefusal::CheckFailed => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "access_check_failed", e.to_string())
+            }
+        }
+    }
+}
+
 impl From<ContentKeyError> for ApiError {
     fn from(e: ContentKeyError) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_content_id", e.to_string())

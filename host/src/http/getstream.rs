@@ -1,8 +1,6 @@
 //! `GET /ace/getstream?id=…`: attach the player to the content's stream
 //! and stream the ring to it.
 
-use std::collections::HashMap;
-
 use axum::Extension;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
@@ -14,10 +12,11 @@ use futures_util::StreamExt;
 use crate::content::ContentKey;
 use crate::engine::select::SelectRequest;
 use crate::engine_api::PlaybackFormat;
+use crate::events::PlayerKind;
 use crate::stream::Player;
 
 use super::cluster::{Lookup, to_owner};
-use super::viewer::{Groups, PathToken, admit};
+use super::viewer::{Groups, PathToken, admit, ask_plugins};
 use super::{ApiError, AppState, Connection};
 
 /// The query's parameters in order, repeats kept (so `?id=A&id=B` can be
@@ -96,7 +95,7 @@ pub(super) async fn stream(
 ) -> Result<Response, ApiError> {
     let requested_at = std::time::Instant::now();
     let json = super::engine_api::wants_json(&query);
-    let viewer = match admit(&app, conn.as_deref(), path_token.as_deref(), &query) {
+    let mut viewer = match admit(&app, conn.as_deref(), path_token.as_deref(), &query) {
         Ok(viewer) => viewer,
         Err(e) if json => return Ok(super::engine_api::refusal(e)),
         Err(e) => return Err(e),
@@ -113,10 +112,15 @@ pub(super) async fn stream(
         return Ok(elsewhere);
     }
     let client = conn.as_ref().map(|c| c.peer);
-    let query: HashMap<String, String> = query.into_iter().collect();
-    let request = SelectRequest { content: Some(key.clone()), client, query };
+    let request = SelectRequest::of_player(key.clone(), client, query, viewer.user_name());
+    if let Err(e) = ask_plugins(&app, &mut viewer, &request, PlayerKind::Ts).await {
+        return if json { Ok(super::engine_api::refusal(e)) } else { Err(e) };
+    }
     if json {
-        return Ok(super::engine_api::open(&app, key, request, PlaybackFormat::Ts, headers).await);
+        let user = viewer.tally();
+        return Ok(
+            super::engine_api::open(&app, key, request, PlaybackFormat::Ts, headers, user.as_ref()).await
+        );
     }
     let slot = app.registry.attach(key, request, viewer.tally().as_ref())?;
     slot.session().wait_ready().await?;

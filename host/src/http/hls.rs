@@ -21,11 +21,12 @@ use crate::access::Viewer;
 use crate::content::{ContentKey, KeyType};
 use crate::engine::select::SelectRequest;
 use crate::engine_api::PlaybackFormat;
+use crate::events::PlayerKind;
 use crate::hls::{HlsOutput, NoSegment, playlist};
 
 use super::cluster::{Lookup, to_owner};
 use super::getstream::{QueryParams, query};
-use super::viewer::{Door, Groups, PathToken, admit, base_for};
+use super::viewer::{Door, Groups, PathToken, admit, ask_plugins, base_for};
 use super::{ApiError, AppState, Connection};
 
 const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
@@ -71,10 +72,10 @@ pub async fn manifest(
         Groups::of(&viewer).may_play(&app, &key)?;
         let variant =
             variant_url(&viewer, path_token.is_some(), &key.id, format!("../hls/{}/live.m3u8", key.id));
-        Ok::<_, ApiError>((key, variant, q, viewer.tally()))
+        Ok::<_, ApiError>((key, variant, q, viewer))
     };
     match opened.await {
-        Ok((key, variant, q, user)) => {
+        Ok((key, variant, q, mut viewer)) => {
             if method != Method::HEAD
                 && let Some(elsewhere) = to_owner(&app, &key, Lookup::Claim, &uri, &headers).await
             {
@@ -82,11 +83,15 @@ pub async fn manifest(
             }
             if method != Method::HEAD && super::engine_api::wants_json(&q) {
                 let client = conn.map(|c| c.peer);
-                let request =
-                    SelectRequest { content: Some(key.clone()), client, query: q.into_iter().collect() };
-                return super::engine_api::open(&app, key, request, PlaybackFormat::Hls, &headers).await;
+                let request = SelectRequest::of_player(key.clone(), client, q, viewer.user_name());
+                if let Err(e) = ask_plugins(&app, &mut viewer, &request, PlayerKind::Hls).await {
+                    return super::engine_api::refusal(e);
+                }
+                let user = viewer.tally();
+                let format = PlaybackFormat::Hls;
+                return super::engine_api::open(&app, key, request, format, &headers, user.as_ref()).await;
             }
-            master(app, method, conn, key, &variant, q, user).await
+            master(app, method, conn, key, &variant, q, viewer).await
         }
         Err(e) if wants_json_raw(&uri) => super::engine_api::refusal(e),
         Err(e) => error(e),
@@ -126,7 +131,7 @@ pub(super) async fn master_for(
     }
     let variant = format!("{}/hls/{}/live.m3u8", base_for("", viewer), key.id);
     let q = key.engine_query().into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
-    master(app, method, conn, key, &variant, q, viewer.tally()).await
+    master(app, method, conn, key, &variant, q, viewer.clone()).await
 }
 
 /// `format=json` in a query that may not have parsed.
@@ -175,7 +180,7 @@ pub async fn file(
             let key = app.registry.find(&key.id).map_or(key, |s| s.key.clone());
             let q = key.engine_query().into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
             let variant = variant_url(&viewer, path_token.is_some(), &key.id, "live.m3u8".to_owned());
-            master(app, method, conn, key, &variant, q, viewer.tally()).await
+            master(app, method, conn, key, &variant, q, viewer).await
         }
         "live.m3u8" => match q.get("viewer").map(String::as_str) {
             // Tokens are ours (32 hex digits); anything else is refused
@@ -219,15 +224,18 @@ async fn master(
     key: ContentKey,
     variant: &str,
     query: Vec<(String, String)>,
-    user: Option<std::sync::Arc<crate::stream::UserTally>>,
+    mut viewer: Viewer,
 ) -> Response {
     if method == Method::HEAD {
         // Probes get the headers without starting anything.
         return (playlist_headers(), Body::empty()).into_response();
     }
     let client = conn.map(|c| c.peer);
-    let request = SelectRequest { content: Some(key.clone()), client, query: query.into_iter().collect() };
-    let viewing = match app.hls.open(key, request, client, user).await {
+    let request = SelectRequest::of_player(key.clone(), client, query, viewer.user_name());
+    if let Err(e) = ask_plugins(&app, &mut viewer, &request, PlayerKind::Hls).await {
+        return error(e);
+    }
+    let viewing = match app.hls.open(key, request, client, viewer.tally()).await {
         Ok(v) => v,
         Err(e) => return error(e),
     };
@@ -246,7 +254,7 @@ async fn media(
     conn: Option<Extension<Connection>>,
     id: &str,
     token: Option<&str>,
-    user: Option<std::sync::Arc<crate::stream::UserTally>>,
+    user: Option<crate::stream::UserPlayer>,
 ) -> Response {
     if method == Method::HEAD {
         return (playlist_headers(), Body::empty()).into_response();

@@ -69,6 +69,32 @@ pub fn admit(
     Ok(app.access.admit(token, conn.map(|c| c.peer.ip()))?)
 }
 
+/// A new player of `request` asks the access plugins (see
+/// [`crate::access::plugin_check`]): refused, or let in within the limits
+/// they set (which become `viewer`'s).
+pub async fn ask_plugins(
+    app: &AppState,
+    viewer: &mut Viewer,
+    request: &crate::engine::select::SelectRequest,
+    kind: crate::events::PlayerKind,
+) -> Result<(), ApiError> {
+    if !app.plugins.as_ref().is_some_and(|p| p.checks_access()) {
+        return Ok(());
+    }
+    let listing = app.channels.current();
+    let channel = request.content.as_ref().and_then(|key| match key.key_type {
+        crate::content::KeyType::Channel => listing.channel(key),
+        _ => listing.channels.iter().find(|l| l.channel.ids().any(|id| id.id == key.id)),
+    });
+    let player = crate::access::plugin_check::NewPlayer {
+        request,
+        kind,
+        channel: channel.map(|l| (l.channel.name.as_str(), l.channel.group.as_deref())),
+    };
+    let on_failure = app.access.on_plugin_failure;
+    Ok(crate::access::plugin_check::consult(app.plugins.as_ref(), on_failure, viewer, player).await?)
+}
+
 /// The base of the URLs a list (playlist, lineup, `/channels.json`, the
 /// guide) gives its caller, as an extractor that checks the caller's
 /// token first: acemux's base URL, with the caller's token in the path

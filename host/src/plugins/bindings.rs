@@ -11,6 +11,7 @@ wasmtime::component::bindgen!({
 
 pub use self::acemux::plugin::host::Level;
 pub use self::acemux::plugin::types::{Engine, KeyType, Request, Stream};
+pub use self::exports::acemux::plugin::access::{Decision, Limits, Viewer as WitViewer};
 pub use self::exports::acemux::plugin::channel_source::Channel as WitChannel;
 pub use self::exports::acemux::plugin::events::{
     ChannelSwitch, EngineFailure, Event, Player, PlayerLeft, StreamEnded, StreamStats,

@@ -25,7 +25,7 @@ fn stream(s: &StreamRef, engine: Option<&EngineRef>) -> Stream {
     }
 }
 
-fn player_kind(kind: PlayerKind) -> WitPlayerKind {
+pub fn player_kind(kind: PlayerKind) -> WitPlayerKind {
     match kind {
         PlayerKind::Ts => WitPlayerKind::Ts,
         PlayerKind::Hls => WitPlayerKind::Hls,
@@ -77,16 +77,20 @@ pub fn to_wit(event: &StreamEvent) -> Event {
                 backoff_ms: (switch.backoff_s * 1000.0) as u64,
             })
         }
-        StreamEvent::PlayerConnected { stream: s, engine, client, kind } => Event::PlayerConnected(Player {
-            stream: stream(s, engine.as_ref()),
-            client_address: client.map(address_text),
-            kind: player_kind(*kind),
-        }),
-        StreamEvent::PlayerDisconnected { stream: s, engine, client, kind, bytes, duration } => {
+        StreamEvent::PlayerConnected { stream: s, engine, client, kind, user } => {
+            Event::PlayerConnected(Player {
+                stream: stream(s, engine.as_ref()),
+                client_address: client.map(address_text),
+                kind: player_kind(*kind),
+                user: user.as_deref().map(str::to_owned),
+            })
+        }
+        StreamEvent::PlayerDisconnected { stream: s, engine, client, kind, user, bytes, duration } => {
             Event::PlayerDisconnected(PlayerLeft {
                 stream: stream(s, engine.as_ref()),
                 client_address: client.map(address_text),
                 kind: player_kind(*kind),
+                user: user.as_deref().map(str::to_owned),
                 bytes: *bytes,
                 duration_ms: duration.as_millis() as u64,
             })

@@ -1,6 +1,7 @@
 //! WebAssembly component plugins: engine selectors, TS filters and event
 //! hooks that operators drop into a directory, hot-reloaded, sandboxed.
 
+pub mod access;
 pub mod address;
 pub mod bindings;
 pub mod cache;

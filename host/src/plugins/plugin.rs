@@ -22,7 +22,7 @@ use serde::Serialize;
 use wasmtime::component::{InstancePre, ResourceAny};
 use wasmtime::{Store, Trap};
 
-use super::bindings::exports::acemux::plugin::{channel_source, events, filter, selector};
+use super::bindings::exports::acemux::plugin::{access, channel_source, events, filter, selector};
 use super::bindings::{Event, Request, Selection as WitSelection, Stream, WitChannel};
 use super::cache::Compiled;
 use super::candidates::Candidates;
@@ -45,6 +45,7 @@ pub struct Capabilities {
     pub filter: bool,
     pub events: bool,
     pub channel_source: bool,
+    pub access: bool,
 }
 
 /// Why one call failed; the text is what `/plugins` shows.
@@ -65,7 +66,7 @@ pub enum CallError {
 
 impl CallError {
     /// The instance cannot be entered again after this failure.
-    fn poisons(&self) -> bool {
+    pub(super) fn poisons(&self) -> bool {
         matches!(self, Self::Timeout(_) | Self::Memory(_) | Self::Trap(_))
     }
 }
@@ -103,6 +104,9 @@ pub struct Plugin {
     filter: Option<filter::GuestIndices>,
     events: Option<events::GuestIndices>,
     channel_source: Option<channel_source::GuestIndices>,
+    pub(super) access: Option<access::GuestIndices>,
+    /// Access-check instances not in use (a check takes one out).
+    pub(super) idle_access: Mutex<Vec<(Store<PluginState>, access::Guest)>>,
     /// The channel-source instance between refreshes (taken out for a
     /// call; dropped after a failure that poisons it).
     idle_source: Mutex<Option<(Store<PluginState>, channel_source::Guest)>>,
@@ -136,6 +140,7 @@ impl Plugin {
         let events = capabilities.events.then(|| any(events::GuestIndices::new(&pre))).transpose()?;
         let channel_source =
             capabilities.channel_source.then(|| any(channel_source::GuestIndices::new(&pre))).transpose()?;
+        let access = capabilities.access.then(|| any(access::GuestIndices::new(&pre))).transpose()?;
         Ok(Self {
             name: Arc::from(name),
             file,
@@ -158,6 +163,8 @@ impl Plugin {
             filter,
             events,
             channel_source,
+            access,
+            idle_access: Mutex::new(Vec::new()),
             idle_source: Mutex::new(None),
             idle_selectors: Mutex::new(Vec::new()),
             disabled: AtomicBool::new(false),
@@ -188,7 +195,7 @@ impl Plugin {
 
     /// Runs one call within the budget and the memory cap, timed, and says
     /// why it failed. Refuses when the plugin is not active.
-    async fn guarded<'s, R, F>(
+    pub(super) async fn guarded<'s, R, F>(
         &self,
         store: &'s mut Store<PluginState>,
         call: impl FnOnce(&'s mut Store<PluginState>) -> F,
@@ -252,7 +259,7 @@ impl Plugin {
     /// Like [`Plugin::account`] for setting up an instance: a success
     /// there proves nothing about the plugin's calls, so it does not end a
     /// streak of failures.
-    fn account_setup<R>(&self, result: Result<R, CallError>) -> Result<R, CallError> {
+    pub(super) fn account_setup<R>(&self, result: Result<R, CallError>) -> Result<R, CallError> {
         self.account_as(result, false)
     }
 
@@ -340,7 +347,7 @@ impl Plugin {
     }
 
     /// A fresh store and instance, then `load` picks the export.
-    async fn instantiate<G>(
+    pub(super) async fn instantiate<G>(
         &self,
         load: impl FnOnce(&mut Store<PluginState>, &wasmtime::component::Instance) -> wasmtime::Result<G>,
     ) -> Result<(Store<PluginState>, G), CallError> {
@@ -486,11 +493,14 @@ fn inspect(
             "filter" => caps.filter = true,
             "events" => caps.events = true,
             "channel-source" => caps.channel_source = true,
+            "access" => caps.access = true,
             _ => {}
         }
     }
     if caps == Capabilities::default() {
-        bail!("exports none of {PACKAGE}/selector, /filter, /events or /channel-source @{PACKAGE_VERSION}");
+        bail!(
+            "exports none of {PACKAGE}/selector, /filter, /events, /channel-source or /access @{PACKAGE_VERSION}"
+        );
     }
     Ok((caps, version.unwrap_or_default()))
 }

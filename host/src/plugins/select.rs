@@ -61,6 +61,7 @@ fn to_wit_request(r: &SelectRequest) -> bindings::Request {
         key_type,
         client_address: r.client.map(address_text),
         query: r.query.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        user: r.user.as_deref().map(str::to_owned),
     }
 }
 

@@ -32,4 +32,4 @@ pub use ring::Ring;
 pub use session::{Session, SessionState, StreamError};
 pub use settings::{JoinAt, LagPolicy, StreamSettings};
 pub use totals::StreamTotals;
-pub use user_tally::{UserLimits, UserTally};
+pub use user_tally::{UserLimits, UserPlayer, UserTally};

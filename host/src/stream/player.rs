@@ -25,7 +25,7 @@ use crate::events::{PlayerKind, StreamEvent};
 
 use super::ring::{Join, Read};
 use super::session::Session;
-use super::user_tally::UserTally;
+use super::user_tally::{UserPlayer, UserTally};
 
 /// Counts one attached player on its session until dropped; the session's
 /// grace period starts when the last slot is gone.
@@ -49,10 +49,10 @@ impl PlayerSlot {
 
     /// This slot, held by `user`'s player (counted on the user's tally;
     /// the registry checked the limit under its lock).
-    pub(super) fn for_user(mut self, user: Option<&Arc<UserTally>>) -> Self {
+    pub(super) fn for_user(mut self, user: Option<&UserPlayer>) -> Self {
         if let Some(user) = user {
-            user.add(self.session.id);
-            self.user = Some(user.clone());
+            user.tally.add(self.session.id);
+            self.user = Some(user.tally.clone());
         }
         self
     }
@@ -157,6 +157,7 @@ impl Player {
             engine: session.engine(),
             client,
             kind: PlayerKind::Ts,
+            user: stats.user.clone(),
         });
         debug!(
             player = stats.id,
@@ -265,6 +266,7 @@ impl Drop for Player {
             engine: session.engine(),
             client: self.stats.client,
             kind: PlayerKind::Ts,
+            user: self.stats.user.clone(),
             bytes: self.stats.bytes_sent.load(Ordering::Relaxed),
             duration: self.stats.connected_at.elapsed(),
         });

@@ -30,7 +30,7 @@ use super::ring::Ring;
 use super::session::{Session, StreamError};
 use super::settings::StreamSettings;
 use super::totals::StreamTotals;
-use super::user_tally::UserTally;
+use super::user_tally::UserPlayer;
 
 /// What every session needs from the rest of acemux.
 pub struct StreamContext {
@@ -71,8 +71,8 @@ async fn stop_logged(client: &EngineClient, session: &EngineSession) {
 /// Refuses a player of a user who would be over its limits by joining
 /// `session` (a new one: `None`). Called under the registry's lock, so two
 /// players of one user arriving at once cannot both take its last place.
-fn user_has_room(user: Option<&Arc<UserTally>>, session: Option<u64>) -> Result<(), StreamError> {
-    match user.and_then(|u| u.refusal(session)) {
+fn user_has_room(user: Option<&UserPlayer>, session: Option<u64>) -> Result<(), StreamError> {
+    match user.and_then(|u| u.tally.refusal(session, u.tighter)) {
         Some(why) => Err(StreamError::UserLimit(why)),
         None => Ok(()),
     }
@@ -158,7 +158,7 @@ impl Registry {
         self: &Arc<Self>,
         key: ContentKey,
         request: SelectRequest,
-        user: Option<&Arc<UserTally>>,
+        user: Option<&UserPlayer>,
     ) -> Result<PlayerSlot, StreamError> {
         let mut sessions = self.sessions.lock();
         if self.shutdown.is_cancelled() {
@@ -216,7 +216,7 @@ impl Registry {
     pub fn attach_running(
         &self,
         session: &Arc<Session>,
-        user: Option<&Arc<UserTally>>,
+        user: Option<&UserPlayer>,
     ) -> Result<PlayerSlot, StreamError> {
         let sessions = self.sessions.lock();
         if self.shutdown.is_cancelled() {

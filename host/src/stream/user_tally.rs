@@ -21,6 +21,28 @@ pub struct UserLimits {
     pub max_streams: Option<usize>,
 }
 
+impl UserLimits {
+    /// The tighter of each limit of the two.
+    pub fn tightest(self, other: UserLimits) -> UserLimits {
+        let min = |a: Option<usize>, b: Option<usize>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        UserLimits {
+            max_players: min(self.max_players, other.max_players),
+            max_streams: min(self.max_streams, other.max_streams),
+        }
+    }
+}
+
+/// A new player's user, and limits tighter than the user's own that hold
+/// for this player (an access plugin's).
+#[derive(Debug, Clone)]
+pub struct UserPlayer {
+    pub tally: Arc<UserTally>,
+    pub tighter: UserLimits,
+}
+
 #[derive(Debug, Default)]
 struct Held {
     limits: UserLimits,
@@ -78,19 +100,20 @@ impl UserTally {
     }
 
     /// Why one more player in session `session` (a new session: `None`)
-    /// would be over the user's limits.
-    pub(super) fn refusal(&self, session: Option<u64>) -> Option<String> {
+    /// would be over the user's limits, or `tighter` ones.
+    pub(super) fn refusal(&self, session: Option<u64>, tighter: UserLimits) -> Option<String> {
         if self.is_revoked() {
             return Some(format!("{}'s access was withdrawn", self.name));
         }
         let held = self.held.lock();
-        if let Some(max) = held.limits.max_players
+        let limits = held.limits.tightest(tighter);
+        if let Some(max) = limits.max_players
             && held.players >= max
         {
             return Some(format!("{} has {} players, the most allowed", self.name, held.players));
         }
         let new_stream = session.is_none_or(|id| !held.per_session.contains_key(&id));
-        if let Some(max) = held.limits.max_streams
+        if let Some(max) = limits.max_streams
             && new_stream
             && held.per_session.len() >= max
         {
@@ -128,17 +151,22 @@ mod tests {
     #[test]
     fn players_and_streams_are_limited_apart() {
         let tally = UserTally::new("ann", UserLimits { max_players: Some(3), max_streams: Some(1) });
-        assert_eq!(tally.refusal(None), None);
+        assert_eq!(tally.refusal(None, UserLimits::default()), None);
         tally.add(7);
-        assert!(tally.refusal(None).unwrap().contains("plays 1 streams"));
-        assert_eq!(tally.refusal(Some(7)), None, "its own stream can be joined");
+        assert!(tally.refusal(None, UserLimits::default()).unwrap().contains("plays 1 streams"));
+        assert_eq!(tally.refusal(Some(7), UserLimits::default()), None, "its own stream can be joined");
         tally.add(7);
         tally.add(7);
-        assert!(tally.refusal(Some(7)).unwrap().contains("3 players"));
+        assert!(tally.refusal(Some(7), UserLimits::default()).unwrap().contains("3 players"));
         tally.remove(7);
         tally.remove(7);
         tally.remove(7);
         assert_eq!((tally.players(), tally.streams()), (0, 0));
-        assert_eq!(tally.refusal(Some(8)), None);
+        assert_eq!(tally.refusal(Some(8), UserLimits::default()), None);
+        let one = UserLimits { max_players: Some(1), max_streams: None };
+        tally.add(8);
+        assert!(tally.refusal(Some(8), one).unwrap().contains("1 players"), "a tighter limit holds");
+        let looser = UserLimits { max_players: Some(9), max_streams: Some(9) };
+        assert!(tally.refusal(None, looser).is_some(), "a looser one changes nothing");
     }
 }

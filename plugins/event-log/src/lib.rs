@@ -14,13 +14,17 @@ pub fn line(event: &Event) -> String {
     }
     match event {
         Event::StreamEnded { reason, .. } => format!("{head} reason={reason}"),
-        Event::PlayerConnected { client_address, kind, .. } => {
-            format!("{head} kind={} client={}", kind_name(*kind), client_address.as_deref().unwrap_or("-"))
-        }
-        Event::PlayerDisconnected { client_address, kind, bytes, duration_ms, .. } => format!(
-            "{head} kind={} client={} bytes={bytes} duration_ms={duration_ms}",
+        Event::PlayerConnected { client_address, kind, user, .. } => format!(
+            "{head} kind={} client={} user={}",
             kind_name(*kind),
-            client_address.as_deref().unwrap_or("-")
+            client_address.as_deref().unwrap_or("-"),
+            user.as_deref().unwrap_or("-")
+        ),
+        Event::PlayerDisconnected { client_address, kind, user, bytes, duration_ms, .. } => format!(
+            "{head} kind={} client={} user={} bytes={bytes} duration_ms={duration_ms}",
+            kind_name(*kind),
+            client_address.as_deref().unwrap_or("-"),
+            user.as_deref().unwrap_or("-")
         ),
         Event::EngineFailed { engine_id, error, .. } | Event::Failover { engine_id, error, .. } => {
             format!("{head} failed_engine={engine_id} error={error:?}")
@@ -103,12 +107,13 @@ mod tests {
             stream: stream("ab"),
             client_address: Some("1.2.3.4:5".into()),
             kind: PlayerKind::Hls,
+            user: Some("grandma".into()),
             bytes: 1000,
             duration_ms: 42,
         };
         assert_eq!(
             line(&e),
-            "event=player-disconnected content=ab engine=- kind=hls client=1.2.3.4:5 bytes=1000 duration_ms=42"
+            "event=player-disconnected content=ab engine=- kind=hls client=1.2.3.4:5 user=grandma bytes=1000 duration_ms=42"
         );
     }
 }

@@ -3,7 +3,7 @@
 // player receives them. Built with componentize-js against acemux's
 // `wit/` (world `filter-plugin`); the rule lives in `pids.js`.
 
-import { log, config } from 'acemux:plugin/host@0.8.0';
+import { log, config } from 'acemux:plugin/host@0.9.0';
 import { dropPids, pidMask, pidsFromConfig } from './pids.js';
 
 // Read when the first stream starts, not at the module's top level: the
