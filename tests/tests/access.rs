@@ -187,6 +187,16 @@ async fn an_address_that_keeps_guessing_is_held_off_while_others_play_and_the_to
         .await
         .unwrap();
     assert_eq!(r.status(), 429);
+    // …an engine-API client too, in the engine's answer shape, told when to come back…
+    let r = guesser
+        .get(h.url(&format!("/ace/getstream?id={}&token={TOKEN}&format=json", content_id(6))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"), "{:?}", r.headers());
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!((body["response"].is_null(), body["code"].as_str()), (true, Some("too_many_failures")));
     // …while another address plays.
     let other = client_from("127.0.0.8");
     let r =
@@ -198,8 +208,8 @@ async fn an_address_that_keeps_guessing_is_held_off_while_others_play_and_the_to
     let metrics = h.http.get(h.url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("acemux_player_token_refusals_total 5"), "{metrics}");
     assert!(
-        metrics.contains("acemux_player_token_limited_total 46"),
-        "45 guesses and the right token: {metrics}"
+        metrics.contains("acemux_player_token_limited_total 47"),
+        "45 guesses and the right token twice: {metrics}"
     );
     let status = h.status().await.to_string();
     for (what, text) in [("status", status.as_str()), ("metrics", metrics.as_str())] {
@@ -235,6 +245,13 @@ async fn a_user_over_max_players_gets_429_while_others_play() {
         .await
         .unwrap();
     assert_eq!(hls.status(), 429, "an HLS viewer counts too");
+    let api = h
+        .http
+        .get(h.url(&format!("/ace/getstream?id={}&token={TOM}&format=json", content_id(20))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 429, "an engine-API client counts too");
     assert_eq!(open(20, TOKEN).await.status(), 200, "another user plays");
     drop(first);
     let again = h.wait_for(Duration::from_secs(5), || async { open(23, TOM).await.status() == 200 }).await;
