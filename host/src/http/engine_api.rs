@@ -41,13 +41,8 @@ pub fn engine_error(message: &str) -> Response {
 
 /// acemux's own refusal in the engine's shape, with acemux's status.
 pub fn refusal(e: ApiError) -> Response {
-    let retry_after = e.retry_after;
-    let mut response =
-        (e.status, Json(json!({"response": null, "error": e.message, "code": e.code}))).into_response();
-    if let Some(seconds) = retry_after {
-        response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
-    }
-    response
+    let body = json!({"response": null, "error": e.message, "code": e.code});
+    e.with_body(body)
 }
 
 /// A stream that could not be had: the engine's refusal as the engine

@@ -30,14 +30,22 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = Json(json!({"error": self.message, "code": self.code}));
-        let mut response = (self.status, body).into_response();
+impl ApiError {
+    /// The error's status and `Retry-After` with another body (the
+    /// engine's answer shape, the Xtream API's).
+    pub fn with_body(self, body: serde_json::Value) -> Response {
+        let mut response = (self.status, Json(body)).into_response();
         if let Some(seconds) = self.retry_after {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
         }
         response
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": self.message, "code": self.code});
+        self.with_body(body)
     }
 }
 

@@ -62,14 +62,8 @@ pub async fn player_api(
 /// A refused login: the error's status, with `user_info.auth` 0 in the
 /// body, which is how apps tell a wrong password.
 fn refused(e: ApiError) -> Response {
-    let status = e.status;
-    let retry_after = e.retry_after;
     let body = json!({"user_info": {"auth": 0}, "error": e.message, "code": e.code});
-    let mut response = (status, axum::Json(body)).into_response();
-    if let Some(seconds) = retry_after {
-        response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
-    }
-    response
+    e.with_body(body)
 }
 
 fn account(app: &AppState, login: &Login, headers: &HeaderMap) -> Value {
