@@ -58,9 +58,10 @@ pub struct Viewing {
 
 impl Hls {
     pub fn new(registry: Arc<Registry>, settings: HlsSettings) -> Arc<Self> {
-        // A stream's start may take the init timeout; then three segments'
-        // worth of media at most before one can be cut.
-        let first_segment_wait = registry.context().stream.init_timeout + settings.hls_segment * 3;
+        // A stream's start may take the init timeout; then a segment and a
+        // half of media (see `HlsOutput::wait_until_playable`), with room
+        // for a GOP longer than the target.
+        let first_segment_wait = registry.context().stream.init_timeout + settings.hls_segment * 4;
         Arc::new(Self {
             registry,
             settings,

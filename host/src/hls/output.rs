@@ -98,7 +98,24 @@ pub enum NoSegment {
 #[derive(Debug, Clone, Copy, Default)]
 struct Progress {
     segments: u64,
+    /// Media cut so far, and the longest segment.
+    media: Duration,
+    longest: Duration,
     ended: bool,
+}
+
+impl Progress {
+    /// Whether a player can start without running dry. A player of a
+    /// young stream starts at its first segment, so what is listed is all
+    /// the lead it will ever have on the live edge; the next segment takes
+    /// the longest segment's time to be cut, and a player looks for it only
+    /// at its next playlist reload, up to a target duration later (ffmpeg
+    /// reloads after the last segment's duration). So: two segments or
+    /// more, and twice the longest segment of media (measured: with one
+    /// and a half, mpv ran dry every 8–12 s).
+    fn playable(&self, target: Duration) -> bool {
+        self.segments >= 2 && self.media >= self.longest.max(target) * 2
+    }
 }
 
 /// See the module docs.
@@ -163,10 +180,14 @@ impl HlsOutput {
         self.viewers.lock().is_retired()
     }
 
-    /// Waits (at most `limit`) until a segment is listed.
-    pub async fn wait_for_segment(&self, limit: Duration) -> Result<(), NoSegment> {
+    /// Waits (at most `limit`) until the playlist lists enough media for a
+    /// player to start and never run dry (see `Progress::playable`): a
+    /// viewer of a content that was not running waits for it, a viewer of
+    /// a running one finds it there.
+    pub async fn wait_until_playable(&self, limit: Duration) -> Result<(), NoSegment> {
         let mut rx = self.progress.subscribe();
-        let waited = tokio::time::timeout(limit, rx.wait_for(|p| p.segments > 0 || p.ended)).await;
+        let target = self.settings.hls_segment;
+        let waited = tokio::time::timeout(limit, rx.wait_for(|p| p.playable(target) || p.ended)).await;
         match waited {
             Ok(Ok(p)) if !p.ended => Ok(()),
             Ok(_) => Err(NoSegment::Ended(match self.session.state() {
@@ -260,9 +281,14 @@ impl HlsOutput {
                     MediaRead::Chunk(chunk) => {
                         seq += 1;
                         for cut in segmenter.push(*chunk) {
+                            let duration = cut.duration;
                             self.window.write().push(cut);
                             self.counters.segments_cut.fetch_add(1, Ordering::Relaxed);
-                            self.progress.send_modify(|p| p.segments += 1);
+                            self.progress.send_modify(|p| {
+                                p.segments += 1;
+                                p.media += duration;
+                                p.longest = p.longest.max(duration);
+                            });
                         }
                     }
                     MediaRead::Lagged { .. } => {
