@@ -183,18 +183,29 @@ impl HlsOutput {
     /// Waits (at most `limit`) until the playlist lists enough media for a
     /// player to start and never run dry (see `Progress::playable`): a
     /// viewer of a content that was not running waits for it, a viewer of
-    /// a running one finds it there.
-    pub async fn wait_until_playable(&self, limit: Duration) -> Result<(), NoSegment> {
+    /// a running one finds it there. The waiting viewer (`token`) stays
+    /// present meanwhile: the wait may be longer than the viewer timeout.
+    pub async fn wait_until_playable(&self, limit: Duration, token: &str) -> Result<(), NoSegment> {
         let mut rx = self.progress.subscribe();
         let target = self.settings.hls_segment;
-        let waited = tokio::time::timeout(limit, rx.wait_for(|p| p.playable(target) || p.ended)).await;
-        match waited {
-            Ok(Ok(p)) if !p.ended => Ok(()),
-            Ok(_) => Err(NoSegment::Ended(match self.session.state() {
-                SessionState::Ended(_) => self.session.end_error(),
-                _ => StreamError::Stopped,
-            })),
-            Err(_) => Err(NoSegment::Timeout(limit)),
+        let deadline = tokio::time::Instant::now() + limit;
+        let renew_every = self.settings.hls_viewer_timeout / 2;
+        loop {
+            let until = deadline.min(tokio::time::Instant::now() + renew_every);
+            let waited = tokio::time::timeout_at(until, rx.wait_for(|p| p.playable(target) || p.ended)).await;
+            match waited {
+                Ok(Ok(p)) if !p.ended => return Ok(()),
+                Ok(_) => {
+                    return Err(NoSegment::Ended(match self.session.state() {
+                        SessionState::Ended(_) => self.session.end_error(),
+                        _ => StreamError::Stopped,
+                    }));
+                }
+                Err(_) if until < deadline => {
+                    self.renew(token);
+                }
+                Err(_) => return Err(NoSegment::Timeout(limit)),
+            }
         }
     }
 

@@ -239,7 +239,7 @@ async fn master(
         Ok(v) => v,
         Err(e) => return error(e),
     };
-    if let Err(e) = wait_until_playable(&app, &viewing.output).await {
+    if let Err(e) = wait_until_playable(&app, &viewing.output, &viewing.token).await {
         return error(e);
     }
     viewing.output.renew(&viewing.token);
@@ -271,15 +271,15 @@ async fn media(
         Ok(v) => v,
         Err(e) => return error(e),
     };
-    if let Err(e) = wait_until_playable(&app, &viewing.output).await {
+    if let Err(e) = wait_until_playable(&app, &viewing.output, &viewing.token).await {
         return error(e);
     }
     viewing.output.playlist_served();
     (playlist_headers(), playlist::media(&viewing.output.listing())).into_response()
 }
 
-async fn wait_until_playable(app: &AppState, output: &HlsOutput) -> Result<(), ApiError> {
-    output.wait_until_playable(app.hls.first_segment_wait()).await.map_err(|e| match e {
+async fn wait_until_playable(app: &AppState, output: &HlsOutput, viewer: &str) -> Result<(), ApiError> {
+    output.wait_until_playable(app.hls.first_segment_wait(), viewer).await.map_err(|e| match e {
         NoSegment::Timeout(d) => ApiError::new(
             StatusCode::GATEWAY_TIMEOUT,
             "no_segment",
