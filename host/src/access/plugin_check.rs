@@ -31,15 +31,16 @@ pub struct NewPlayer<'a> {
     pub channel: Option<(&'a str, Option<&'a str>)>,
 }
 
-/// Asks the access plugins about `player` of `viewer`; their limits, if
-/// any, become the viewer's (tighter than its user's own).
+/// Asks the access plugins about `player` of `viewer` (the caller saw that
+/// some are loaded: `PluginHost::checks_access`); their limits, if any,
+/// become the viewer's (tighter than its user's own).
 pub async fn consult(
     plugins: Option<&Arc<PluginHost>>,
     on_failure: OnPluginFailure,
     viewer: &mut Viewer,
     player: NewPlayer<'_>,
 ) -> Result<(), PluginRefusal> {
-    let Some(host) = plugins.filter(|h| h.checks_access()) else { return Ok(()) };
+    let Some(host) = plugins else { return Ok(()) };
     let request = player.request;
     let (content_key, key_type) = match &request.content {
         Some(key) => (key.id.clone(), crate::plugins::select::key_type(key.key_type)),

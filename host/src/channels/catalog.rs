@@ -54,16 +54,16 @@ pub struct Listed {
 /// Every guide's last good programmes at one moment.
 struct GuidesNow {
     configured: Vec<Arc<xmltv::Guide>>,
-    by_source: Vec<(String, Arc<xmltv::Guide>)>,
+    /// Each source's guide by the source's name (in a stable order: the
+    /// cached document is keyed by the guides' generations in turn).
+    by_source: std::collections::BTreeMap<String, Arc<xmltv::Guide>>,
 }
 
 impl GuidesNow {
     /// A channel's guides in order: `[[guides]]`, then its source's own.
     fn for_channel(&self, listed: &Listed) -> Vec<&xmltv::Guide> {
         let mut guides: Vec<&xmltv::Guide> = self.configured.iter().map(Arc::as_ref).collect();
-        if let Some(source) = listed.source.as_deref()
-            && let Some((_, g)) = self.by_source.iter().find(|(name, _)| name == source)
-        {
+        if let Some(g) = listed.source.as_deref().and_then(|name| self.by_source.get(name)) {
             guides.push(g);
         }
         guides
@@ -91,6 +91,20 @@ impl Listing {
     /// The channel with alternates players ask for by `key`.
     pub fn channel(&self, key: &ContentKey) -> Option<&Listed> {
         self.channels.get(*self.by_play_key.get(&key.id)?)
+    }
+
+    /// The listed channels a player asking for `key` plays: the channel
+    /// with alternates a channel key names (found by the index: hashing
+    /// every channel's key per request would cost milliseconds on a long
+    /// list), else those that have `key`'s id among their ids.
+    pub fn playing(&self, key: &ContentKey) -> impl Iterator<Item = &Listed> {
+        let (indexed, scanned) = match key.key_type {
+            crate::content::KeyType::Channel => (self.channel(key), None),
+            _ => {
+                (None, Some(self.channels.iter().filter(move |l| l.channel.ids().any(|id| id.id == key.id))))
+            }
+        };
+        indexed.into_iter().chain(scanned.into_iter().flatten())
     }
 }
 
@@ -334,9 +348,7 @@ impl Catalog {
         let listing = self.current();
         let guides = self.guides_now();
         let made_of: Vec<u64> = std::iter::once(listing.generation)
-            .chain(
-                guides.configured.iter().chain(guides.by_source.iter().map(|(_, g)| g)).map(|g| g.generation),
-            )
+            .chain(guides.configured.iter().chain(guides.by_source.values()).map(|g| g.generation))
             .collect();
         let mut kept = self.guide_document.lock();
         if let Some(document) = kept.as_ref().filter(|d| d.made_of == made_of) {

@@ -104,9 +104,15 @@ pub async fn manifest(
 /// are relative and would drop a query.
 fn variant_url(viewer: &Viewer, token_in_path: bool, id: &str, relative: String) -> String {
     match &viewer.token {
-        Some(_) if !token_in_path => format!("{}/hls/{id}/live.m3u8", base_for("", viewer)),
+        Some(_) if !token_in_path => absolute_variant_url(viewer, id),
         _ => relative,
     }
+}
+
+/// A viewer's media playlist URL from the server's root, with its token
+/// (if any) as the path prefix.
+fn absolute_variant_url(viewer: &Viewer, id: &str) -> String {
+    format!("{}/hls/{id}/live.m3u8", base_for("", viewer))
 }
 
 /// A master playlist of `key` for `viewer`, asked at a URL that has no
@@ -129,7 +135,7 @@ pub(super) async fn master_for(
     {
         return elsewhere;
     }
-    let variant = format!("{}/hls/{}/live.m3u8", base_for("", viewer), key.id);
+    let variant = absolute_variant_url(viewer, &key.id);
     let q = key.engine_query().into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
     master(app, method, conn, key, &variant, q, viewer.clone()).await
 }

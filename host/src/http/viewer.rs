@@ -82,10 +82,7 @@ pub async fn ask_plugins(
         return Ok(());
     }
     let listing = app.channels.current();
-    let channel = request.content.as_ref().and_then(|key| match key.key_type {
-        crate::content::KeyType::Channel => listing.channel(key),
-        _ => listing.channels.iter().find(|l| l.channel.ids().any(|id| id.id == key.id)),
-    });
+    let channel = request.content.as_ref().and_then(|key| listing.playing(key).next());
     let player = crate::access::plugin_check::NewPlayer {
         request,
         kind,
@@ -124,17 +121,7 @@ impl Groups {
         if self.0.is_none() {
             return Ok(());
         }
-        let listing = app.channels.current();
-        // A channel key is found by the list's index (hashing every
-        // channel's key per request would cost milliseconds on a long list).
-        let listed = match key.key_type {
-            crate::content::KeyType::Channel => listing.channel(key).is_some_and(|l| self.sees(&l.channel)),
-            _ => listing
-                .channels
-                .iter()
-                .any(|l| self.sees(&l.channel) && l.channel.ids().any(|id| id.id == key.id)),
-        };
-        if listed {
+        if app.channels.current().playing(key).any(|l| self.sees(&l.channel)) {
             return Ok(());
         }
         Err(ApiError::new(

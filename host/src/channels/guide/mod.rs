@@ -103,7 +103,7 @@ impl GuideSlot {
     /// channels; a failure keeps the last good ones.
     pub async fn refresh(&self, http: &reqwest::Client, listing: &Listing) {
         let since = self.state.lock().validators.clone();
-        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        let now = time::now();
         let wanted = xmltv::Wanted {
             ids: listing.channels.iter().filter_map(|l| l.channel.tvg_id.clone()).collect(),
             names: listing

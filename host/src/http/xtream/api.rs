@@ -75,8 +75,7 @@ fn account(app: &AppState, login: &Login, headers: &HeaderMap) -> Value {
         .and_then(|b| b.port_u16())
         .unwrap_or(if protocol == "https" { 443 } else { 80 })
         .to_string();
-    let now =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let now = time::now();
     json!({
         "user_info": user_info(login),
         "server_info": {
@@ -140,12 +139,10 @@ fn streams(app: &AppState, login: &Login, category: Option<&str>) -> Value {
 /// descriptions in base64, as the API has them).
 fn guide(app: &AppState, login: &Login, stream_id: Option<&str>, limit: usize) -> Value {
     let listing = app.channels.current();
-    let number = stream_id.and_then(|s| s.parse::<u32>().ok());
-    let Some(listed) = number.and_then(|n| login.channels(&listing).find(|l| l.number == n)) else {
+    let Some(listed) = stream_id.and_then(|id| login.stream(&listing, id)) else {
         return json!({"epg_listings": []});
     };
-    let now =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let now = time::now();
     let channel_id = crate::channels::guide::write::guide_id(listed);
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     let listings: Vec<Value> = app

@@ -80,6 +80,12 @@ impl Login {
         listing.channels.iter().filter(move |l| groups.sees(&l.channel))
     }
 
+    /// The user's channel whose stream id (its number) is `stream_id`.
+    fn stream<'l>(&self, listing: &'l Listing, stream_id: &str) -> Option<&'l Listed> {
+        let number = stream_id.parse::<u32>().ok()?;
+        self.channels(listing).find(|l| l.number == number)
+    }
+
     /// `<base>/live/<username>/<password>/<stream_id>.<extension>`.
     fn live_url(&self, base: &str, stream_id: u32, extension: &str) -> String {
         let segment = |s: &str| percent_encoding::utf8_percent_encode(s, PATH_SEGMENT).to_string();
@@ -132,9 +138,7 @@ pub async fn live(
         }
     };
     let listing = app.channels.current();
-    let Some(listed) =
-        number.parse::<u32>().ok().and_then(|n| login.channels(&listing).find(|l| l.number == n))
-    else {
+    let Some(listed) = login.stream(&listing, number) else {
         return ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_stream",
