@@ -16,6 +16,7 @@
 //! one stream's parts together in one task.
 
 pub mod output;
+pub mod parts;
 pub mod playlist;
 pub mod segmenter;
 pub mod settings;
@@ -35,8 +36,10 @@ use crate::content::ContentKey;
 use crate::engine::select::SelectRequest;
 use crate::stream::{PlayerSlot, Registry, Session, StreamError, UserPlayer};
 
-pub use output::{HlsOutput, NoSegment, ServedTotals, ServedValues};
+pub use output::{Blocked, Directive, HlsOutput, NoSegment, ServedTotals, ServedValues};
 pub use settings::HlsSettings;
+pub use viewers::MAX_WAITING_PER_VIEWER;
+pub use window::PartState;
 
 /// Every stream's HLS output, by session.
 pub struct Hls {

@@ -21,10 +21,11 @@ use crate::events::{EventBus, PlayerKind, StreamEvent};
 use crate::stream::ring::MediaRead;
 use crate::stream::{PlayerSlot, Session, SessionState, StreamError};
 
+use super::parts::Cutting;
 use super::segmenter::Segmenter;
 use super::settings::HlsSettings;
 use super::viewers::{Departed, ViewerStats, Viewers};
-use super::window::{Listing, Segment, SegmentWindow};
+use super::window::{Listing, PartState, Segment, SegmentWindow};
 
 /// How often viewers' presence is checked.
 const SWEEP: Duration = Duration::from_secs(1);
@@ -39,7 +40,9 @@ const WHOLE_RING: Duration = Duration::from_secs(24 * 3600);
 pub struct OutputCounters {
     pub playlists: AtomicU64,
     pub segments_served: AtomicU64,
+    /// Bytes of segments and parts served.
     pub segment_bytes_served: AtomicU64,
+    pub parts_served: AtomicU64,
     pub segments_cut: AtomicU64,
     /// Times the segmenter fell behind the ring and lost data.
     pub lost: AtomicU64,
@@ -50,6 +53,7 @@ pub struct OutputCounters {
 pub struct ServedTotals {
     pub playlists: AtomicU64,
     pub segments: AtomicU64,
+    pub parts: AtomicU64,
     pub segment_bytes: AtomicU64,
 }
 
@@ -58,6 +62,7 @@ pub struct ServedTotals {
 pub struct ServedValues {
     pub playlists_served: u64,
     pub segments_served: u64,
+    pub parts_served: u64,
     pub segment_bytes_served: u64,
 }
 
@@ -66,6 +71,7 @@ impl ServedTotals {
         ServedValues {
             playlists_served: self.playlists.load(Ordering::Relaxed),
             segments_served: self.segments.load(Ordering::Relaxed),
+            parts_served: self.parts.load(Ordering::Relaxed),
             segment_bytes_served: self.segment_bytes.load(Ordering::Relaxed),
         }
     }
@@ -81,6 +87,7 @@ pub struct OutputStats {
     pub newest_segment: Option<u64>,
     pub playlists_served: u64,
     pub segments_served: u64,
+    pub parts_served: u64,
     pub segment_bytes_served: u64,
     pub segments_cut: u64,
     pub lost: u64,
@@ -101,7 +108,42 @@ struct Progress {
     /// Media cut so far, and the longest segment.
     media: Duration,
     longest: Duration,
+    /// Number of the newest segment, and of the newest part (segment, index).
+    last_segment: Option<u64>,
+    last_part: Option<(u64, usize)>,
     ended: bool,
+}
+
+/// Why a blocking playlist request is not answered with a playlist.
+#[derive(Debug)]
+pub enum Blocked {
+    /// Asks for more than the server may wait for (RFC 8216bis: 400).
+    TooFar,
+    /// The viewer already has as many blocking requests waiting as it may.
+    Busy,
+    /// The asked part did not come within the wait (503).
+    Timeout(Duration),
+    Ended(StreamError),
+}
+
+/// A blocking request counted as waiting until it is dropped (answered,
+/// or given up by its player).
+struct WaitingRequest<'a> {
+    viewers: &'a Mutex<Viewers>,
+    token: &'a str,
+}
+
+impl Drop for WaitingRequest<'_> {
+    fn drop(&mut self) {
+        self.viewers.lock().end_wait(self.token);
+    }
+}
+
+/// What a blocking playlist request waits for (`_HLS_msn`, `_HLS_part`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Directive {
+    pub msn: u64,
+    pub part: Option<usize>,
 }
 
 impl Progress {
@@ -124,6 +166,8 @@ pub struct HlsOutput {
     window: RwLock<SegmentWindow>,
     viewers: Mutex<Viewers>,
     progress: watch::Sender<Progress>,
+    /// Counts every change to the part being cut (for requests streaming it).
+    growth: watch::Sender<u64>,
     events: Arc<EventBus>,
     settings: HlsSettings,
     pub counters: OutputCounters,
@@ -142,6 +186,7 @@ impl HlsOutput {
             window: RwLock::new(SegmentWindow::new(settings.hls_window, settings.hls_segment)),
             viewers: Mutex::new(Viewers::default()),
             progress: watch::Sender::new(Progress::default()),
+            growth: watch::Sender::new(0),
             events,
             settings,
             counters: OutputCounters::default(),
@@ -186,17 +231,71 @@ impl HlsOutput {
     /// a running one finds it there. The waiting viewer (`token`) stays
     /// present meanwhile: the wait may be longer than the viewer timeout.
     pub async fn wait_until_playable(&self, limit: Duration, token: &str) -> Result<(), NoSegment> {
-        let mut rx = self.progress.subscribe();
         let target = self.settings.hls_segment;
+        match self.wait(limit, token, |p| p.playable(target)).await {
+            Ok(()) => Ok(()),
+            Err(Blocked::Timeout(d)) => Err(NoSegment::Timeout(d)),
+            Err(Blocked::Ended(e)) => Err(NoSegment::Ended(e)),
+            Err(Blocked::TooFar | Blocked::Busy) => unreachable!("only directives are too far or busy"),
+        }
+    }
+
+    /// A blocking playlist reload (RFC 8216bis 6.2.5.2): waits until the
+    /// playlist holds segment `msn` (or a later one), or with a part, that
+    /// part (or a later one); at most three target durations. A directive
+    /// more than two segments or the advance part limit ahead is refused at
+    /// once.
+    pub async fn wait_for(&self, directive: Directive, token: &str) -> Result<(), Blocked> {
+        let listing = self.listing();
+        let newest = listing.newest_part();
+        if directive.msn > listing.live_sequence + 1 {
+            return Err(Blocked::TooFar);
+        }
+        if let (Some(part), Some((msn, index))) = (directive.part, newest) {
+            let ahead = if directive.msn == msn { part.saturating_sub(index) } else { part + 1 };
+            if directive.msn >= msn && ahead > self.advance_part_limit() {
+                return Err(Blocked::TooFar);
+            }
+        }
+        let limit = Duration::from_secs(3 * listing.target_duration);
+        if !self.viewers.lock().begin_wait(token) {
+            return Err(Blocked::Busy);
+        }
+        let _waiting = WaitingRequest { viewers: &self.viewers, token };
+        self.wait(limit, token, |p| match directive.part {
+            Some(part) => p.last_part.is_some_and(|last| last >= (directive.msn, part)),
+            None => p.last_segment.is_some_and(|last| last >= directive.msn),
+        })
+        .await
+    }
+
+    /// Parts a blocking request may ask ahead of the newest (RFC 8216bis:
+    /// three, or three seconds of parts shorter than a second).
+    fn advance_part_limit(&self) -> usize {
+        match self.settings.hls_part {
+            Some(part) if part < Duration::from_secs(1) => (3.0 / part.as_secs_f64()).ceil() as usize,
+            _ => 3,
+        }
+    }
+
+    /// Waits until `ready` holds for the progress, renewing the viewer
+    /// `token` every half viewer timeout.
+    async fn wait(
+        &self,
+        limit: Duration,
+        token: &str,
+        ready: impl Fn(&Progress) -> bool,
+    ) -> Result<(), Blocked> {
+        let mut rx = self.progress.subscribe();
         let deadline = tokio::time::Instant::now() + limit;
         let renew_every = self.settings.hls_viewer_timeout / 2;
         loop {
             let until = deadline.min(tokio::time::Instant::now() + renew_every);
-            let waited = tokio::time::timeout_at(until, rx.wait_for(|p| p.playable(target) || p.ended)).await;
+            let waited = tokio::time::timeout_at(until, rx.wait_for(|p| ready(p) || p.ended)).await;
             match waited {
                 Ok(Ok(p)) if !p.ended => return Ok(()),
                 Ok(_) => {
-                    return Err(NoSegment::Ended(match self.session.state() {
+                    return Err(Blocked::Ended(match self.session.state() {
                         SessionState::Ended(_) => self.session.end_error(),
                         _ => StreamError::Stopped,
                     }));
@@ -204,9 +303,34 @@ impl HlsOutput {
                 Err(_) if until < deadline => {
                     self.renew(token);
                 }
-                Err(_) => return Err(NoSegment::Timeout(limit)),
+                Err(_) => return Err(Blocked::Timeout(limit)),
             }
         }
+    }
+
+    /// Part `index` of segment `sequence`, waiting (at most `limit`) while it
+    /// is the next to be cut; of a part being cut, the slices past `have`.
+    pub async fn part(&self, sequence: u64, index: usize, have: usize, limit: Duration) -> PartState {
+        let mut growth = self.growth.subscribe();
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            growth.borrow_and_update();
+            let state = self.window.read().part(sequence, index, have);
+            match state {
+                PartState::Next => {}
+                PartState::Open(ref new) if new.is_empty() => {}
+                other => return other,
+            }
+            match tokio::time::timeout_at(deadline, growth.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return PartState::Missing,
+            }
+        }
+    }
+
+    /// The configured part target, if LL-HLS is on.
+    pub fn part_target(&self) -> Option<Duration> {
+        self.settings.hls_part
     }
 
     /// `#EXT-X-TARGETDURATION` now, seconds.
@@ -232,9 +356,20 @@ impl HlsOutput {
     /// Counts a segment response (the stream's `bytes_out` too).
     pub fn served(&self, segment: &Segment) {
         self.counters.segments_served.fetch_add(1, Ordering::Relaxed);
-        let bytes = segment.cut.bytes as u64;
-        self.counters.segment_bytes_served.fetch_add(bytes, Ordering::Relaxed);
         self.totals.segments.fetch_add(1, Ordering::Relaxed);
+        self.bytes_served(segment.cut.bytes);
+    }
+
+    /// Counts a part response of `bytes` (the stream's `bytes_out` too).
+    pub fn part_served(&self, bytes: usize) {
+        self.counters.parts_served.fetch_add(1, Ordering::Relaxed);
+        self.totals.parts.fetch_add(1, Ordering::Relaxed);
+        self.bytes_served(bytes);
+    }
+
+    fn bytes_served(&self, bytes: usize) {
+        let bytes = bytes as u64;
+        self.counters.segment_bytes_served.fetch_add(bytes, Ordering::Relaxed);
         self.totals.segment_bytes.fetch_add(bytes, Ordering::Relaxed);
         self.session.counters.bytes_out.fetch_add(bytes, Ordering::Relaxed);
     }
@@ -255,6 +390,7 @@ impl HlsOutput {
             newest_segment: w.newest(),
             playlists_served: c.playlists.load(Ordering::Relaxed),
             segments_served: c.segments_served.load(Ordering::Relaxed),
+            parts_served: c.parts_served.load(Ordering::Relaxed),
             segment_bytes_served: c.segment_bytes_served.load(Ordering::Relaxed),
             segments_cut: c.segments_cut.load(Ordering::Relaxed),
             lost: c.lost.load(Ordering::Relaxed),
@@ -281,7 +417,7 @@ impl HlsOutput {
         let ring = &self.session.ring;
         let mut head = ring.subscribe();
         let mut seq = ring.join(WHOLE_RING, true).seq;
-        let mut segmenter = Segmenter::new(self.settings.hls_segment);
+        let mut segmenter = Segmenter::new(self.settings.hls_segment, self.settings.hls_part);
         let mut sweep = tokio::time::interval(SWEEP);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut idle_sweeps = 0;
@@ -291,20 +427,11 @@ impl HlsOutput {
                 match ring.read_media(seq) {
                     MediaRead::Chunk(chunk) => {
                         seq += 1;
-                        for cut in segmenter.push(*chunk) {
-                            let duration = cut.duration;
-                            self.window.write().push(cut);
-                            self.counters.segments_cut.fetch_add(1, Ordering::Relaxed);
-                            self.progress.send_modify(|p| {
-                                p.segments += 1;
-                                p.media += duration;
-                                p.longest = p.longest.max(duration);
-                            });
-                        }
+                        self.take(segmenter.push(*chunk));
                     }
                     MediaRead::Lagged { .. } => {
                         self.counters.lost.fetch_add(1, Ordering::Relaxed);
-                        segmenter.lost();
+                        self.take(segmenter.lost());
                         seq = ring.join(Duration::ZERO, true).seq;
                     }
                     MediaRead::Pending => break,
@@ -325,6 +452,41 @@ impl HlsOutput {
                 _ = stop.cancelled() => return,
             }
         }
+    }
+
+    /// Takes in what the segmenter cut from one chunk, and wakes who waits
+    /// for it.
+    fn take(&self, cuttings: Vec<Cutting>) {
+        if cuttings.is_empty() {
+            return;
+        }
+        for cutting in cuttings {
+            let mut window = self.window.write();
+            match cutting {
+                Cutting::Part(_) => {
+                    let sequence = window.live_sequence();
+                    window.apply(cutting);
+                    let index = window.live_parts() - 1;
+                    drop(window);
+                    self.progress.send_modify(|p| p.last_part = Some((sequence, index)));
+                }
+                Cutting::Segment(ref cut) => {
+                    let duration = cut.duration;
+                    window.apply(cutting);
+                    let sequence = window.newest();
+                    drop(window);
+                    self.counters.segments_cut.fetch_add(1, Ordering::Relaxed);
+                    self.progress.send_modify(|p| {
+                        p.segments += 1;
+                        p.media += duration;
+                        p.longest = p.longest.max(duration);
+                        p.last_segment = sequence;
+                    });
+                }
+                other => window.apply(other),
+            }
+        }
+        self.growth.send_modify(|n| *n += 1);
     }
 
     /// Announces viewers that left; their slots are released here.

@@ -3,7 +3,8 @@
 //! The segmenter reads the ring like a player does and decides where each
 //! segment starts and how long it is; a segment is a list of `Bytes` slices
 //! of the ring's chunks (plus the shared PAT+PMT before its keyframe), so it
-//! outlives the ring's eviction of those chunks at no copying cost.
+//! outlives the ring's eviction of those chunks at no copying cost. The
+//! slices are grouped in parts as they come (see [`super::parts`]).
 //!
 //! - A segment starts at a video keyframe, with the PAT and PMT in force
 //!   there, so it decodes on its own. It ends at the first keyframe at
@@ -17,14 +18,17 @@
 //!   media clock ends the segment being cut, and the next one is marked as a
 //!   discontinuity (its timestamps are unrelated to the previous ones). The
 //!   ended segment loses its last video frame, which the lost connection
-//!   most likely cut short (a decoder would report a broken picture).
+//!   most likely cut short (a decoder would report a broken picture),
+//!   unless a complete part already holds it.
 //! - Keepalive null packets (inserted while the engine is silent) are left out.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use acemux_ts::clock::{CLOCK_HZ, clock_diff};
 use bytes::Bytes;
 
+use super::parts::{Cutting, Part, PartCutter};
 use crate::stream::media::ChunkMedia;
 use crate::stream::ring::MediaChunk;
 
@@ -43,8 +47,9 @@ const MAX_STEP_FORWARD_SECS: u64 = 10;
 /// A finished segment, before the window numbers it.
 #[derive(Debug, Clone)]
 pub struct Cut {
-    /// PAT+PMT (when known) then the media, as slices of the ring's chunks.
-    pub parts: Vec<Bytes>,
+    /// Its parts; their slices one after another are the segment (PAT+PMT
+    /// when known, then the media, as slices of the ring's chunks).
+    pub parts: Vec<Arc<Part>>,
     pub bytes: usize,
     /// Media time covered (from timestamps; arrival time only for a stream
     /// that carries none).
@@ -57,16 +62,20 @@ pub struct Cut {
     pub program_date_time: SystemTime,
 }
 
+impl Cut {
+    /// The segment's bytes, as shared slices in order.
+    pub fn slices(&self) -> impl Iterator<Item = &Bytes> {
+        self.parts.iter().flat_map(|p| p.slices.iter())
+    }
+}
+
 /// The segment being cut.
 struct Building {
-    parts: Vec<Bytes>,
-    bytes: usize,
+    parts: PartCutter,
     /// Media time of its first byte (keyframe PTS, or the chunk's clock).
     start: Option<u64>,
     /// Latest media time seen in it.
     latest: Option<u64>,
-    /// Where its last video frame starts: part index, offset in the part.
-    last_frame: Option<(usize, usize)>,
     /// Arrival of its first chunk (for streams without timestamps).
     arrived: Instant,
     latest_arrival: Instant,
@@ -84,26 +93,6 @@ impl Building {
             _ => arrived.saturating_duration_since(self.arrived),
         }
     }
-
-    fn push(&mut self, data: Bytes) {
-        if !data.is_empty() {
-            self.bytes += data.len();
-            self.parts.push(data);
-        }
-    }
-
-    /// Drops the last video frame and what follows it; false if nothing
-    /// but the tables would be left.
-    fn drop_last_frame(&mut self) -> bool {
-        let Some((part, at)) = self.last_frame.take() else { return true };
-        self.parts.truncate(part + 1);
-        self.parts[part].truncate(at);
-        self.parts.retain(|p| !p.is_empty());
-        self.bytes = self.parts.iter().map(Bytes::len).sum();
-        // The first part is the PAT+PMT (when known); a segment needs a frame.
-        let tables = usize::from(self.parts.first().is_some_and(|p| p.len() <= 2 * 188));
-        self.parts.len() > tables
-    }
 }
 
 fn ticks(t: i64) -> Duration {
@@ -113,6 +102,8 @@ fn ticks(t: i64) -> Duration {
 /// See the module docs.
 pub struct Segmenter {
     target: Duration,
+    /// Part target (LL-HLS); `None` cuts each segment as one part.
+    part_target: Option<Duration>,
     building: Option<Building>,
     /// Connection number of the chunks being cut.
     connection: u64,
@@ -131,9 +122,10 @@ pub struct Segmenter {
 }
 
 impl Segmenter {
-    pub fn new(target: Duration) -> Self {
+    pub fn new(target: Duration, part_target: Option<Duration>) -> Self {
         Self {
             target,
+            part_target,
             building: None,
             connection: 0,
             keyframes_seen: false,
@@ -144,15 +136,15 @@ impl Segmenter {
         }
     }
 
-    /// Feeds one chunk; returns the segments it finished (at most two for a
-    /// chunk holding several keyframes).
-    pub fn push(&mut self, chunk: MediaChunk) -> Vec<Cut> {
-        let mut cuts = Vec::new();
-        let Some(media) = chunk.media else { return cuts };
+    /// Feeds one chunk; returns what it cut, in order: data for the part
+    /// being cut, parts and segments completed.
+    pub fn push(&mut self, chunk: MediaChunk) -> Vec<Cutting> {
+        let mut out = Vec::new();
+        let Some(media) = chunk.media else { return out };
         let arrived = chunk.appended_at;
         if chunk.connection != self.connection {
             if self.connection != 0 {
-                self.break_timeline(&mut cuts);
+                self.break_timeline(&mut out);
             }
             self.connection = chunk.connection;
             self.keyframes_seen = false;
@@ -164,7 +156,7 @@ impl Segmenter {
             let forward_limit = (MAX_STEP_FORWARD_SECS * CLOCK_HZ)
                 .max(u64::from(KEYFRAME_WAIT) * self.target.as_millis() as u64 * CLOCK_HZ / 1000);
             if step < -MAX_STEP_BACK || step > forward_limit as i64 {
-                self.break_timeline(&mut cuts);
+                self.break_timeline(&mut out);
                 self.keyframes_seen = false;
                 self.connection_start = None;
             }
@@ -173,7 +165,10 @@ impl Segmenter {
         self.keyframes_seen |= media.keyframes.is_some();
 
         let data = chunk.data;
+        let first = media.clock.map(|c| c.first);
         let mut from = 0;
+        // Media time where the data from `from` on starts.
+        let mut from_time = first;
         if let Some(k) = &media.keyframes {
             let mut points = vec![&k.first];
             if k.count > 1 && k.last.at > k.first.at {
@@ -182,40 +177,50 @@ impl Segmenter {
             for point in points {
                 match &mut self.building {
                     None => {
-                        self.begin(point.psi.clone(), point.pts, arrived, true);
+                        self.begin(point.psi.clone(), point.pts, arrived, true, &mut out);
                         from = point.at;
+                        from_time = point.pts;
                     }
                     Some(b) if b.elapsed(point.pts, arrived) >= self.target => {
-                        b.push(data.slice(from..point.at));
-                        self.finish(point.pts, arrived, &mut cuts);
-                        self.begin(point.psi.clone(), point.pts, arrived, true);
+                        let (s, e) = (b.elapsed(from_time, arrived), b.elapsed(point.pts, arrived));
+                        b.parts.media(data.slice(from..point.at), s, e, None, &mut out);
+                        self.finish(point.pts, arrived, &mut out);
+                        self.begin(point.psi.clone(), point.pts, arrived, true, &mut out);
                         from = point.at;
+                        from_time = point.pts;
                     }
-                    Some(_) => {}
+                    Some(b) => {
+                        // A keyframe inside the segment may start a part.
+                        let (s, e) = (b.elapsed(from_time, arrived), b.elapsed(point.pts, arrived));
+                        b.parts.media(data.slice(from..point.at), s, e, None, &mut out);
+                        from = point.at;
+                        from_time = point.pts;
+                        b.parts.keyframe(e, point.psi.clone(), &mut out);
+                    }
                 }
             }
         } else {
             let now = media.clock.map(|c| c.first);
             match &self.building {
                 None if !self.keyframes_seen && self.waited(start, now, arrived) => {
-                    self.begin_at_boundary(&media, arrived);
+                    self.begin_at_boundary(&media, arrived, &mut out);
                 }
-                None => return cuts,
+                None => return out,
                 Some(b) => {
                     let limit =
                         if self.keyframes_seen { self.target * MAX_TARGETS_PER_SEGMENT } else { self.target };
                     if b.elapsed(now, arrived) >= limit {
-                        self.finish(now, arrived, &mut cuts);
-                        self.begin_at_boundary(&media, arrived);
+                        self.finish(now, arrived, &mut out);
+                        self.begin_at_boundary(&media, arrived, &mut out);
                     }
                 }
             }
         }
         if let Some(b) = &mut self.building {
-            if let Some(at) = media.last_frame.filter(|at| *at >= from && *at < data.len()) {
-                b.last_frame = Some((b.parts.len(), at - from));
-            }
-            b.push(data.slice(from..));
+            let frame = media.last_frame.filter(|at| *at >= from && *at < data.len()).map(|at| at - from);
+            let end = media.clock.map(|c| c.last);
+            let (s, e) = (b.elapsed(from_time, arrived), b.elapsed(end, arrived));
+            b.parts.media(data.slice(from..), s, e.max(s), frame, &mut out);
             b.latest_arrival = arrived;
             if let Some(span) = media.clock {
                 b.latest = Some(match b.latest {
@@ -230,18 +235,18 @@ impl Segmenter {
                 _ => span.last,
             });
         }
-        cuts
+        out
     }
 
     /// Data was lost (the reader fell behind the ring): the segment being
-    /// cut is dropped, and the next one follows a break.
-    pub fn lost(&mut self) {
-        self.building = None;
-        self.break_pending = true;
-        self.next_date_time = None;
+    /// cut ends where its data ends, and the next one follows a break.
+    pub fn lost(&mut self) -> Vec<Cutting> {
+        let mut out = Vec::new();
+        self.break_timeline(&mut out);
         self.keyframes_seen = false;
         self.connection_start = None;
         self.clock = None;
+        out
     }
 
     /// Whether this connection has waited long enough for a keyframe.
@@ -253,55 +258,66 @@ impl Segmenter {
         waited >= self.target * KEYFRAME_WAIT
     }
 
-    fn begin_at_boundary(&mut self, media: &ChunkMedia, arrived: Instant) {
+    fn begin_at_boundary(&mut self, media: &ChunkMedia, arrived: Instant, out: &mut Vec<Cutting>) {
         let psi = media.psi.clone().unwrap_or_default();
-        self.begin(psi, media.clock.map(|c| c.first), arrived, false);
+        self.begin(psi, media.clock.map(|c| c.first), arrived, false, out);
     }
 
-    fn begin(&mut self, psi: Bytes, start: Option<u64>, arrived: Instant, keyframe: bool) {
+    fn begin(
+        &mut self,
+        psi: Bytes,
+        start: Option<u64>,
+        arrived: Instant,
+        keyframe: bool,
+        out: &mut Vec<Cutting>,
+    ) {
         let program_date_time = self.next_date_time.take().unwrap_or_else(|| {
             SystemTime::now().checked_sub(arrived.elapsed()).unwrap_or_else(SystemTime::now)
         });
-        let mut b = Building {
-            parts: Vec::with_capacity(64),
-            bytes: 0,
+        let independent = keyframe && !psi.is_empty();
+        let mut parts = PartCutter::new(self.part_target, independent);
+        parts.tables(psi, out);
+        self.building = Some(Building {
+            parts,
             start,
             latest: start,
-            last_frame: None,
             arrived,
             latest_arrival: arrived,
-            independent: keyframe && !psi.is_empty(),
+            independent,
             discontinuity: std::mem::take(&mut self.break_pending),
             program_date_time,
-        };
-        b.push(psi);
-        self.building = Some(b);
+        });
     }
 
     /// Closes the segment being cut at media time `end`.
-    fn finish(&mut self, end: Option<u64>, arrived: Instant, cuts: &mut Vec<Cut>) {
+    fn finish(&mut self, end: Option<u64>, arrived: Instant, out: &mut Vec<Cutting>) {
         let Some(b) = self.building.take() else { return };
         let duration = b.elapsed(end, arrived);
         self.next_date_time = Some(b.program_date_time + duration);
-        cuts.push(Cut {
-            parts: b.parts,
-            bytes: b.bytes,
+        let bytes = b.parts.bytes();
+        let parts = b.parts.finish(duration, out);
+        out.push(Cutting::Segment(Cut {
+            parts,
+            bytes,
             duration,
             independent: b.independent,
             discontinuity: b.discontinuity,
             program_date_time: b.program_date_time,
-        });
+        }));
     }
 
     /// The timeline breaks here: the segment being cut ends at the last
     /// media time it holds, and the next one is a discontinuity.
-    fn break_timeline(&mut self, cuts: &mut Vec<Cut>) {
+    fn break_timeline(&mut self, out: &mut Vec<Cutting>) {
         if let Some(mut b) = self.building.take() {
             // The segment now ends where its last frame started.
             let (end, arrived) = (b.latest, b.latest_arrival);
-            if b.drop_last_frame() {
+            b.parts.drop_last_frame();
+            if b.parts.has_media() {
                 self.building = Some(b);
-                self.finish(end, arrived, cuts);
+                self.finish(end, arrived, out);
+            } else {
+                out.push(Cutting::Abandoned);
             }
         }
         self.break_pending = true;
@@ -333,7 +349,19 @@ mod tests {
     }
 
     fn joined(cut: &Cut) -> Vec<u8> {
-        cut.parts.concat()
+        cut.slices().flat_map(|s| s.iter().copied()).collect()
+    }
+
+    /// The segments cutting `chunks` finishes.
+    fn segments(segmenter: &mut Segmenter, chunks: Vec<MediaChunk>) -> Vec<Cut> {
+        chunks
+            .into_iter()
+            .flat_map(|c| segmenter.push(c))
+            .filter_map(|c| match c {
+                Cutting::Segment(cut) => Some(cut),
+                _ => None,
+            })
+            .collect()
     }
 
     fn first_video_pts(ts: &[u8]) -> Option<u64> {
@@ -342,8 +370,8 @@ mod tests {
 
     #[test]
     fn cuts_at_keyframes_every_target_with_pat_pmt_first_and_pts_durations() {
-        let mut segmenter = Segmenter::new(Duration::from_secs(2));
-        let cuts: Vec<Cut> = chunks(FIXTURE, 100, 1).into_iter().flat_map(|c| segmenter.push(c)).collect();
+        let mut segmenter = Segmenter::new(Duration::from_secs(2), None);
+        let cuts = segments(&mut segmenter, chunks(FIXTURE, 100, 1));
         // 12 one-second GOPs: segments of 2 s from the first keyframe, the
         // last GOPs still being cut.
         assert_eq!(cuts.len(), 5);
@@ -373,19 +401,18 @@ mod tests {
 
     #[test]
     fn a_gop_longer_than_the_target_makes_a_longer_segment() {
-        let mut segmenter = Segmenter::new(Duration::from_millis(1500));
-        let cuts: Vec<Cut> = chunks(FIXTURE, 50, 1).into_iter().flat_map(|c| segmenter.push(c)).collect();
+        let mut segmenter = Segmenter::new(Duration::from_millis(1500), None);
+        let cuts = segments(&mut segmenter, chunks(FIXTURE, 50, 1));
         assert!(cuts.iter().all(|c| c.duration == Duration::from_secs(2)), "never cut mid-GOP");
     }
 
     #[test]
     fn a_new_connection_ends_the_segment_and_marks_a_discontinuity() {
-        let mut segmenter = Segmenter::new(Duration::from_secs(2));
+        let mut segmenter = Segmenter::new(Duration::from_secs(2), None);
         let half = FIXTURE.len() / PACKET_SIZE / 2 * PACKET_SIZE;
-        let mut cuts: Vec<Cut> =
-            chunks(&FIXTURE[..half], 100, 1).into_iter().flat_map(|c| segmenter.push(c)).collect();
+        let mut cuts = segments(&mut segmenter, chunks(&FIXTURE[..half], 100, 1));
         let before = cuts.len();
-        cuts.extend(chunks(FIXTURE, 100, 2).into_iter().flat_map(|c| segmenter.push(c)));
+        cuts.extend(segments(&mut segmenter, chunks(FIXTURE, 100, 2)));
         // The segment open at the break was closed before its last video
         // frame (most likely cut short); it lasts until the latest
         // presentation time it saw.
@@ -411,10 +438,10 @@ mod tests {
 
     #[test]
     fn keepalive_chunks_are_left_out() {
-        let mut segmenter = Segmenter::new(Duration::from_secs(2));
+        let mut segmenter = Segmenter::new(Duration::from_secs(2), None);
         let mut cuts = Vec::new();
         for (i, chunk) in chunks(FIXTURE, 100, 1).into_iter().enumerate() {
-            cuts.extend(segmenter.push(chunk));
+            cuts.extend(segments(&mut segmenter, vec![chunk]));
             if i % 3 == 0 {
                 let keepalive = MediaChunk {
                     data: acemux_ts::null_packets(7),
@@ -422,7 +449,7 @@ mod tests {
                     connection: 0,
                     appended_at: Instant::now(),
                 };
-                cuts.extend(segmenter.push(keepalive));
+                cuts.extend(segments(&mut segmenter, vec![keepalive]));
             }
         }
         assert_eq!(cuts.len(), 5);
@@ -442,8 +469,8 @@ mod tests {
                 p[at] = 0x06;
             }
         }
-        let mut segmenter = Segmenter::new(Duration::from_secs(2));
-        let cuts: Vec<Cut> = chunks(&ts, 20, 1).into_iter().flat_map(|c| segmenter.push(c)).collect();
+        let mut segmenter = Segmenter::new(Duration::from_secs(2), None);
+        let cuts = segments(&mut segmenter, chunks(&ts, 20, 1));
         assert!(!cuts.is_empty(), "cut by time");
         for cut in &cuts {
             assert!(!cut.independent);
@@ -451,6 +478,74 @@ mod tests {
             assert!((2.0..2.5).contains(&d), "duration {d}");
             let pids: Vec<u16> = packets(&joined(cut)).take(2).map(acemux_ts::pid).collect();
             assert_eq!(pids, [0, 0x1000], "PAT and PMT first");
+        }
+    }
+
+    #[test]
+    fn parts_follow_the_data_and_concatenate_to_their_segment() {
+        let target = Duration::from_millis(400);
+        let mut segmenter = Segmenter::new(Duration::from_secs(2), Some(target));
+        let (mut streamed, mut parts, mut cuts) = (Vec::new(), Vec::new(), Vec::new());
+        for chunk in chunks(FIXTURE, 20, 1) {
+            for c in segmenter.push(chunk) {
+                match c {
+                    Cutting::Data(d) => streamed.extend_from_slice(&d),
+                    Cutting::Part(p) => {
+                        // What was handed out as data is the part.
+                        let bytes: Vec<u8> = p.slices.concat();
+                        assert_eq!(bytes, std::mem::take(&mut streamed));
+                        assert_eq!(bytes.len(), p.bytes);
+                        parts.push(p);
+                    }
+                    Cutting::Segment(cut) => {
+                        let listed: Vec<_> = std::mem::take(&mut parts);
+                        assert_eq!(cut.parts.len(), listed.len());
+                        assert!(cut.parts.iter().zip(&listed).all(|(a, b)| Arc::ptr_eq(a, b)));
+                        cuts.push(cut);
+                    }
+                    Cutting::Abandoned => panic!("nothing to abandon"),
+                }
+            }
+        }
+        assert_eq!(cuts.len(), 5);
+        for cut in &cuts {
+            assert!(cut.parts.len() >= 4, "{} parts", cut.parts.len());
+            let sum: Duration = cut.parts.iter().map(|p| p.duration).sum();
+            assert_eq!(sum, cut.duration, "part durations add up to the segment's");
+            for part in &cut.parts {
+                assert!(part.duration <= target, "{:?}", part.duration);
+                let bytes = part.slices.concat();
+                let pids: Vec<u16> = packets(&bytes).take(3).map(acemux_ts::pid).collect();
+                if part.independent {
+                    assert_eq!(pids, [0, 0x1000, 0x100], "an independent part leads with PAT, PMT, video");
+                    let third = Packet::new(&bytes[2 * PACKET_SIZE..3 * PACKET_SIZE]).unwrap();
+                    assert!(is_random_access(&third, acemux_ts::access::VideoCodec::H264));
+                }
+            }
+            assert!(cut.parts[0].independent);
+            // One-second GOPs: a part starts at every keyframe.
+            assert_eq!(cut.parts.iter().filter(|p| p.independent).count(), 2);
+        }
+    }
+
+    #[test]
+    fn a_break_cuts_only_the_open_part_short() {
+        let mut segmenter = Segmenter::new(Duration::from_secs(2), Some(Duration::from_millis(400)));
+        let half = FIXTURE.len() / PACKET_SIZE / 2 * PACKET_SIZE;
+        let mut done = Vec::new();
+        for chunk in chunks(&FIXTURE[..half], 20, 1).into_iter().chain(chunks(FIXTURE, 20, 2)) {
+            for c in segmenter.push(chunk) {
+                match c {
+                    Cutting::Part(p) => done.push(p),
+                    Cutting::Segment(cut) => {
+                        assert!(cut.parts.iter().zip(&done).all(|(a, b)| Arc::ptr_eq(a, b)));
+                        assert_eq!(cut.parts.len(), done.len());
+                        assert_eq!(joined(&cut).len(), cut.bytes);
+                        done.clear();
+                    }
+                    _ => {}
+                }
+            }
         }
     }
 }

@@ -1,5 +1,5 @@
-//! Settings of the HLS output: how long segments are, how many a live
-//! playlist lists, and when a viewer who stopped fetching is gone.
+//! Settings of the HLS output: how long segments and parts are, how many a
+//! live playlist lists, and when a viewer who stopped fetching is gone.
 
 use std::time::Duration;
 
@@ -13,6 +13,13 @@ pub struct HlsSettings {
     /// longer segments.
     #[arg(long, env = "ACEMUX_HLS_SEGMENT", default_value = "4s", value_parser = segment_length)]
     pub hls_segment: Duration,
+    /// Low-Latency HLS part target (0.4 s up to half the segment length),
+    /// or `off`: parts of at most this length are listed as they are cut,
+    /// with blocking playlist reloads; players without LL-HLS ignore them.
+    /// Parts end at buffer chunks, so `--chunk-max-delay` bounds how short
+    /// they can be.
+    #[arg(long, env = "ACEMUX_HLS_PART", default_value = "1s", value_parser = part_length)]
+    pub hls_part: std::option::Option<Duration>,
     /// Segments listed in an HLS live playlist (3–100); three more stay
     /// fetchable after they leave it.
     #[arg(long, env = "ACEMUX_HLS_WINDOW", default_value = "6", value_parser = window)]
@@ -35,8 +42,25 @@ impl HlsSettings {
                 format_duration(self.hls_segment),
             );
         }
+        if let Some(part) = self.hls_part
+            && part * 2 > self.hls_segment
+        {
+            anyhow::bail!(
+                "invalid setting {}: {} must be at most half the HLS segment length ({}), or `off`",
+                values::setting_names::<Self>("hls_part"),
+                format_duration(part),
+                format_duration(self.hls_segment),
+            );
+        }
         Ok(())
     }
+}
+
+fn part_length(s: &str) -> Result<Option<Duration>, String> {
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    values::duration_within(s, Duration::from_millis(400), Duration::from_secs(30)).map(Some)
 }
 
 fn segment_length(s: &str) -> Result<Duration, String> {

@@ -35,7 +35,14 @@ pub struct Departed {
 struct Viewer {
     slot: PlayerSlot,
     stats: ViewerStats,
+    /// Blocking playlist requests of this viewer now waiting.
+    waiting: usize,
 }
+
+/// Blocking playlist requests one viewer may have waiting at once (a player
+/// has one; a second covers one it gave up on that the server has not
+/// noticed yet).
+pub const MAX_WAITING_PER_VIEWER: usize = 2;
 
 /// The viewers of one stream's HLS output.
 #[derive(Default)]
@@ -67,7 +74,7 @@ impl Viewers {
         let now = Instant::now();
         let user = slot.user().cloned();
         let stats = ViewerStats { id: self.next_id, client, user, since: now, last_seen: now, playlists: 0 };
-        self.by_token.insert(token, Viewer { slot, stats: stats.clone() });
+        self.by_token.insert(token, Viewer { slot, stats: stats.clone(), waiting: 0 });
         Ok(stats)
     }
 
@@ -80,6 +87,25 @@ impl Viewers {
                 true
             }
             None => false,
+        }
+    }
+
+    /// Counts a blocking request of the viewer with `token` as waiting;
+    /// false if it has as many as it may (or is unknown).
+    pub fn begin_wait(&mut self, token: &str) -> bool {
+        match self.by_token.get_mut(token) {
+            Some(v) if v.waiting < MAX_WAITING_PER_VIEWER => {
+                v.waiting += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A blocking request of the viewer with `token` stopped waiting.
+    pub fn end_wait(&mut self, token: &str) {
+        if let Some(v) = self.by_token.get_mut(token) {
+            v.waiting = v.waiting.saturating_sub(1);
         }
     }
 

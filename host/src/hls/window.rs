@@ -8,12 +8,20 @@
 //! A segment that slid out of the playlist stays fetchable for
 //! [`KEPT_AFTER_LISTING`] more segments, for viewers that fetched the
 //! playlist just before it slid.
+//!
+//! The window also holds the segment being cut: its complete parts (listed
+//! for low-latency players under the number the segment will get) and the
+//! data of the part being cut (streamed to a player that asked for it
+//! ahead, as `EXT-X-PRELOAD-HINT` invites).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
+
+use super::parts::{Cutting, Part};
 use super::segmenter::Cut;
 
 /// Segments still served after they left the playlist.
@@ -44,6 +52,40 @@ pub struct Listing {
     pub media_sequence: u64,
     pub discontinuity_sequence: u64,
     pub segments: Vec<Arc<Segment>>,
+    /// The segment being cut: its number and complete parts.
+    pub live_sequence: u64,
+    pub live_parts: Vec<Arc<Part>>,
+}
+
+impl Listing {
+    /// The newest complete part listed: segment number and part index.
+    pub fn newest_part(&self) -> Option<(u64, usize)> {
+        match self.live_parts.len() {
+            0 => self.segments.last().map(|s| (s.sequence, s.cut.parts.len().saturating_sub(1))),
+            n => Some((self.live_sequence, n - 1)),
+        }
+    }
+}
+
+/// The segment being cut.
+#[derive(Debug, Default)]
+struct LiveSegment {
+    parts: Vec<Arc<Part>>,
+    /// Data of the part being cut.
+    open: Vec<Bytes>,
+}
+
+/// Where a part stands, for a request that may be ahead of the cutting.
+#[derive(Debug)]
+pub enum PartState {
+    /// Complete.
+    Done(Arc<Part>),
+    /// Being cut: its data so far, past the slices the caller has.
+    Open(Vec<Bytes>),
+    /// Not begun, but next to be cut.
+    Next,
+    /// Gone, never to be, or too far ahead.
+    Missing,
 }
 
 /// See the module docs.
@@ -57,6 +99,7 @@ pub struct SegmentWindow {
     /// Whole seconds every listed segment fits in (never decreases).
     target_duration: u64,
     bytes: usize,
+    live: LiveSegment,
 }
 
 impl SegmentWindow {
@@ -69,6 +112,52 @@ impl SegmentWindow {
             discontinuities_dropped: 0,
             target_duration: target.as_secs_f64().ceil() as u64,
             bytes: 0,
+            live: LiveSegment::default(),
+        }
+    }
+
+    /// Takes in what the segmenter cut.
+    pub fn apply(&mut self, cutting: Cutting) {
+        match cutting {
+            Cutting::Data(data) => self.live.open.push(data),
+            Cutting::Part(part) => {
+                self.live.open.clear();
+                self.live.parts.push(part);
+            }
+            Cutting::Segment(cut) => {
+                self.live = LiveSegment::default();
+                self.push(cut);
+            }
+            Cutting::Abandoned => self.live = LiveSegment::default(),
+        }
+    }
+
+    /// Complete parts of the segment being cut.
+    pub fn live_parts(&self) -> usize {
+        self.live.parts.len()
+    }
+
+    /// Number the segment being cut will get.
+    pub fn live_sequence(&self) -> u64 {
+        self.next_number
+    }
+
+    /// Part `index` of segment `sequence`; of a part being cut, the slices
+    /// past the first `have`.
+    pub fn part(&self, sequence: u64, index: usize, have: usize) -> PartState {
+        if sequence == self.next_number {
+            return match self.live.parts.get(index) {
+                Some(part) => PartState::Done(part.clone()),
+                None if index == self.live.parts.len() && !self.live.open.is_empty() => {
+                    PartState::Open(self.live.open.get(have..).unwrap_or_default().to_vec())
+                }
+                None if index == self.live.parts.len() => PartState::Next,
+                None => PartState::Missing,
+            };
+        }
+        match self.get(sequence).and_then(|s| s.cut.parts.get(index).cloned()) {
+            Some(part) => PartState::Done(part),
+            None => PartState::Missing,
         }
     }
 
@@ -102,6 +191,8 @@ impl SegmentWindow {
             media_sequence: segments.first().map_or(self.next_number, |s| s.sequence),
             discontinuity_sequence: self.discontinuities_dropped + before,
             segments,
+            live_sequence: self.next_number,
+            live_parts: self.live.parts.clone(),
         }
     }
 
@@ -138,13 +229,17 @@ impl SegmentWindow {
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
-
     use super::*;
 
     fn cut(secs: f64, discontinuity: bool) -> Cut {
+        let part = Part {
+            slices: vec![Bytes::from_static(&[0x47; 188])],
+            bytes: 188,
+            duration: Duration::from_secs_f64(secs),
+            independent: true,
+        };
         Cut {
-            parts: vec![Bytes::from_static(&[0x47; 188])],
+            parts: vec![Arc::new(part)],
             bytes: 188,
             duration: Duration::from_secs_f64(secs),
             independent: true,

@@ -15,14 +15,13 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::stream;
 
 use crate::access::Viewer;
 use crate::content::{ContentKey, KeyType};
 use crate::engine::select::SelectRequest;
 use crate::engine_api::PlaybackFormat;
 use crate::events::PlayerKind;
-use crate::hls::{HlsOutput, NoSegment, playlist};
+use crate::hls::{Blocked, Directive, HlsOutput, NoSegment, playlist};
 
 use super::cluster::{Lookup, to_owner};
 use super::getstream::{QueryParams, query};
@@ -35,7 +34,7 @@ const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
 const MAX_TOKEN: usize = 64;
 
 /// The headers every HLS answer carries.
-fn cors(h: &mut HeaderMap) {
+pub(super) fn cors(h: &mut HeaderMap) {
     h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("content-length, etag"));
 }
@@ -49,7 +48,7 @@ fn playlist_headers() -> HeaderMap {
 }
 
 /// An error answer with the CORS headers, so a page sees the JSON.
-fn error(e: impl Into<ApiError>) -> Response {
+pub(super) fn error(e: impl Into<ApiError>) -> Response {
     let mut response = e.into().into_response();
     cors(response.headers_mut());
     response
@@ -200,13 +199,16 @@ pub async fn file(
                     ),
                 ))
             }
-            token => media(app, method, conn, &key.id, token, viewer.tally()).await,
+            token => match directive(&q) {
+                Ok(directive) => media(app, method, conn, &key.id, token, viewer.tally(), directive).await,
+                Err(e) => error(e),
+            },
         },
-        name => match name.strip_suffix(".ts").and_then(|n| n.parse::<u64>().ok()) {
-            Some(sequence) => segment(app, method, &key.id, sequence, &headers),
-            None => {
-                error(ApiError::not_found(format!("no HLS file `{name}` (index.m3u8, live.m3u8 or <n>.ts)")))
-            }
+        name => match super::hls_files::serve(&app, &method, &key.id, name, &headers).await {
+            Some(response) => response,
+            None => error(ApiError::not_found(format!(
+                "no HLS file `{name}` (index.m3u8, live.m3u8, <n>.ts or <n>.<part>.ts)"
+            ))),
         },
     }
 }
@@ -253,7 +255,36 @@ async fn master(
     (playlist_headers(), body).into_response()
 }
 
-/// The viewer's media playlist; fetching it keeps the viewer present.
+/// The delivery directives of a blocking playlist reload (RFC 8216bis
+/// 6.2.5.2): `_HLS_msn`, and `_HLS_part` with it.
+fn directive(q: &HashMap<String, String>) -> Result<Option<Directive>, ApiError> {
+    let number = |name: &str| {
+        q.get(name)
+            .map(|v| {
+                v.parse::<u64>().map_err(|_| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "bad_directive",
+                        format!("`{name}` must be a whole number"),
+                    )
+                })
+            })
+            .transpose()
+    };
+    match (number("_HLS_msn")?, number("_HLS_part")?) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => {
+            Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_directive", "`_HLS_part` needs `_HLS_msn`"))
+        }
+        (Some(msn), part) => {
+            Ok(Some(Directive { msn, part: part.map(|p| usize::try_from(p).unwrap_or(usize::MAX)) }))
+        }
+    }
+}
+
+/// The viewer's media playlist; fetching it keeps the viewer present. With
+/// a directive (and parts cut), it is answered when the playlist holds what
+/// the directive asks for.
 async fn media(
     app: AppState,
     method: Method,
@@ -261,6 +292,7 @@ async fn media(
     id: &str,
     token: Option<&str>,
     user: Option<crate::stream::UserPlayer>,
+    directive: Option<Directive>,
 ) -> Response {
     if method == Method::HEAD {
         return (playlist_headers(), Body::empty()).into_response();
@@ -277,11 +309,53 @@ async fn media(
         Ok(v) => v,
         Err(e) => return error(e),
     };
-    if let Err(e) = wait_until_playable(&app, &viewing.output, &viewing.token).await {
-        return error(e);
+    let output = &viewing.output;
+    let mut headers = playlist_headers();
+    match directive.filter(|_| output.part_target().is_some()) {
+        Some(directive) => {
+            if let Err(e) = output.wait_for(directive, &viewing.token).await {
+                return error(blocked(e));
+            }
+            // The answer to a directive never changes: a cache may keep it
+            // (its URL holds the directive) while the segment is listed.
+            let max_age = output.target_duration() * 6;
+            if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
+                headers.insert(header::CACHE_CONTROL, v);
+            }
+        }
+        None => {
+            if let Err(e) = wait_until_playable(&app, output, &viewing.token).await {
+                return error(e);
+            }
+        }
     }
-    viewing.output.playlist_served();
-    (playlist_headers(), playlist::media(&viewing.output.listing())).into_response()
+    output.renew(&viewing.token);
+    output.playlist_served();
+    (headers, playlist::media(&output.listing(), output.part_target())).into_response()
+}
+
+fn blocked(e: Blocked) -> ApiError {
+    match e {
+        Blocked::TooFar => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "directive_too_far",
+            "`_HLS_msn`/`_HLS_part` ask for more than two segments or the advance part limit ahead",
+        ),
+        Blocked::Busy => ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_waiting",
+            format!(
+                "this viewer already has {} blocking playlist requests waiting",
+                crate::hls::MAX_WAITING_PER_VIEWER
+            ),
+        ),
+        Blocked::Timeout(d) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "part_not_cut",
+            format!("the asked segment or part was not cut within {d:?} (three target durations)"),
+        ),
+        Blocked::Ended(e) => e.into(),
+    }
 }
 
 async fn wait_until_playable(app: &AppState, output: &HlsOutput, viewer: &str) -> Result<(), ApiError> {
@@ -293,39 +367,4 @@ async fn wait_until_playable(app: &AppState, output: &HlsOutput, viewer: &str) -
         ),
         NoSegment::Ended(e) => e.into(),
     })
-}
-
-/// A segment: its shared chunks, one after another (no copy).
-fn segment(app: AppState, method: Method, id: &str, sequence: u64, headers: &HeaderMap) -> Response {
-    let Some(output) = app.hls.find(id) else {
-        return error(ApiError::not_found(format!("no HLS output for `{id}` (open its playlist first)")));
-    };
-    let Some(segment) = output.segment(sequence) else {
-        return error(ApiError::not_found(format!(
-            "segment {sequence} is not held (too old, or not cut yet)"
-        )));
-    };
-    let etag = format!("\"{}-{}\"", segment.sequence, segment.cut.bytes);
-    let mut h = HeaderMap::new();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp2t"));
-    // Never changes; held for the window's length.
-    let max_age = app.hls.segments_held() as u64 * output.target_duration();
-    if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={max_age}, immutable")) {
-        h.insert(header::CACHE_CONTROL, v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&etag) {
-        h.insert(header::ETAG, v);
-    }
-    cors(&mut h);
-    if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
-        return (StatusCode::NOT_MODIFIED, h).into_response();
-    }
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(segment.cut.bytes));
-    if method == Method::HEAD {
-        return (h, Body::empty()).into_response();
-    }
-    output.served(&segment);
-    let parts = segment.cut.parts.clone();
-    let body = Body::from_stream(stream::iter(parts.into_iter().map(Ok::<_, std::io::Error>)));
-    (h, body).into_response()
 }

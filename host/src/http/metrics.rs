@@ -100,10 +100,11 @@ pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Result<
         hls_totals.playlists_served,
     );
     f.one("acemux_hls_segments_total", "counter", "HLS segments served.", hls_totals.segments_served);
+    f.one("acemux_hls_parts_total", "counter", "Low-Latency HLS parts served.", hls_totals.parts_served);
     f.one(
         "acemux_hls_segment_bytes_total",
         "counter",
-        "Bytes of HLS segments served.",
+        "Bytes of HLS segments and parts served.",
         hls_totals.segment_bytes_served,
     );
     f.one("acemux_ring_bytes", "gauge", "Bytes held in all stream buffers.", ring_bytes);

@@ -13,6 +13,7 @@ mod error;
 mod getstream;
 mod hdhomerun;
 mod hls;
+mod hls_files;
 mod live;
 mod metrics;
 mod playlist;
