@@ -10,6 +10,7 @@ const $ = (id) => document.getElementById(id);
 const history = new Map(); // stream key -> [{t, bytes, players}]
 let last = null; // latest snapshot
 let hls = null; // hls.js instance while watching
+let latencyTimer = null; // shows hls.js's latency while watching
 let channelsShown = "";
 let channels = []; // the channel list, sent again only when it changed
 
@@ -441,12 +442,15 @@ function watch(url, label) {
   $("watching").textContent = label;
   $("player-state").textContent = "";
   if (window.Hls && window.Hls.isSupported()) {
-    hls = new window.Hls({ liveSyncDurationCount: 3 });
+    // Low-Latency HLS: hls.js keeps the playlist's PART-HOLD-BACK behind
+    // the live edge, with blocking reloads and part requests.
+    hls = new window.Hls({ lowLatencyMode: true });
     hls.on(window.Hls.Events.ERROR, (_, data) => {
       if (data.fatal) $("player-state").textContent = "playback error: " + data.details;
     });
     hls.loadSource(url);
     hls.attachMedia(video);
+    latencyTimer = setInterval(showLatency, 1000);
   } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
     video.src = url; // Safari, iOS: native HLS
   } else {
@@ -458,7 +462,17 @@ function watch(url, label) {
   });
 }
 
+function showLatency() {
+  const latency = hls ? hls.latency : NaN;
+  const shown = Number.isFinite(latency) && latency > 0;
+  $("player-latency").textContent = shown ? latency.toFixed(1) + " s behind live" : "";
+  $("player-latency").dataset.latency = shown ? latency.toFixed(3) : "";
+}
+
 function stopWatching() {
+  clearInterval(latencyTimer);
+  latencyTimer = null;
+  $("player-latency").textContent = "";
   if (hls) {
     hls.destroy();
     hls = null;
