@@ -111,6 +111,8 @@ struct Progress {
     /// Number of the newest segment, and of the newest part (segment, index).
     last_segment: Option<u64>,
     last_part: Option<(u64, usize)>,
+    /// When the newest segment was completed.
+    last_segment_at: Option<std::time::Instant>,
     ended: bool,
 }
 
@@ -230,10 +232,27 @@ impl HlsOutput {
     /// viewer of a content that was not running waits for it, a viewer of
     /// a running one finds it there. The waiting viewer (`token`) stays
     /// present meanwhile: the wait may be longer than the viewer timeout.
+    ///
+    /// A player that waited is answered half a segment after the segment
+    /// that made the stream playable: it then reloads every target duration
+    /// half-way between two segments' completions, never just before one
+    /// (measured: answered at the completion, GStreamer's reloads missed the
+    /// next segment by milliseconds and it ran dry 7 s in).
     pub async fn wait_until_playable(&self, limit: Duration, token: &str) -> Result<(), NoSegment> {
         let target = self.settings.hls_segment;
+        if self.progress.borrow().playable(target) {
+            return Ok(());
+        }
+        let deadline = tokio::time::Instant::now() + limit;
         match self.wait(limit, token, |p| p.playable(target)).await {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                let completed = self.progress.borrow().last_segment_at;
+                if let Some(at) = completed {
+                    let phase = tokio::time::Instant::from_std(at) + target / 2;
+                    tokio::time::sleep_until(phase.min(deadline)).await;
+                }
+                Ok(())
+            }
             Err(Blocked::Timeout(d)) => Err(NoSegment::Timeout(d)),
             Err(Blocked::Ended(e)) => Err(NoSegment::Ended(e)),
             Err(Blocked::TooFar | Blocked::Busy) => unreachable!("only directives are too far or busy"),
@@ -481,6 +500,7 @@ impl HlsOutput {
                         p.media += duration;
                         p.longest = p.longest.max(duration);
                         p.last_segment = sequence;
+                        p.last_segment_at = Some(std::time::Instant::now());
                     });
                 }
                 other => window.apply(other),
