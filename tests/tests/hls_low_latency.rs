@@ -6,7 +6,8 @@
 //! segment's bytes; cache headers tell a CDN what it may keep.
 //!
 //! ffmpeg, mpv, GStreamer and hls.js play these playlists in `hls.rs`,
-//! `hls_start.rs` and `hls_players.rs` (parts are on by default).
+//! `hls_start.rs`, `hls_gstreamer.rs` and `hls_browser.rs` (parts are on
+//! by default).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
