@@ -11,8 +11,10 @@ pub mod load;
 pub mod log_capture;
 pub mod orchestrator;
 pub mod plugins;
+pub mod recording;
 pub mod soak;
 pub mod toolchains;
+pub mod vlc;
 
 use std::time::{Duration, Instant};
 

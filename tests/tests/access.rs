@@ -9,10 +9,10 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use ace_sim::{Media, SimConfig};
 use acemux::access::PlayerAccess;
 use acemux::channels::Channel;
 use acemux::content::{ContentKey, KeyType};
+use acemux_tests::recording::recorded;
 use acemux_tests::{Harness, PlayerClient, content_id};
 
 const TOKEN: &str = "grandmas-secret-42";
@@ -22,13 +22,6 @@ const TOM: &str = "toms-token-0007";
 const KID: &str = "kids-token-1234";
 /// A user who may keep one stream running.
 const SAM: &str = "sams-token-5678";
-
-fn recorded() -> SimConfig {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/h264-aac.ts");
-    let media = Media::read(&fixture).expect("the committed fixture is valid TS");
-    let real_time = media.bitrate_bps().expect("the fixture has timestamps");
-    SimConfig { bitrate_bps: 2 * real_time, media: Some(media), ..SimConfig::default() }
-}
 
 async fn token_mode() -> Harness {
     acemux_tests::log_capture::capture();
@@ -40,7 +33,7 @@ async fn token_mode() -> Harness {
     ))
     .expect("TOML");
     let users = acemux::access::users::users_from_file(&value["users"]).unwrap();
-    Harness::start(recorded(), move |s| {
+    Harness::start(recorded(2), move |s| {
         s.access.player_access = PlayerAccess::Token;
         // Every listed channel may play at once.
         s.engines.max_streams_per_engine = 10;
@@ -332,7 +325,7 @@ async fn the_users_file_is_read_again_when_it_changes() {
     let (ann, bob, ann_new) = ("anns-token-0001", "bobs-token-0002", "anns-token-0003");
     write_users(&path, &format!("[[users]]\nname = \"ann\"\ntoken = \"{ann}\"\nmax_players = 1\n"));
     let users_file = path.clone();
-    let h = Harness::start(recorded(), move |s| {
+    let h = Harness::start(recorded(2), move |s| {
         s.access.player_access = PlayerAccess::Token;
         s.engines.max_streams_per_engine = 10;
         s.access.users_file = acemux::values::OrNone(Some(users_file));

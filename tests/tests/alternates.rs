@@ -5,11 +5,10 @@
 //! decode across the switch. Everything ends with no engine session left open.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-use ace_sim::{ContentBehaviour, Media, SimConfig};
+use ace_sim::{ContentBehaviour, SimConfig};
 use acemux::channels::Channel;
 use acemux::content::{ContentKey, KeyType};
 use acemux_tests::{Harness, PlayerClient, content_id};
@@ -17,10 +16,7 @@ use tokio::process::Command;
 
 /// The recorded fixture (real H.264/AAC), paced at twice real time.
 fn recorded(contents: HashMap<String, ContentBehaviour>) -> SimConfig {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/h264-aac.ts");
-    let media = Media::read(&fixture).expect("the committed fixture is valid TS");
-    let real_time = media.bitrate_bps().expect("the fixture has timestamps");
-    SimConfig { bitrate_bps: 2 * real_time, media: Some(media), contents, ..SimConfig::default() }
+    SimConfig { contents, ..acemux_tests::recording::recorded(2) }
 }
 
 fn dead() -> ContentBehaviour {
@@ -70,8 +66,7 @@ fn ffmpeg_available(test: &str) -> bool {
 
 fn players_available(test: &str) -> bool {
     let test = format!("alternates::{test}");
-    acemux_test_artifacts::programs::available(&test, &["mpv"], "mpv")
-        && acemux_test_artifacts::programs::available(&test, &["cvlc", "setpriv"], "vlc-bin vlc-plugin-base")
+    acemux_test_artifacts::programs::available(&test, &["mpv"], "mpv") && acemux_tests::vlc::available(&test)
 }
 
 /// Decodes `seconds` of media from `url` (killed after 60 s); what ffmpeg
@@ -108,12 +103,7 @@ async fn player_errors(player: &str, url: &str) -> String {
             c.args(["--no-config", "--vo=null", "--ao=null", "--length=14", "--msg-level=all=error", url]);
             c
         }
-        _ => {
-            let mut c = Command::new("setpriv");
-            c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "cvlc", "--intf", "dummy"]);
-            c.args(["--vout", "dummy", "--aout", "dummy", "--run-time=14", "--play-and-exit", url]);
-            c
-        }
+        _ => acemux_tests::vlc::command(url, 14, &[]),
     };
     let child = command.stdin(std::process::Stdio::null()).kill_on_drop(true).output();
     let out = match tokio::time::timeout(Duration::from_secs(60), child).await {

@@ -317,13 +317,7 @@ async fn a_source_s_channel_decodes_in_ffmpeg() {
     let local = dir.path().join("local.m3u");
     std::fs::write(&local, format!("{}\n", content_id(6))).unwrap();
     let config = settings_file(&dir, &files.url("list.m3u"), &local, "");
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/h264-aac.ts");
-    let media = ace_sim::Media::read(&fixture).unwrap();
-    let sim = SimConfig {
-        bitrate_bps: 2 * media.bitrate_bps().unwrap(),
-        media: Some(media),
-        ..SimConfig::default()
-    };
+    let sim = acemux_tests::recording::recorded(2);
     let config_path = config.clone();
     let mut h = Harness::start(sim, move |s| {
         s.channels =

@@ -9,21 +9,15 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ace_sim::{ContentBehaviour, Media, SimConfig};
+use ace_sim::ContentBehaviour;
 use acemux::channels::Channel;
 use acemux::content::{ContentKey, KeyType};
 use acemux_tests::browser::Browser;
 use acemux_tests::plugins::install;
+use acemux_tests::recording::recorded;
 use acemux_tests::{Harness, PlayerClient, TempDir, content_id};
 use fantoccini::Locator;
 use serde_json::json;
-
-fn recorded_sim() -> SimConfig {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/h264-aac.ts");
-    let media = Media::read(&fixture).expect("the committed fixture is valid TS");
-    let real_time = media.bitrate_bps().expect("the fixture has timestamps");
-    SimConfig { bitrate_bps: real_time, media: Some(media), ..SimConfig::default() }
-}
 
 fn channel(name: &str, id: String) -> Channel {
     let mut channel = Channel::new(name.into(), ContentKey::new(KeyType::ContentId, id));
@@ -57,7 +51,7 @@ async fn the_dashboard_shows_a_new_player_and_plays_the_channel_through_hls() {
     let plugins = TempDir::new("dashboard-plugins");
     install(plugins.path(), "null-strip", acemux_test_artifacts::NULL_STRIP, None);
     let dir = plugins.path().to_path_buf();
-    let h = Harness::start(recorded_sim(), |s| {
+    let h = Harness::start(recorded(1), |s| {
         s.channels.channels = channels;
         s.hls.hls_segment = Duration::from_secs(2);
         s.plugins.plugins_dir = acemux::values::OrNone(Some(dir));
@@ -194,7 +188,7 @@ async fn a_channel_s_row_shows_the_id_it_plays_and_its_switches() {
         return;
     }
     let (gone, good) = (content_id(25), content_id(26));
-    let mut sim = recorded_sim();
+    let mut sim = recorded(1);
     let dead = ContentBehaviour { start_error: Some("failed to load content".into()), ..Default::default() };
     sim.contents = [(gone.clone(), dead)].into();
     let mut two_ids = channel("Two ids", gone);
@@ -232,7 +226,7 @@ async fn admin_actions_need_the_token_once_and_the_page_fits_a_phone() {
     }
     let id = content_id(23);
     let channels = vec![channel("Phone channel", id.clone())];
-    let h = Harness::start(recorded_sim(), |s| {
+    let h = Harness::start(recorded(1), |s| {
         s.channels.channels = channels;
         s.front.admin_token = Some("s3cret-token".into());
     })
@@ -292,7 +286,7 @@ async fn admin_actions_need_the_token_once_and_the_page_fits_a_phone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_live_feed_is_server_sent_events_under_the_status_rules() {
-    let h = Harness::start(recorded_sim(), |s| {
+    let h = Harness::start(recorded(1), |s| {
         s.front.admin_token = Some("feed-token".into());
         s.front.status_access = acemux::http::StatusAccess::Token;
     })
@@ -324,7 +318,7 @@ async fn the_live_feed_is_server_sent_events_under_the_status_rules() {
     for asset in ["/assets/dashboard.js", "/assets/dashboard.css", "/assets/hls.light.min.js"] {
         assert_eq!(h.http.get(h.url(asset)).send().await.unwrap().status(), 200, "{asset}");
     }
-    let off = Harness::start(recorded_sim(), |s| s.dashboard.dashboard = false).await;
+    let off = Harness::start(recorded(1), |s| s.dashboard.dashboard = false).await;
     let r = off.http.get(off.url("/")).send().await.unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "not_found");
@@ -335,7 +329,7 @@ async fn the_page_reconnects_by_itself_after_acemux_restarts() {
     if !browser_available("the_page_reconnects_by_itself_after_acemux_restarts") {
         return;
     }
-    let mut h = Harness::start(recorded_sim(), |_| {}).await;
+    let mut h = Harness::start(recorded(1), |_| {}).await;
     let addr = h.acemux.as_ref().unwrap().addr();
     let browser = Browser::start(1024, 768).await.expect("chromium through chromedriver");
     browser.client.goto(&h.url("/")).await.expect("the dashboard loads");
@@ -385,7 +379,7 @@ async fn the_dashboard_shows_each_source_and_filters_channels_by_group() {
         ),
     )
     .unwrap();
-    let h = Harness::start(recorded_sim(), move |s| {
+    let h = Harness::start(recorded(1), move |s| {
         s.channels = acemux::config::Settings::from_args(["acemux", "--config", config.to_str().unwrap()])
             .unwrap()
             .channels;
@@ -452,7 +446,7 @@ async fn the_dashboard_shows_each_user_s_players_and_streams_against_its_limits(
     )
     .unwrap();
     let users = acemux::access::users::users_from_file(&value["users"]).unwrap();
-    let h = Harness::start(recorded_sim(), move |s| {
+    let h = Harness::start(recorded(1), move |s| {
         s.access.player_access = acemux::access::PlayerAccess::Token;
         s.access.users = users;
     })

@@ -8,25 +8,15 @@
 //! that starts mid-GOP or without PAT/PMT makes ffmpeg print decode errors
 //! at `-v error`; a keyframe join prints nothing.
 
-use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-use ace_sim::{Media, SimConfig};
 use acemux::stream::{JoinAt, LagPolicy};
+use acemux_tests::recording::recorded;
 use acemux_tests::{Harness, RawPlayer, content_id};
 use acemux_ts::access::{VideoCodec, is_random_access};
 use acemux_ts::{PACKET_SIZE, Packet};
 use tokio::process::Command;
-
-/// The fixture, paced at twice its real-time rate so a test needs a few
-/// seconds, not twelve.
-fn recorded_sim() -> SimConfig {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/h264-aac.ts");
-    let media = Media::read(&fixture).expect("the committed fixture is valid TS");
-    let real_time = media.bitrate_bps().expect("the fixture has timestamps");
-    SimConfig { bitrate_bps: 2 * real_time, media: Some(media), ..SimConfig::default() }
-}
 
 /// Whether ffmpeg and ffprobe can be run (else the test is skipped, loudly).
 fn ffmpeg_available(test: &str) -> bool {
@@ -79,7 +69,7 @@ async fn probe_codecs(url: &str) -> Vec<String> {
 /// the first player's decode errors, each late joiner's, and the session's
 /// status entry.
 async fn first_player_and_late_joiners(join_at: JoinAt) -> (String, Vec<String>, serde_json::Value) {
-    let h = Harness::start(recorded_sim(), |s| {
+    let h = Harness::start(recorded(2), |s| {
         s.stream.join_at = join_at;
         // The session must still be there for the status read at the end.
         s.stream.grace_period = Duration::from_secs(10);
@@ -147,7 +137,7 @@ async fn the_looped_recording_plays_across_its_seams() {
     // eight times faster than real time. Each pass's timestamps continue
     // the last, so a decoder sees one continuous channel: not even a
     // warning about timestamps going back.
-    let mut sim = recorded_sim();
+    let mut sim = recorded(2);
     sim.bitrate_bps *= 4;
     let h = Harness::start(sim, |_| {}).await;
     let diagnostics = decode_diagnostics(&h.stream_url(&content_id(72)), "30", "warning").await;
@@ -159,7 +149,7 @@ async fn ffprobe_finds_video_and_audio_through_every_url_form() {
     if !ffmpeg_available("ffprobe_finds_video_and_audio_through_every_url_form") {
         return;
     }
-    let h = Harness::start(recorded_sim(), |_| {}).await;
+    let h = Harness::start(recorded(2), |_| {}).await;
     let id = content_id(71);
     // The first probe starts the stream; the others join it, at keyframes.
     for path in [
@@ -179,7 +169,7 @@ async fn a_lagging_player_skips_to_a_keyframe_after_pat_and_pmt() {
     if !ffmpeg_available("a_lagging_player_skips_to_a_keyframe_after_pat_and_pmt") {
         return;
     }
-    let mut sim = recorded_sim();
+    let mut sim = recorded(2);
     // ~30 times real time into a ring of ~0.2 s: about six GOPs.
     sim.bitrate_bps = 16_000_000;
     let h = Harness::start(sim, |s| {

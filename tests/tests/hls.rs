@@ -8,16 +8,16 @@
 //! The ffmpeg tests need Debian's `ffmpeg` package (`.ci/run` installs it).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::process::Output;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use ace_sim::{Media, SimConfig};
+use ace_sim::Media;
 use acemux::config::Settings;
 use acemux_test_artifacts as wasm;
 use acemux_tests::hls::HlsViewer;
 use acemux_tests::plugins::install;
+use acemux_tests::recording::recorded;
 use acemux_tests::{Harness, TempDir, content_id};
 use acemux_ts::access::{VideoCodec, is_random_access};
 use acemux_ts::clock::{clock_diff, pes_pts};
@@ -27,18 +27,6 @@ use tokio::process::Command;
 const VIDEO_PID: u16 = 0x100;
 const AUDIO_PID: u16 = 0x101;
 const PMT_PID: u16 = 0x1000;
-
-fn media() -> Media {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/h264-aac.ts");
-    Media::read(&fixture).expect("the committed fixture is valid TS")
-}
-
-/// The recording at `speed` times its real-time rate.
-fn recorded_sim(speed: u64) -> SimConfig {
-    let media = media();
-    let real_time = media.bitrate_bps().expect("the fixture has timestamps");
-    SimConfig { bitrate_bps: speed * real_time, media: Some(media), ..SimConfig::default() }
-}
 
 /// Two-second segments, so a test sees several in a few seconds.
 fn short_segments(s: &mut Settings) {
@@ -89,7 +77,7 @@ async fn ffmpeg_decodes_hls_as_first_viewer_and_as_a_later_one() {
     if !ffmpeg_available("ffmpeg_decodes_hls_as_first_viewer_and_as_a_later_one") {
         return;
     }
-    let h = Harness::start(recorded_sim(1), short_segments).await;
+    let h = Harness::start(recorded(1), short_segments).await;
     let url = manifest(&h, &content_id(1));
     let first = tokio::spawn(decode_errors(url.clone(), 20));
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -103,7 +91,7 @@ async fn ffmpeg_decodes_hls_as_first_viewer_and_as_a_later_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ts_player_and_an_hls_viewer_share_one_engine_session() {
-    let h = Harness::start(recorded_sim(2), short_segments).await;
+    let h = Harness::start(recorded(2), short_segments).await;
     let id = content_id(2);
     let mut player = h.player(&id).await;
     let viewer = HlsViewer::open(&h.http, &manifest(&h, &id)).await.expect("master playlist");
@@ -129,7 +117,7 @@ async fn a_ts_player_and_an_hls_viewer_share_one_engine_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn segments_decode_alone_and_their_extinf_is_their_pts_span() {
-    let h = Harness::start(recorded_sim(2), short_segments).await;
+    let h = Harness::start(recorded(2), short_segments).await;
     let url = manifest(&h, &content_id(3));
     let viewer = HlsViewer::open(&h.http, &url).await.expect("master playlist");
 
@@ -190,8 +178,8 @@ async fn segments_decode_alone_and_their_extinf_is_their_pts_span() {
 async fn an_upstream_reconnect_is_a_discontinuity_and_ffmpeg_decodes_across_it() {
     // The engine drops the first connection after 5 s of media; the next
     // one starts the recording (and its timestamps) over.
-    let mut sim = recorded_sim(1);
-    let five_seconds = media().bitrate_bps().unwrap() * 5 / 8;
+    let mut sim = recorded(1);
+    let five_seconds = Media::sample().bitrate_bps().unwrap() * 5 / 8;
     sim.drop_after_bytes = Some(five_seconds);
     sim.drop_first_connection_only = true;
     let h = Harness::start(sim, short_segments).await;
@@ -232,7 +220,7 @@ async fn an_upstream_reconnect_is_a_discontinuity_and_ffmpeg_decodes_across_it()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stream_ends_after_the_last_viewer_stops_polling_and_the_grace_period() {
-    let h = Harness::start(recorded_sim(2), |s| {
+    let h = Harness::start(recorded(2), |s| {
         s.hls.hls_segment = Duration::from_secs(1);
         s.hls.hls_viewer_timeout = Duration::from_secs(2);
     })
@@ -261,7 +249,7 @@ async fn the_stream_ends_after_the_last_viewer_stops_polling_and_the_grace_perio
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_json_errors_and_probes_start_nothing() {
-    let h = Harness::start(recorded_sim(1), |s| {
+    let h = Harness::start(recorded(1), |s| {
         s.channels.channels = vec![acemux::channels::Channel::new(
             "One".into(),
             acemux::content::ContentKey::new(acemux::content::KeyType::Infohash, content_id(6)),
@@ -309,7 +297,7 @@ async fn filter_plugins_apply_to_hls_segments() {
     let config = format!("[config]\ndrop_pids = [{AUDIO_PID}]\n");
     install(dir.path(), "pid-filter", wasm::PID_FILTER, Some(&config));
     let d = dir.path().to_path_buf();
-    let h = Harness::start(recorded_sim(2), |s| {
+    let h = Harness::start(recorded(2), |s| {
         short_segments(s);
         s.plugins.plugins_dir = acemux::values::OrNone(Some(d));
     })
@@ -358,7 +346,7 @@ async fn event_hooks_hear_hls_viewers_come_and_go_marked_as_such() {
     let dir = TempDir::new("hls-events");
     install(dir.path(), "event-log", wasm::EVENT_LOG, None);
     let d = dir.path().to_path_buf();
-    let h = Harness::start(recorded_sim(2), |s| {
+    let h = Harness::start(recorded(2), |s| {
         s.hls.hls_segment = Duration::from_secs(1);
         s.hls.hls_viewer_timeout = Duration::from_secs(2);
         s.plugins.plugins_dir = acemux::values::OrNone(Some(d));
@@ -390,7 +378,7 @@ async fn event_hooks_hear_hls_viewers_come_and_go_marked_as_such() {
 async fn segments_outlive_the_buffer_chunks_they_were_cut_from() {
     // A buffer of two chunks (about a second of this stream) behind a
     // window of six two-second segments.
-    let h = Harness::start(recorded_sim(2), |s| {
+    let h = Harness::start(recorded(2), |s| {
         short_segments(s);
         s.stream.ring_bytes = 2 * s.stream.chunk_bytes;
     })

@@ -7,22 +7,14 @@
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs
 //! them).
 
-use std::path::Path;
 use std::time::Duration;
 
-use ace_sim::{Media, SimConfig};
 use acemux_tests::browser::Browser;
+use acemux_tests::recording::recorded;
 use acemux_tests::{Harness, content_id};
 
 /// Where hls.js must play, at most, behind the newest media listed.
 const LATENCY_TARGET_SECS: f64 = 4.0;
-
-fn recorded_real_time() -> SimConfig {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/h264-aac.ts");
-    let media = Media::read(&fixture).expect("the committed fixture is valid TS");
-    let real_time = media.bitrate_bps().expect("the fixture has timestamps");
-    SimConfig { bitrate_bps: real_time, media: Some(media), ..SimConfig::default() }
-}
 
 /// Watches `url` with the dashboard's `watch()`, recording what the video
 /// element and hls.js report.
@@ -55,7 +47,7 @@ async fn hls_js_plays_a_cold_content_a_minute_in_low_latency_mode_without_a_stal
     ) {
         return;
     }
-    let h = Harness::start(recorded_real_time(), |_| {}).await;
+    let h = Harness::start(recorded(1), |_| {}).await;
     let browser = Browser::start(1280, 900).await.expect("chromium through chromedriver");
     browser.client.goto(&h.url("/")).await.expect("the dashboard loads");
     browser.eval(&start_watching(&format!("/ace/manifest.m3u8?id={}", content_id(1)))).await.unwrap();

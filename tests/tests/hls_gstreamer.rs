@@ -8,11 +8,10 @@
 //! Needs Debian's `gstreamer1.0-tools` with the good, bad and libav plugins
 //! (`.ci/run` installs them).
 
-use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use ace_sim::{Media, SimConfig};
+use acemux_tests::recording::recorded;
 use acemux_tests::{Harness, content_id};
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
@@ -20,13 +19,6 @@ use tokio::process::Command;
 const PAUSED: &str = "Buffering, setting pipeline to PAUSED";
 const RESUMED: &str = "Done buffering, setting pipeline to PLAYING";
 const PLAYING: &str = "Setting pipeline to PLAYING";
-
-fn recorded_real_time() -> SimConfig {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/h264-aac.ts");
-    let media = Media::read(&fixture).expect("the committed fixture is valid TS");
-    let real_time = media.bitrate_bps().expect("the fixture has timestamps");
-    SimConfig { bitrate_bps: real_time, media: Some(media), ..SimConfig::default() }
-}
 
 /// Runs `element` on `url` for `seconds`; gst-launch's messages with the
 /// time each came, from the start.
@@ -73,7 +65,7 @@ async fn plays_without_rebuffering(element: &str, id: u32) {
     ) {
         return;
     }
-    let h = Harness::start(recorded_real_time(), |_| {}).await;
+    let h = Harness::start(recorded(1), |_| {}).await;
     let url = h.url(&format!("/ace/manifest.m3u8?id={}", content_id(id)));
     let lines = play(element, &url, 75).await;
     let log =

@@ -9,22 +9,15 @@
 //! `hls_start.rs`, `hls_gstreamer.rs` and `hls_browser.rs` (parts are on
 //! by default).
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ace_sim::{ContentBehaviour, Media, SimConfig};
+use ace_sim::ContentBehaviour;
 use acemux::config::Settings;
 use acemux_tests::hls::HlsViewer;
+use acemux_tests::recording::recorded;
 use acemux_tests::{Harness, content_id};
 use reqwest::StatusCode;
 use reqwest::header::{CACHE_CONTROL, CONTENT_LENGTH, HeaderMap};
-
-fn recorded_real_time() -> SimConfig {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/h264-aac.ts");
-    let media = Media::read(&fixture).expect("the committed fixture is valid TS");
-    let real_time = media.bitrate_bps().expect("the fixture has timestamps");
-    SimConfig { bitrate_bps: real_time, media: Some(media), ..SimConfig::default() }
-}
 
 /// Two-second segments in half-second parts.
 fn low_latency(s: &mut Settings) {
@@ -92,7 +85,7 @@ fn error_code(answer: &Answer) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blocking_reload_answers_when_the_asked_part_is_cut() {
-    let h = Harness::start(recorded_real_time(), low_latency).await;
+    let h = Harness::start(recorded(1), low_latency).await;
     let viewer =
         HlsViewer::open(&h.http, &h.url(&format!("/ace/manifest.m3u8?id={}", content_id(1)))).await.unwrap();
     let plain = get(&h, &viewer.media_url).await;
@@ -152,7 +145,7 @@ async fn a_blocking_reload_answers_when_the_asked_part_is_cut() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wait_is_bounded_and_a_viewer_cannot_pile_up_waiting_requests() {
     let id = content_id(2);
-    let mut sim = recorded_real_time();
+    let mut sim = recorded(1);
     let stall = ContentBehaviour { stall_after: Some(Duration::from_secs(8)), ..Default::default() };
     sim.contents.insert(id.to_lowercase(), stall);
     let h = Harness::start(sim, low_latency).await;
@@ -210,7 +203,7 @@ async fn a_wait_is_bounded_and_a_viewer_cannot_pile_up_waiting_requests() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parts_concatenate_to_their_segment_and_the_hinted_part_streams_as_it_is_cut() {
-    let h = Harness::start(recorded_real_time(), low_latency).await;
+    let h = Harness::start(recorded(1), low_latency).await;
     let viewer =
         HlsViewer::open(&h.http, &h.url(&format!("/ace/manifest.m3u8?id={}", content_id(3)))).await.unwrap();
     let playlist = get(&h, &viewer.media_url).await.body;

@@ -6,26 +6,18 @@
 //!
 //! Needs Debian's `mpv` (`.ci/run` installs it).
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ace_sim::{Media, SimConfig};
+use acemux_tests::recording::recorded;
 use acemux_tests::{Harness, content_id};
 use tokio::process::Command;
-
-fn recorded_real_time() -> SimConfig {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/h264-aac.ts");
-    let media = Media::read(&fixture).expect("the committed fixture is valid TS");
-    let real_time = media.bitrate_bps().expect("the fixture has timestamps");
-    SimConfig { bitrate_bps: real_time, media: Some(media), ..SimConfig::default() }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_hls_viewer_of_a_cold_content_plays_a_minute_without_a_stall() {
     if !acemux_test_artifacts::programs::available("hls_start::first_viewer", &["mpv"], "mpv") {
         return;
     }
-    let h = Harness::start(recorded_real_time(), |_| {}).await;
+    let h = Harness::start(recorded(1), |_| {}).await;
     let log = acemux_tests::TempDir::new("mpv-hls-start");
     let log_file = log.path().join("mpv.log");
     let url = h.url(&format!("/ace/manifest.m3u8?id={}", content_id(1)));

@@ -8,11 +8,12 @@
 use std::path::Path;
 use std::time::Duration;
 
-use ace_sim::{Media, SimConfig};
+use ace_sim::SimConfig;
 use acemux::plugins::contract::PACKAGE_VERSION;
 use acemux_tests::plugins::{
     assert_called_without_errors, assert_refused_for_version, play_contents, plugin,
 };
+use acemux_tests::recording::recorded;
 use acemux_tests::toolchains::{build_js, js_available, js_source, wit, wit_of_version};
 use acemux_tests::{Harness, TempDir, content_id};
 use acemux_ts::{NULL_PID, PACKET_SIZE, pid};
@@ -23,13 +24,6 @@ const VIDEO_PID: u16 = 0x100;
 
 fn recording() -> Vec<u8> {
     std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/h264-aac.ts")).unwrap()
-}
-
-/// An engine playing the recording at twice its real-time rate.
-fn recorded_sim() -> SimConfig {
-    let media = Media::new(recording().into()).expect("the committed fixture is valid TS");
-    let real_time = media.bitrate_bps().expect("the fixture has timestamps");
-    SimConfig { bitrate_bps: 2 * real_time, media: Some(media), ..SimConfig::default() }
 }
 
 /// Installs a built plugin with the settings file from its source directory.
@@ -82,8 +76,7 @@ async fn a_javascript_filter_removes_its_pid_from_what_every_player_receives() {
     let plugins = TempDir::new("js-filter");
     install(plugins.path(), "pid-drop", &wasm);
     let dir = plugins.path().to_path_buf();
-    let h =
-        Harness::start(recorded_sim(), |s| s.plugins.plugins_dir = acemux::values::OrNone(Some(dir))).await;
+    let h = Harness::start(recorded(2), |s| s.plugins.plugins_dir = acemux::values::OrNone(Some(dir))).await;
     let filter = plugin(&h, "pid-drop").await;
     assert_eq!(filter["status"], "active", "{filter}");
     assert_eq!(filter["capabilities"]["filter"], true, "{filter}");

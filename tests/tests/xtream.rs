@@ -6,14 +6,13 @@
 //! refused as apps expect (`user_info.auth` 0) and nothing starts; the
 //! password never shows in acemux's log or status.
 
-use std::path::Path;
 use std::time::Duration;
 
-use ace_sim::{Media, SimConfig};
 use acemux::access::PlayerAccess;
 use acemux::channels::Channel;
 use acemux::channels::guide::{GuideSpec, Location};
 use acemux::content::{ContentKey, KeyType};
+use acemux_tests::recording::recorded;
 use acemux_tests::{Harness, PlayerClient, TempDir, content_id};
 use base64::Engine as _;
 use serde_json::Value;
@@ -21,13 +20,6 @@ use tokio::process::Command;
 
 const TOKEN: &str = "grandmas-secret-42";
 const KID: &str = "kids-token-1234";
-
-fn recorded() -> SimConfig {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/h264-aac.ts");
-    let media = Media::read(&fixture).expect("the committed fixture is valid TS");
-    let real_time = media.bitrate_bps().expect("the fixture has timestamps");
-    SimConfig { bitrate_bps: 2 * real_time, media: Some(media), ..SimConfig::default() }
-}
 
 /// A guide with two programmes of `news.tv`: the one on now and the next.
 fn guide() -> String {
@@ -53,7 +45,7 @@ async fn start(dir: &TempDir) -> Harness {
     ))
     .unwrap();
     let users = acemux::access::users::users_from_file(&value["users"]).unwrap();
-    Harness::start(recorded(), move |s| {
+    Harness::start(recorded(2), move |s| {
         s.access.player_access = PlayerAccess::Token;
         s.engines.max_streams_per_engine = 10;
         s.access.users = users;
