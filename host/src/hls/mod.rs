@@ -61,10 +61,13 @@ pub struct Viewing {
 
 impl Hls {
     pub fn new(registry: Arc<Registry>, settings: HlsSettings) -> Arc<Self> {
-        // A stream's start may take the init timeout; then a segment and a
-        // half of media (see `HlsOutput::wait_until_playable`), with room
-        // for a GOP longer than the target.
-        let first_segment_wait = registry.context().stream.init_timeout + settings.hls_segment * 4;
+        // A stream's start may take the init timeout; then the first
+        // playlist's lead and half a segment (see
+        // `HlsOutput::wait_until_playable`), with room for a GOP longer
+        // than the target.
+        let target = settings.hls_segment;
+        let first_segment_wait =
+            registry.context().stream.init_timeout + output::first_playlist_lead(target, target) + target * 2;
         Arc::new(Self {
             registry,
             settings,

@@ -148,17 +148,32 @@ pub struct Directive {
     pub part: Option<usize>,
 }
 
+/// The least media a common player keeps buffered ahead before it pauses
+/// to rebuffer: VLC 3's adaptive demuxer (its `DEFAULT_MIN_BUFFERING`).
+/// Measured: VLC started on a playlist of two 4 s segments logged "PCR is
+/// called too late" and rebuffered at every segment; on three, never.
+const PLAYER_MIN_BUFFER: Duration = Duration::from_secs(6);
+
+/// How much media a young stream's first playlist lists before a player is
+/// answered (see `Progress::playable`).
+pub(super) fn first_playlist_lead(target: Duration, longest: Duration) -> Duration {
+    let segment = longest.max(target);
+    (segment * 2).max(segment + PLAYER_MIN_BUFFER)
+}
+
 impl Progress {
     /// Whether a player can start without running dry. A player of a
     /// young stream starts at its first segment, so what is listed is all
     /// the lead it will ever have on the live edge; the next segment takes
     /// the longest segment's time to be cut, and a player looks for it only
     /// at its next playlist reload, up to a target duration later (ffmpeg
-    /// reloads after the last segment's duration). So: two segments or
-    /// more, and twice the longest segment of media (measured: with one
-    /// and a half, mpv ran dry every 8–12 s).
+    /// reloads after the last segment's duration). Just before that reload
+    /// its lead is what was listed less a segment, and it must not be under
+    /// what the player keeps buffered. So: two segments or more, twice the
+    /// longest segment of media (measured: with one and a half, mpv ran dry
+    /// every 8–12 s), and a segment more than `PLAYER_MIN_BUFFER`.
     fn playable(&self, target: Duration) -> bool {
-        self.segments >= 2 && self.media >= self.longest.max(target) * 2
+        self.segments >= 2 && self.media >= first_playlist_lead(target, self.longest)
     }
 }
 
