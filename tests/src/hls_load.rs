@@ -8,6 +8,8 @@
 //! A segment fetch is in time when it completes within the segment's own
 //! duration (a player downloading slower than it plays stalls); a segment
 //! that slid out of the window before the viewer got to it is missed.
+//! With `low_latency`, viewers read parts instead (see
+//! [`crate::ll_hls_load`]).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -34,6 +36,8 @@ pub struct HlsPlan {
     /// The stream is a recording with keyframes: every segment must start
     /// with PAT, PMT and a keyframe.
     pub recorded: bool,
+    /// Viewers are Low-Latency HLS players: blocking reloads and parts.
+    pub low_latency: bool,
 }
 
 /// What a run measured.
@@ -47,13 +51,16 @@ pub struct HlsReport {
     pub master: Spread,
     /// Segment request to first byte.
     pub segment_ttfb: Spread,
-    /// Segment request to last byte.
+    /// Segment (or part) request to last byte.
     pub segment_fetch: Spread,
+    /// Blocking playlist reload to its answer (low latency).
+    pub blocking_wait: Spread,
     pub playlists: u64,
     pub segments: u64,
-    /// Fetches that took longer than the segment lasts.
+    pub parts: u64,
+    /// Fetches that took longer than the segment (or part) lasts.
     pub late_segments: u64,
-    /// Segments that slid out of the window before the viewer fetched them.
+    /// Segments (parts) that left the playlist before the viewer fetched them.
     pub missed_segments: u64,
     /// Segments not starting with PAT, PMT and a keyframe (recordings only).
     pub bad_segment_starts: u64,
@@ -68,22 +75,24 @@ impl HlsReport {
             && self.missed_segments == 0
             && self.bad_segment_starts == 0
             && self.errors.is_empty()
-            && self.segments > 0
+            && self.segments + self.parts > 0
     }
 }
 
 #[derive(Default)]
-struct ViewerResult {
-    master: Option<Duration>,
-    ttfb: Vec<Duration>,
-    fetch: Vec<Duration>,
-    playlists: u64,
-    segments: u64,
-    late: u64,
-    missed: u64,
-    bad_starts: u64,
-    bytes: u64,
-    error: Option<String>,
+pub(crate) struct ViewerResult {
+    pub master: Option<Duration>,
+    pub ttfb: Vec<Duration>,
+    pub fetch: Vec<Duration>,
+    pub blocking_waits: Vec<Duration>,
+    pub playlists: u64,
+    pub segments: u64,
+    pub parts: u64,
+    pub late: u64,
+    pub missed: u64,
+    pub bad_starts: u64,
+    pub bytes: u64,
+    pub error: Option<String>,
 }
 
 /// Runs the plan and reports.
@@ -98,7 +107,12 @@ pub async fn run_hls(plan: &HlsPlan) -> HlsReport {
             tokio::time::sleep(delay).await;
             let mut r = ViewerResult::default();
             let content = content_id(plan.content_base + (i % plan.contents.max(1)) as u32);
-            if let Err(e) = view(&plan, &content, end, &mut r).await {
+            let viewed = if plan.low_latency {
+                crate::ll_hls_load::view(&plan, &content, end, &mut r).await
+            } else {
+                view(&plan, &content, end, &mut r).await
+            };
+            if let Err(e) = viewed {
                 r.error = Some(format!("viewer {i}: {e:#}"));
             }
             r
@@ -119,8 +133,10 @@ pub async fn run_hls(plan: &HlsPlan) -> HlsReport {
         master: Spread::of(results.iter().filter_map(|r| r.master).collect()),
         segment_ttfb: Spread::of(results.iter().flat_map(|r| r.ttfb.iter().copied()).collect()),
         segment_fetch: Spread::of(results.iter().flat_map(|r| r.fetch.iter().copied()).collect()),
+        blocking_wait: Spread::of(results.iter().flat_map(|r| r.blocking_waits.iter().copied()).collect()),
         playlists: results.iter().map(|r| r.playlists).sum(),
         segments: results.iter().map(|r| r.segments).sum(),
+        parts: results.iter().map(|r| r.parts).sum(),
         late_segments: results.iter().map(|r| r.late).sum(),
         missed_segments: results.iter().map(|r| r.missed).sum(),
         bad_segment_starts: results.iter().map(|r| r.bad_starts).sum(),
@@ -134,16 +150,8 @@ pub async fn run_hls(plan: &HlsPlan) -> HlsReport {
 async fn view(plan: &HlsPlan, content: &str, end: Instant, r: &mut ViewerResult) -> anyhow::Result<()> {
     let mut http = KeepAlive::new(plan.target);
     let asked = Instant::now();
-    let master = http.get(&format!("/ace/manifest.m3u8?id={content}"), None).await?;
+    let (media_path, base) = media_playlist_path(&mut http, content).await?;
     r.master = Some(asked.elapsed());
-    let master = match m3u8_rs::parse_playlist_res(&master.body) {
-        Ok(m3u8_rs::Playlist::MasterPlaylist(m)) => m,
-        _ => bail!("not a master playlist: {}", String::from_utf8_lossy(&master.body)),
-    };
-    let variant = &master.variants.first().context("no variant")?.uri;
-    // `../hls/<id>/live.m3u8?viewer=…` relative to `/ace/manifest.m3u8`.
-    let media_path = format!("/{}", variant.trim_start_matches("../"));
-    let base = media_path.rsplit_once('/').map_or("", |(dir, _)| dir).to_owned();
     let mut next: Option<u64> = None;
     while Instant::now() < end {
         let response = http.get(&media_path, None).await?;
@@ -204,8 +212,26 @@ async fn view(plan: &HlsPlan, content: &str, end: Instant, r: &mut ViewerResult)
     Ok(())
 }
 
+/// Opens the master playlist of `content`; the media playlist's path and
+/// the directory its segments are in.
+pub(crate) async fn media_playlist_path(
+    http: &mut KeepAlive,
+    content: &str,
+) -> anyhow::Result<(String, String)> {
+    let master = http.get(&format!("/ace/manifest.m3u8?id={content}"), None).await?;
+    let master = match m3u8_rs::parse_playlist_res(&master.body) {
+        Ok(m3u8_rs::Playlist::MasterPlaylist(m)) => m,
+        _ => bail!("not a master playlist: {}", String::from_utf8_lossy(&master.body)),
+    };
+    let variant = &master.variants.first().context("no variant")?.uri;
+    // `../hls/<id>/live.m3u8?viewer=…` relative to `/ace/manifest.m3u8`.
+    let media_path = format!("/{}", variant.trim_start_matches("../"));
+    let base = media_path.rsplit_once('/').map_or("", |(dir, _)| dir).to_owned();
+    Ok((media_path, base))
+}
+
 /// PAT, PMT, then a video keyframe.
-fn starts_cleanly(segment: &[u8]) -> bool {
+pub(crate) fn starts_cleanly(segment: &[u8]) -> bool {
     let first: Vec<Packet> = packets(segment).take(3).filter_map(Packet::new).collect();
     first.len() == 3
         && first[0].pid() == 0
@@ -214,23 +240,23 @@ fn starts_cleanly(segment: &[u8]) -> bool {
         && segment.len().is_multiple_of(PACKET_SIZE)
 }
 
-struct Response {
-    body: Vec<u8>,
+pub(crate) struct Response {
+    pub body: Vec<u8>,
 }
 
 /// One kept-alive HTTP/1.1 connection, reopened when it fails.
-struct KeepAlive {
+pub(crate) struct KeepAlive {
     target: SocketAddr,
     conn: Option<BufReader<TcpStream>>,
 }
 
 impl KeepAlive {
-    fn new(target: SocketAddr) -> Self {
+    pub fn new(target: SocketAddr) -> Self {
         Self { target, conn: None }
     }
 
     /// GETs `path` (200 expected); records the time to the first body byte.
-    async fn get(&mut self, path: &str, ttfb: Option<&mut Option<Duration>>) -> anyhow::Result<Response> {
+    pub async fn get(&mut self, path: &str, ttfb: Option<&mut Option<Duration>>) -> anyhow::Result<Response> {
         let limit = Duration::from_secs(30);
         match tokio::time::timeout(limit, self.try_get(path, ttfb)).await {
             Ok(Ok(r)) => Ok(r),

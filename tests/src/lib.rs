@@ -7,6 +7,7 @@ pub mod files;
 pub mod floor;
 pub mod hls;
 pub mod hls_load;
+pub mod ll_hls_load;
 pub mod load;
 pub mod log_capture;
 pub mod orchestrator;

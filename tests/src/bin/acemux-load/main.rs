@@ -73,6 +73,11 @@ struct Args {
     /// polls its playlist and fetches every new segment, as players do.
     #[arg(long)]
     hls: bool,
+    /// With `--hls`: the viewers are Low-Latency HLS players (as hls.js in
+    /// `lowLatencyMode`): blocking playlist reloads for the next part, and
+    /// every part fetched as it is listed.
+    #[arg(long, requires = "hls")]
+    low_latency: bool,
     /// After the run, also run the same players against the fan-out floor
     /// (`acemux_tests::floor`: a bare server writing one shared stream) as
     /// a child process, and report both costs per GB and their ratio.
@@ -318,10 +323,14 @@ fn print_hls_report(
     println!("master playlist   : {}", report.master);
     println!("segment ttfb      : {}", report.segment_ttfb);
     println!("segment fetch     : {}", report.segment_fetch);
+    if report.parts > 0 {
+        println!("blocking reload   : {}", report.blocking_wait);
+    }
     println!(
-        "playlists {} | segments {} | late {} | missed {} | bad starts {} | errors {}",
+        "playlists {} | segments {} | parts {} | late {} | missed {} | bad starts {} | errors {}",
         report.playlists,
         report.segments,
+        report.parts,
         report.late_segments,
         report.missed_segments,
         report.bad_segment_starts,
@@ -440,6 +449,7 @@ async fn main() -> anyhow::Result<()> {
             duration: Duration::from_secs_f64(args.duration),
             content_base: 1000,
             recorded: args.media.is_some(),
+            low_latency: args.low_latency,
         };
         let report = run_hls(&plan).await;
         let cpu = child.as_ref().and_then(Child_::cpu_seconds).zip(cpu_before).map(|(a, b)| a - b);
