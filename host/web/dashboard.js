@@ -443,8 +443,10 @@ function watch(url, label) {
   $("player-state").textContent = "";
   if (window.Hls && window.Hls.isSupported()) {
     // Low-Latency HLS: hls.js keeps the playlist's PART-HOLD-BACK behind
-    // the live edge, with blocking reloads and part requests.
-    hls = new window.Hls({ lowLatencyMode: true });
+    // the live edge, with blocking reloads and part requests; when it falls
+    // further behind (its start lands before a keyframe, a stall) it plays
+    // up to 10% faster until it is back (pitch kept).
+    hls = new window.Hls({ lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.1 });
     hls.on(window.Hls.Events.ERROR, (_, data) => {
       if (data.fatal) $("player-state").textContent = "playback error: " + data.details;
     });
