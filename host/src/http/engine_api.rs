@@ -22,7 +22,7 @@ use crate::engine::select::SelectRequest;
 use crate::engine_api::{ClientPlayback, PlaybackFormat};
 use crate::stream::{Player, SessionState, StreamError};
 
-use super::getstream::stream_headers;
+use super::getstream::stream_response;
 use super::playlist::base_url;
 use super::{ApiError, AppState, Connection};
 
@@ -134,7 +134,7 @@ pub async fn playback(
             open.0.bytes.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
         }
     });
-    (stream_headers(), Body::from_stream(body)).into_response()
+    stream_response(Body::from_stream(body))
 }
 
 /// `GET /ace/m/{infohash}/{token}.m3u8`: the client's HLS playback, the

@@ -38,6 +38,18 @@ pub(super) fn stream_headers() -> HeaderMap {
     h
 }
 
+/// A live stream's response: its headers, and a body that ends when the
+/// connection closes. It is answered as HTTP/1.0 so the body goes out as
+/// it is, not in chunked framing: a chunk header between every two buffer
+/// chunks would cost a send call each, and split the zero-copy path's one
+/// `sendfile` per chunk in two (see `crate::zero_copy`). An endless body
+/// gains nothing from HTTP/1.1's framing or keep-alive.
+pub(super) fn stream_response(body: Body) -> Response {
+    let mut response = (stream_headers(), body).into_response();
+    *response.version_mut() = axum::http::Version::HTTP_10;
+    response
+}
+
 pub async fn getstream(
     State(app): State<AppState>,
     conn: Option<Extension<Connection>>,
@@ -133,7 +145,7 @@ pub(super) async fn stream(
             totals.time_to_first_byte.observe(requested_at.elapsed());
         }
     });
-    Ok((stream_headers(), Body::from_stream(body)).into_response())
+    Ok(stream_response(Body::from_stream(body)))
 }
 
 /// Probes get the stream's headers without starting anything.
