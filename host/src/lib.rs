@@ -46,6 +46,7 @@ mod periodic;
 pub mod plugins;
 pub mod stream;
 pub mod values;
+pub mod zero_copy;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -206,6 +207,7 @@ impl Acemux {
             dashboard,
             engine_api: engine_api_settings,
         } = settings;
+        let zero_copy = stream.zero_copy;
         let descriptors = descriptors::raise_limit();
         let connection_cap =
             front.max_connections.get().unwrap_or_else(|| descriptors.default_connection_cap());
@@ -331,6 +333,7 @@ impl Acemux {
             front.client_timeout,
             stop_accepting.clone(),
             shutdown_timeout,
+            zero_copy,
         ));
         info!(
             %addr,

@@ -64,6 +64,12 @@ pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Result<
     f.one("acemux_streams", "gauge", "Stream sessions held now.", sessions.len());
     f.one("acemux_streams_live", "gauge", "Stream sessions with data flowing.", live);
     f.one("acemux_players", "gauge", "Players attached now (TS players and HLS viewers).", players);
+    f.one(
+        "acemux_buffer_kernel_bytes",
+        "gauge",
+        "Bytes of stream buffers held in kernel pages (--zero-copy on; not in the process's RSS).",
+        crate::zero_copy::pages::held_bytes(),
+    );
     // Players by user: names of configured users only (a bounded set).
     let users = app.access.users();
     let mut by_user: std::collections::BTreeMap<&str, usize> =

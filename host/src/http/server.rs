@@ -27,6 +27,7 @@ use tracing::{debug, warn};
 
 use super::connection_limit::{ConnectionLimit, Refusal};
 use super::write_timeout::WriteTimeout;
+use crate::zero_copy::socket::SendfileSocket;
 
 /// Refused connections being answered at once; more are closed unanswered.
 /// Small: each holds a descriptor for up to [`REFUSAL_TIME`], taken from
@@ -53,6 +54,7 @@ pub async fn serve(
     client_timeout: Duration,
     shutdown: CancellationToken,
     drain: Duration,
+    zero_copy: bool,
 ) {
     let mut connections = JoinSet::new();
     let refusing = Arc::new(Semaphore::new(REFUSING));
@@ -85,7 +87,7 @@ pub async fn serve(
             }
         };
         let _ = tcp.set_nodelay(true);
-        let io = WriteTimeout::new(tcp, client_timeout);
+        let io = WriteTimeout::new(SendfileSocket::new(tcp, zero_copy), client_timeout);
         let conn_info = Connection { peer, write_timed_out: io.flag() };
         let router = router.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {

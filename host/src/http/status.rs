@@ -128,6 +128,7 @@ pub fn session_json(s: &Session, hls: Option<&HlsOutput>, detail: Detail) -> Val
             "appended_bytes": ring.appended_bytes,
             "span_seconds": ring.span_seconds,
             "keyframes": ring.keyframes,
+            "kernel_pages": ring.kernel_pages,
         },
         "counters": s.counters.snapshot(),
         "engine_stats": engine_stats_json(s),

@@ -197,7 +197,9 @@ impl Registry {
         let session = Arc::new(Session::new(
             self.next_id.fetch_add(1, Ordering::Relaxed),
             key.clone(),
-            Ring::new(settings.ring_bytes, settings.buffer_ttl).keeping_join_keyframe(settings.join_behind),
+            Ring::new(settings.ring_bytes, settings.buffer_ttl)
+                .keeping_join_keyframe(settings.join_behind)
+                .in_kernel_pages(settings.zero_copy),
             self.shutdown.child_token(),
             SelectRequest { content: Some(key.clone()), ..request },
             self.ctx.events.clone(),

@@ -22,11 +22,12 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 use tokio::sync::watch;
 
 use super::media::ChunkMedia;
+use crate::zero_copy::pages::PageStore;
 
 struct Chunk {
     data: Bytes,
@@ -123,6 +124,9 @@ pub struct RingStats {
     pub keyframes: usize,
     /// Age of the oldest chunk, seconds.
     pub span_seconds: f64,
+    /// Whether chunks are kept in kernel pages players are sent from
+    /// without a copy (see [`crate::zero_copy`]).
+    pub kernel_pages: bool,
 }
 
 /// See the module docs.
@@ -134,6 +138,9 @@ pub struct Ring {
     ttl: Duration,
     /// Keep, whatever its age, the newest keyframe at least this old.
     join_behind: Option<Duration>,
+    /// Where chunks are kept when not on the heap (only the upstream task
+    /// appends, so the lock is never contended).
+    pages: Option<Mutex<PageStore>>,
 }
 
 impl Ring {
@@ -152,7 +159,23 @@ impl Ring {
             capacity_bytes,
             ttl,
             join_behind: None,
+            pages: None,
         }
+    }
+
+    /// Keeps the chunks in kernel pages that players are sent from without
+    /// a copy (see [`crate::zero_copy`]) when `enabled` and the kernel
+    /// allows; on the heap otherwise.
+    pub fn in_kernel_pages(mut self, enabled: bool) -> Self {
+        if enabled {
+            match PageStore::new() {
+                Ok(store) => self.pages = Some(Mutex::new(store)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no memfd for the stream's buffer; it stays on the heap")
+                }
+            }
+        }
+        self
     }
 
     /// Also keeps, past the TTL (within the byte budget), the chunk with
@@ -190,6 +213,10 @@ impl Ring {
         if data.is_empty() {
             return;
         }
+        let data = match &self.pages {
+            Some(pages) => pages.lock().keep(data),
+            None => data,
+        };
         let now = Instant::now();
         let next = {
             let mut inner = self.inner.write();
@@ -322,6 +349,7 @@ impl Ring {
             appended_bytes: inner.appended,
             keyframes: inner.chunks.iter().filter_map(Chunk::keyframes).map(|k| k.count).sum(),
             span_seconds: inner.chunks.front().map_or(0.0, |c| c.appended_at.elapsed().as_secs_f64()),
+            kernel_pages: self.pages.is_some(),
         }
     }
 }

@@ -50,6 +50,12 @@ pub struct StreamSettings {
     /// joining `--join-behind` behind live starts at.
     #[arg(long, env = "PROXY_BUFFER_TTL", default_value = "3", value_parser = values::positive_duration)]
     pub buffer_ttl: Duration,
+    /// Keep each stream's buffer in kernel pages (a memfd) and send it to
+    /// players and HLS viewers with sendfile(2), without a copy per player;
+    /// `off` keeps it on the heap and writes it. Off by default: on this
+    /// kind of machine it measured no cheaper (docs/benchmarks.md).
+    #[arg(long, env = "ACEMUX_ZERO_COPY", default_value = "off", action = clap::ArgAction::Set, value_parser = values::on_off)]
+    pub zero_copy: bool,
     /// How far behind live a new player starts.
     #[arg(long, env = "ACEMUX_JOIN_BEHIND", default_value = "2", value_parser = values::duration)]
     pub join_behind: Duration,
