@@ -78,14 +78,18 @@ struct Args {
     /// every part fetched as it is listed.
     #[arg(long, requires = "hls")]
     low_latency: bool,
-    /// After the run, also run the same players against the fan-out floor
-    /// (`acemux_tests::floor`: a bare server writing one shared stream) as
-    /// a child process, and report both costs per GB and their ratio.
+    /// After the run, also run the same players against the fan-out floors
+    /// (`acemux_tests::floor`: a bare server writing one shared stream, and
+    /// the same sending it with `sendfile` from a memfd), each a child
+    /// process, and report every cost per GB and the ratios.
     #[arg(long)]
     floor: bool,
     /// Internal: be the fan-out floor server on this address.
     #[arg(long, hide = true)]
     serve_floor: Option<SocketAddr>,
+    /// Internal: with `--serve-floor`, the zero-copy floor.
+    #[arg(long, hide = true)]
+    zero_copy_floor: bool,
     /// After the run, wait this many seconds with no player and report
     /// acemux's resident memory then (is memory given back?).
     #[arg(long)]
@@ -366,11 +370,12 @@ fn print_hls_report(
     }
 }
 
-/// Starts the fan-out floor as a child process (this binary, `--serve-floor`).
-async fn start_floor(bitrate: u64) -> anyhow::Result<(SocketAddr, Child_)> {
+/// Starts a fan-out floor as a child process (this binary, `--serve-floor`).
+async fn start_floor(bitrate: u64, zero_copy: bool) -> anyhow::Result<(SocketAddr, Child_)> {
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
     let child = Command::new(std::env::current_exe()?)
         .args(["--serve-floor", &addr.to_string(), "--bitrate", &bitrate.to_string()])
+        .args(zero_copy.then_some("--zero-copy-floor"))
         .stdin(Stdio::null())
         .spawn()?;
     let until = Instant::now() + Duration::from_secs(10);
@@ -388,6 +393,9 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(addr) = args.serve_floor {
         let listener = tokio::net::TcpListener::bind(addr).await?;
+        if args.zero_copy_floor {
+            return acemux_tests::floor::serve_zero_copy_floor(listener, args.bitrate, 65424).await;
+        }
         return acemux_tests::floor::serve_floor(listener, args.bitrate, 65424).await;
     }
     if let Some(seconds) = args.soak {
@@ -528,21 +536,23 @@ async fn main() -> anyhow::Result<()> {
         c.stop();
     }
     if args.floor {
-        let (addr, floor) = start_floor(args.bitrate).await?;
-        let before = floor.cpu_seconds();
-        let floor_report = run(&LoadPlan { target: addr, ..plan.clone() }).await;
-        let floor_cpu = floor.cpu_seconds().zip(before).map(|(a, b)| a - b);
-        floor.stop();
         let per_gb = |cpu: f64, bytes: u64| cpu / (bytes as f64 / 1e9);
-        if let Some(f) = floor_cpu {
-            let floor_per_gb = per_gb(f, floor_report.bytes_total);
-            println!(
-                "floor: {:.1} MB delivered, stalls {}, CPU {f:.2} s, {floor_per_gb:.3} CPU-s per GB",
-                floor_report.bytes_total as f64 / 1e6,
-                floor_report.stalls
-            );
-            if let Some(a) = cpu {
-                println!("acemux / floor: {:.2}x", per_gb(a, report.bytes_total) / floor_per_gb);
+        for (name, zero_copy) in [("floor", false), ("zero-copy floor", true)] {
+            let (addr, floor) = start_floor(args.bitrate, zero_copy).await?;
+            let before = floor.cpu_seconds();
+            let floor_report = run(&LoadPlan { target: addr, ..plan.clone() }).await;
+            let floor_cpu = floor.cpu_seconds().zip(before).map(|(a, b)| a - b);
+            floor.stop();
+            if let Some(f) = floor_cpu {
+                let floor_per_gb = per_gb(f, floor_report.bytes_total);
+                println!(
+                    "{name}: {:.1} MB delivered, stalls {}, CPU {f:.2} s, {floor_per_gb:.3} CPU-s per GB",
+                    floor_report.bytes_total as f64 / 1e6,
+                    floor_report.stalls
+                );
+                if let Some(a) = cpu {
+                    println!("acemux / {name}: {:.2}x", per_gb(a, report.bytes_total) / floor_per_gb);
+                }
             }
         }
     }
