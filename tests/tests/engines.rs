@@ -54,13 +54,24 @@ async fn capacity_and_forwarded_preference_hold_under_20_new_contents() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_engine_fails_over_and_players_keep_clean_ts() {
+    killed_engine_fails_over(false, 30).await;
+}
+
+/// The same on the zero-copy path (`--zero-copy on`, see `zero_copy.rs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_engine_fails_over_and_players_keep_clean_ts_with_zero_copy() {
+    killed_engine_fails_over(true, 130).await;
+}
+
+async fn killed_engine_fails_over(zero_copy: bool, n: u32) {
     let h = Harness::start_many(vec![sim(), sim()], |s| {
         s.stream.max_retries = 1;
         s.stream.retry_wait = Duration::from_millis(100);
         s.engines.connection_timeout = Duration::from_secs(1);
+        s.stream.zero_copy = zero_copy;
     })
     .await;
-    let id = content_id(30);
+    let id = content_id(n);
     let mut players = Vec::new();
     for _ in 0..3 {
         let mut p = h.player(&id).await;

@@ -341,10 +341,22 @@ async fn read_slowly(player: &mut RawPlayer, time: Duration) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_player_skips_to_live_and_is_counted() {
-    let h =
-        Harness::start(SimConfig { bitrate_bps: 16_000_000, ..sim() }, |s| small_ring(s, LagPolicy::Skip))
-            .await;
-    let id = content_id(13);
+    slow_player_skips(false, 13).await;
+}
+
+/// The same on the zero-copy path (`--zero-copy on`, see `zero_copy.rs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_player_skips_to_live_and_is_counted_with_zero_copy() {
+    slow_player_skips(true, 113).await;
+}
+
+async fn slow_player_skips(zero_copy: bool, n: u32) {
+    let h = Harness::start(SimConfig { bitrate_bps: 16_000_000, ..sim() }, |s| {
+        small_ring(s, LagPolicy::Skip);
+        s.stream.zero_copy = zero_copy;
+    })
+    .await;
+    let id = content_id(n);
     let mut fast = h.player(&id).await;
     let fast_read = tokio::spawn(async move {
         fast.read_for(Duration::from_secs(6)).await;
