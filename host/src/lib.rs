@@ -24,7 +24,7 @@
 //! | 5 | `plugins`, `cluster`, `orchestrator` | what a stream consults and tells |
 //! | 6 | `events` | what happens to streams, and who hears it |
 //! | 7 | `engine` | the engines: their API, pool, health, selection |
-//! | 8 | `content`, `values`, `descriptors`, `memory`, `periodic` | small things everything may use |
+//! | 8 | `content`, `values`, `descriptors`, `memory`, `periodic`, `zero_copy` | small things everything may use, and the kernel pages a stream's buffer may live in |
 //!
 //! The crate root ([`Acemux`]) assembles the settings and the tasks and
 //! sits above them all.
