@@ -35,8 +35,10 @@ fn install(dir: &Path, name: &str, wasm: &Path) {
 /// Checks that `received` is, packet for packet, the recording without
 /// `dropped` (looped, as the engine plays it), from the first video packet
 /// on; before it only keepalive and tables. Returns the packets compared.
+/// The body is a byte stream: a read may stop inside a packet, so the
+/// whole packets received are judged.
 fn assert_is_recording_without(received: &[u8], recording: &[u8], dropped: u16, who: &str) -> usize {
-    assert_eq!(received.len() % PACKET_SIZE, 0, "{who}: whole packets");
+    let received = &received[..received.len() / PACKET_SIZE * PACKET_SIZE];
     let expected: Vec<&[u8]> = recording.chunks_exact(PACKET_SIZE).filter(|p| pid(p) != dropped).collect();
     let packets: Vec<&[u8]> = received.chunks_exact(PACKET_SIZE).collect();
     for (i, p) in packets.iter().enumerate() {

@@ -2,7 +2,8 @@
 //!
 //! acemux runs its own accept loop (rather than `axum::serve`) to give
 //! every connection the write timeout ([`WriteTimeout`]), TCP_NODELAY, the
-//! client's address, and an owner: each connection task lives in a
+//! client's address, a socket that sends kernel-page buffers with
+//! `sendfile` ([`SendfileSocket`], with `--zero-copy on`), and an owner: each connection task lives in a
 //! `JoinSet`; on shutdown each connection is told to finish its current
 //! response and close, and whatever is still open after the drain time is
 //! aborted. A connection over the [`ConnectionLimit`] is answered 503 and
