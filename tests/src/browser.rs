@@ -15,8 +15,20 @@ use crate::TempDir;
 /// (call [`Browser::close`] to end the session cleanly first).
 pub struct Browser {
     pub client: Client,
-    _driver: Child,
+    driver: Child,
     _profile: TempDir,
+}
+
+impl Drop for Browser {
+    /// chromedriver runs in a process group of its own, with the chromium
+    /// it starts: the whole group goes, so a test that ends without
+    /// [`Browser::close`] (a failed assertion) leaves no chromium behind.
+    fn drop(&mut self) {
+        if let Some(group) = self.driver.id() {
+            // SAFETY: signals the process group our own child leads.
+            unsafe { libc::kill(-(group as libc::pid_t), libc::SIGKILL) };
+        }
+    }
 }
 
 impl Browser {
@@ -31,6 +43,7 @@ impl Browser {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .context("cannot start chromedriver")?;
@@ -67,12 +80,12 @@ impl Browser {
             .connect(&url)
             .await
             .context("cannot open a chromium session through chromedriver")?;
-        Ok(Self { client, _driver: driver, _profile: profile })
+        Ok(Self { client, driver, _profile: profile })
     }
 
     /// Ends the browser session.
     pub async fn close(self) {
-        let _ = self.client.close().await;
+        let _ = self.client.clone().close().await;
     }
 
     /// Runs `script` (a function body returning a value) in the page.

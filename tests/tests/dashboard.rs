@@ -433,6 +433,7 @@ async fn the_dashboard_shows_each_source_and_filters_channels_by_group() {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let still = browser.eval("return document.querySelectorAll('#channels li').length;").await.unwrap();
     assert_eq!(still, json!(1));
+    browser.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
