@@ -182,14 +182,10 @@ impl PageStore {
             }
         };
         pwrite_all(self.file.fd(), data, self.next)?;
-        let piece = Piece { window, start: (self.next - self.window_offset()) as usize, len: data.len() };
+        let piece = Piece { start: (self.next - window.offset) as usize, window, len: data.len() };
         self.next = (self.next + len).div_ceil(PAGE) * PAGE;
         HELD_BYTES.fetch_add(len.div_ceil(PAGE) * PAGE, Ordering::Relaxed);
         Ok(Bytes::from_owner(piece))
-    }
-
-    fn window_offset(&self) -> u64 {
-        self.window.as_ref().map_or(0, |w| w.offset)
     }
 }
 
