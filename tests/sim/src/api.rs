@@ -140,6 +140,27 @@ async fn playback_redirected(
         return (StatusCode::NOT_FOUND, "unknown playback session").into_response();
     };
     let mut config = state.config.lock().clone();
+    match config.lie {
+        Some(crate::Lie::PlaybackNotFound) => {
+            return (StatusCode::NOT_FOUND, "<html><body>404 Not Found</body></html>").into_response();
+        }
+        Some(crate::Lie::Html) => {
+            let page = format!(
+                "<!DOCTYPE html><html><head><title>Login</title></head><body>{}</body></html>",
+                "<p>please log in</p>".repeat(200)
+            );
+            return ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response();
+        }
+        Some(crate::Lie::Silent) => {
+            let cancel = playback.cancel.clone();
+            let nothing = futures_util::stream::once(async move {
+                cancel.cancelled().await;
+                Err::<Bytes, _>(std::io::Error::other("playback session ended"))
+            });
+            return ([(header::CONTENT_TYPE, "video/mp2t")], Body::from_stream(nothing)).into_response();
+        }
+        _ => {}
+    }
     if config.drop_first_connection_only && playback.connections.fetch_add(1, Ordering::Relaxed) > 0 {
         config.drop_after_bytes = None;
     }
@@ -231,6 +252,15 @@ impl Pacer {
         }
         let mut out = Vec::with_capacity(count * 188);
         self.source.write(count, &mut out);
+        if let Some(crate::Lie::Garbage { after, lasting }) = self.config.lie {
+            let age = self.playback.started_at.elapsed();
+            if age >= after && age < after + lasting {
+                // Bytes of the same amount that never hold a sync byte.
+                for (i, b) in out.iter_mut().enumerate() {
+                    *b = (i as u8).wrapping_mul(31).wrapping_add(*b) | 0x80;
+                }
+            }
+        }
         self.sent_packets += count as u64;
         self.sent_bytes += out.len() as u64;
         self.state.counters.bytes_sent.fetch_add(out.len() as u64, Ordering::Relaxed);
@@ -239,12 +269,23 @@ impl Pacer {
     }
 }
 
-async fn stat(State(state): Shared, Path((infohash, token)): Path<(String, String)>) -> Json<Value> {
+async fn stat(State(state): Shared, Path((infohash, token)): Path<(String, String)>) -> Response {
     bump(&state.counters.stat_calls);
     let Some(p) = state.playbacks.lock().get(&token).cloned() else {
-        return Json(json!({"response": null, "error": "unknown playback session id"}));
+        return Json(json!({"response": null, "error": "unknown playback session id"})).into_response();
     };
-    let prebuffer = state.config.lock().prebuffer;
+    let (prebuffer, lie) = {
+        let config = state.config.lock();
+        (config.prebuffer, config.lie)
+    };
+    if lie == Some(crate::Lie::MalformedStat) {
+        return (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            "{\"response\": {\"status\": \"dl\", \"peers\": ",
+        )
+            .into_response();
+    }
     let age = p.started_at.elapsed();
     let status = if age < prebuffer { "prebuf" } else { "dl" };
     let downloaded = p.bytes_sent.load(Ordering::Relaxed);
@@ -264,6 +305,7 @@ async fn stat(State(state): Shared, Path((infohash, token)): Path<(String, Strin
         },
         "error": null,
     }))
+    .into_response()
 }
 
 async fn command(

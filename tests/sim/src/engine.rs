@@ -45,6 +45,27 @@ pub struct SimConfig {
     /// How single contents behave, by the id a start names (lower case):
     /// dead ids, ids that stall, ids that lose their peers.
     pub contents: HashMap<String, ContentBehaviour>,
+    /// How the engine lies about its streams, if it does.
+    pub lie: Option<Lie>,
+}
+
+/// An engine that answers as if all were well and is not: what a proxy
+/// meets from broken, overloaded or misconfigured engines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lie {
+    /// The start answers with a playback URL that answers 404.
+    PlaybackNotFound,
+    /// The playback URL answers 200 with an HTML page (a login or error
+    /// page), then closes.
+    Html,
+    /// From `after` into a playback session, for `lasting`, the playback
+    /// sends bytes that are no MPEG-TS (never a sync byte), then the
+    /// stream again.
+    Garbage { after: Duration, lasting: Duration },
+    /// The playback URL answers its headers and then nothing, forever.
+    Silent,
+    /// The stat URL answers with malformed JSON.
+    MalformedStat,
 }
 
 /// How one content behaves, beside the engine-wide knobs: what a channel
@@ -79,6 +100,7 @@ impl Default for SimConfig {
             healthy: true,
             media: None,
             contents: HashMap::new(),
+            lie: None,
         }
     }
 }
@@ -182,6 +204,12 @@ impl SimEngine {
     /// Playback sessions the engine holds right now (started, not stopped).
     pub fn live_sessions(&self) -> usize {
         self.state.playbacks.lock().len()
+    }
+
+    /// The infohash of each playback session the engine holds right now
+    /// (one entry per session: a content twice means two sessions).
+    pub fn live_contents(&self) -> Vec<String> {
+        self.state.playbacks.lock().values().map(|p| p.infohash.clone()).collect()
     }
 
     /// Dies like a crashed engine: stops accepting connections and aborts

@@ -21,6 +21,6 @@ mod retime;
 mod tsgen;
 
 pub use counters::Counters;
-pub use engine::{ContentBehaviour, SimConfig, SimEngine};
+pub use engine::{ContentBehaviour, Lie, SimConfig, SimEngine};
 pub use media::Media;
 pub use tsgen::{PMT_PID, TsGenerator, VIDEO_PID, video_counter};
