@@ -246,13 +246,19 @@ impl EngineClient {
         &self,
         url: &str,
         header_wait: Duration,
+        extra_header: Option<(reqwest::header::HeaderName, &'static str)>,
     ) -> Result<reqwest::Response, EngineError> {
-        let request = self.http.get(url).header(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+        let mut request = self.http.get(url).header(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+        if let Some((name, value)) = extra_header {
+            request = request.header(name, HeaderValue::from_static(value));
+        }
         let response = tokio::time::timeout(header_wait, request.send())
             .await
             .map_err(|_| EngineError::Timeout(header_wait))?
             .map_err(|e| EngineError::from_reqwest(e, header_wait))?;
-        check_status(response).await
+        let response = check_status(response).await?;
+        check_stream_type(&response)?;
+        Ok(response)
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, EngineError> {
@@ -300,11 +306,37 @@ async fn read_bounded(
     Ok(body)
 }
 
-async fn check_status(response: reqwest::Response) -> Result<reqwest::Response, EngineError> {
+async fn check_status(mut response: reqwest::Response) -> Result<reqwest::Response, EngineError> {
     let status = response.status();
     if status.is_success() {
         return Ok(response);
     }
-    let body = response.text().await.unwrap_or_default();
-    Err(EngineError::Status { status: status.as_u16(), body: body.chars().take(200).collect() })
+    // What the engine says, for the log: its first bytes, not waited on
+    // long (an error page may be endless, or never come).
+    let first = tokio::time::timeout(ERROR_BODY_WAIT, response.chunk()).await;
+    let body = match first {
+        Ok(Ok(Some(bytes))) => {
+            String::from_utf8_lossy(&bytes[..bytes.len().min(800)]).chars().take(200).collect()
+        }
+        _ => String::new(),
+    };
+    Err(EngineError::Status { status: status.as_u16(), body })
+}
+
+/// Longest wait for the first bytes of an error answer's body.
+const ERROR_BODY_WAIT: Duration = Duration::from_secs(2);
+
+/// A playback answer that says it is a page or a document, not a stream
+/// (an engine's login or error page under HTTP 200): refused at once, not
+/// read for an init timeout.
+fn check_stream_type(response: &reqwest::Response) -> Result<(), EngineError> {
+    let Some(kind) = response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok())
+    else {
+        return Ok(());
+    };
+    let kind = kind.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    if matches!(kind.as_str(), "text/html" | "application/json" | "text/plain" | "application/xhtml+xml") {
+        return Err(EngineError::Malformed(format!("the playback URL answered `{kind}`, not a stream")));
+    }
+    Ok(())
 }
