@@ -286,7 +286,7 @@ impl Acemux {
         let membership = match membership {
             Some((cluster, keeper)) => {
                 let sessions = Arc::downgrade(&registry);
-                let running = move || sessions.upgrade().map(|r| r.keys()).unwrap_or_default();
+                let running = move || sessions.upgrade().map(|r| r.streaming_keys()).unwrap_or_default();
                 background.spawn(keeper.run(pool.clone(), client.clone(), running, stop_background.clone()));
                 info!(
                     instance = %cluster.instance_id(),

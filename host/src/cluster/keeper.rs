@@ -54,6 +54,16 @@ impl Keeper {
     /// One renewal round; every call at once, each under its own timeout.
     async fn round(&self, pool: &EnginePool, client: &EngineClient, running: &[ContentKey]) {
         let cluster = &self.cluster;
+        // Unreachable at the last call: one probe, not a round of calls
+        // that each wait out their timeout.
+        if !cluster.is_reachable() {
+            let mut beat = scripts::HEARTBEAT.key(format!("{PREFIX}instances"));
+            beat.arg(cluster.instance_id()).arg(cluster.lease_ms());
+            if cluster.call::<u64>(&beat).await.is_none() {
+                cluster.standing.confirm();
+                return;
+            }
+        }
         let lease = cluster.lease_ms();
         let running: HashSet<String> = running.iter().map(content_key).collect();
         let young = |at: &Instant| at.elapsed() < cluster.lease();
@@ -82,7 +92,8 @@ impl Keeper {
             (key, owner)
         });
         let slots: Vec<_> = cluster.slots.lock().values().cloned().collect();
-        let keeps = slots.iter().map(|entry| keep_slot(cluster, entry));
+        let capacity = pool.capacity();
+        let keeps = slots.iter().map(|entry| keep_slot(cluster, entry, capacity));
         let engines = pool.engines();
         let sweeps = engines.iter().map(|engine| async move {
             let (slots_key, sessions_key) = engine_keys(&engine.id);
@@ -108,13 +119,18 @@ impl Keeper {
                 match owner {
                     Some(owner) if owner != cluster.owner_value => {
                         cluster.counters.ownership_conflicts.fetch_add(1, Ordering::Relaxed);
-                        warn!(
-                            content = %key,
-                            owner = %owner,
-                            "a content streaming here is owned by another instance (Redis was unreachable, \
-                             or the lease lapsed); new players go to the owner"
-                        );
                         claims.remove(key);
+                        let Some((_, url)) = owner.split_once(' ') else { continue };
+                        if running.contains(key) {
+                            warn!(
+                                content = %key,
+                                owner = %owner,
+                                "a content streaming here is owned by another instance (Redis was \
+                                 unreachable, or this process was frozen past its lease): its players \
+                                 move onto the owner's stream"
+                            );
+                            cluster.standing.lose(key, url);
+                        }
                     }
                     _ => {
                         let at = claims.entry(key.clone()).or_insert_with(Instant::now);
@@ -125,6 +141,9 @@ impl Keeper {
                 }
             }
         }
+        // Lost contents are known before the data path, held back after a
+        // freeze, goes on.
+        cluster.standing.confirm();
         if let Some(n) = instances {
             cluster.instances.store(n, Ordering::Relaxed);
         }
@@ -132,10 +151,10 @@ impl Keeper {
         // registered slots (the pool counts those itself).
         let mut orphans = Vec::new();
         for (engine, slots_key, sessions_key, swept) in swept {
-            let Some(mut swept) = swept else {
-                engine.set_others_load(0);
-                continue;
-            };
+            // Unanswered: the last count stands (the other instances' streams
+            // run on without Redis; taking it for zero would fill the engine
+            // past its cap).
+            let Some(mut swept) = swept else { continue };
             let live: usize = swept.first().and_then(|n| n.parse().ok()).unwrap_or(0);
             let ours = slots
                 .iter()
@@ -167,8 +186,13 @@ impl Keeper {
 
     async fn apply(&self, change: SlotChange) {
         let cluster = &self.cluster;
+        // Without Redis: a recorded slot is registered by the round that
+        // finds Redis again; a released one lapses and is swept.
+        if !cluster.is_reachable() {
+            return;
+        }
         match change {
-            SlotChange::Record(entry) => keep_slot(cluster, &entry).await,
+            SlotChange::Record(entry) => keep_slot(cluster, &entry, usize::MAX).await,
             SlotChange::Release { slots_key, sessions_key, member } => {
                 let mut release = scripts::RELEASE_SLOT.key(slots_key);
                 release.key(sessions_key).arg(member);
@@ -193,14 +217,26 @@ impl Keeper {
     }
 }
 
-/// Renews one held slot (adding it if Redis lost it) with its engine
-/// session's command URL.
-async fn keep_slot(cluster: &Cluster, entry: &SlotEntry) {
+/// Renews one held slot with its engine session's command URL; one Redis
+/// does not count is added under `capacity`, or revoked (its stream moves)
+/// when the engine is full without it.
+async fn keep_slot(cluster: &Cluster, entry: &SlotEntry, capacity: usize) {
+    if entry.revoked.is_cancelled() {
+        return;
+    }
     let url = entry.command_url.lock().clone().unwrap_or_default();
     let mut keep = scripts::KEEP_SLOT.key(&entry.slots_key);
-    keep.key(&entry.sessions_key).arg(&entry.member).arg(cluster.lease_ms()).arg(url);
-    let kept: Option<i64> = cluster.call(&keep).await;
-    if kept.is_some() {
-        entry.registered.store(true, Ordering::Relaxed);
+    keep.key(&entry.sessions_key).arg(&entry.member).arg(cluster.lease_ms()).arg(url).arg(capacity);
+    match cluster.call::<i64>(&keep).await {
+        Some(0) => {
+            cluster.counters.slots_revoked.fetch_add(1, Ordering::Relaxed);
+            warn!(
+                engine = %entry.engine_id,
+                "engine over its cap across the cluster (streams started without Redis): moving a stream off it"
+            );
+            entry.revoked.cancel();
+        }
+        Some(_) => entry.registered.store(true, Ordering::Relaxed),
+        None => {}
     }
 }

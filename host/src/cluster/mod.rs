@@ -18,6 +18,7 @@ mod keeper;
 pub mod scripts;
 pub mod settings;
 mod slot;
+mod standing;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -36,6 +37,14 @@ use crate::engine::pool::Engine;
 pub use keeper::Keeper;
 pub use settings::{ClusterForward, ClusterSettings};
 pub use slot::{ClusterSlot, SlotAnswer};
+use standing::Standing;
+
+/// Marks a request one instance passed to another (a player's request
+/// handed on, or a session following the owner of its content); it is
+/// never passed on again (served where it arrives), so two instances that
+/// disagree for a moment cannot bounce it between them.
+pub const FORWARDED: reqwest::header::HeaderName =
+    reqwest::header::HeaderName::from_static("x-acemux-forwarded");
 
 /// Longest any one Redis call may take before acemux carries on without it.
 pub const CALL_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -80,6 +89,12 @@ pub struct ClusterCounters {
     /// Engine sessions of dead instances this instance stopped.
     pub orphans_stopped: AtomicU64,
     pub slots_refused: AtomicU64,
+    /// Sessions that found their content owned elsewhere and moved their
+    /// players onto the owner's stream (see [`Cluster::until_lost`]).
+    pub handovers: AtomicU64,
+    /// Slots taken while Redis was unreachable (or lost with it) that did
+    /// not fit the engine's cap once Redis answered: their streams moved.
+    pub slots_revoked: AtomicU64,
 }
 
 /// What `/proxy/status` shows of the cluster.
@@ -116,6 +131,7 @@ pub struct Cluster {
     /// runs, and gives them back after).
     claims: Mutex<HashMap<String, Instant>>,
     forward: reqwest::Client,
+    standing: Standing,
     pub counters: ClusterCounters,
 }
 
@@ -142,6 +158,7 @@ impl Cluster {
             .build()
             .context("cannot build the HTTP client for other instances")?;
         let cluster = Arc::new(Self {
+            standing: Standing::new(settings.lease),
             owner_value: format!("{} {}", settings.instance_id, settings.advertise_url),
             settings,
             redis,
@@ -174,6 +191,12 @@ impl Cluster {
     /// Takes or renews the lease on `key` unless another instance holds it.
     pub async fn claim(&self, key: &ContentKey) -> Owner {
         let redis_key = content_key(key);
+        if !self.is_reachable() {
+            // The keeper probes Redis every round; a request never waits
+            // on a Redis that did not answer the last call.
+            self.claims.lock().insert(redis_key, Instant::now());
+            return Owner::Unknown;
+        }
         let answer: Option<String> = self
             .call(
                 scripts::CLAIM_CONTENT
@@ -201,6 +224,9 @@ impl Cluster {
 
     /// Who holds the lease on `key`, taking nothing.
     pub async fn owner_of(&self, key: &ContentKey) -> Owner {
+        if !self.is_reachable() {
+            return Owner::Unknown;
+        }
         let mut redis = self.redis.clone();
         let mut get = redis::cmd("GET");
         get.arg(content_key(key));
@@ -214,6 +240,32 @@ impl Cluster {
         }
     }
 
+    /// Waits until this instance's leases are confirmed (at once unless the
+    /// process was frozen longer than a lease): what reaches a ring must
+    /// not come from a claim another instance may have taken meanwhile.
+    pub async fn wait_confirmed(&self) {
+        if !self.standing.wait_confirmed().await {
+            tracing::warn!("no keeper round completed within a lease; streaming on unconfirmed");
+        }
+    }
+
+    /// The base URL of the instance that holds `key`'s lease, when `key`
+    /// runs here and was found owned there.
+    pub fn lost_to(&self, key: &ContentKey) -> Option<String> {
+        self.standing.lost_to(&content_key(key))
+    }
+
+    /// Resolves with the owner's base URL once `key`, running here, is
+    /// found owned by another instance.
+    pub async fn until_lost(&self, key: &ContentKey) -> String {
+        self.standing.until_lost(&content_key(key)).await
+    }
+
+    /// The session of `key` handed its players over (or ended).
+    pub fn settle(&self, key: &ContentKey) {
+        self.standing.settle(&content_key(key));
+    }
+
     /// The HTTP client that passes requests on to other instances.
     pub fn forward_client(&self) -> &reqwest::Client {
         &self.forward
@@ -223,15 +275,19 @@ impl Cluster {
     pub async fn take_slot(self: &Arc<Self>, engine: &Arc<Engine>, capacity: usize) -> SlotAnswer {
         let serial = self.next_slot.fetch_add(1, Ordering::Relaxed);
         let entry = Arc::new(slot::SlotEntry::new(engine, format!("{}/{serial}", self.settings.instance_id)));
-        let taken: Option<i64> = self
-            .call(
+        let reachable = self.is_reachable();
+        let taken: Option<i64> = if !reachable {
+            None
+        } else {
+            self.call(
                 scripts::TAKE_SLOT
                     .key(&entry.slots_key)
                     .arg(&entry.member)
                     .arg(capacity)
                     .arg(self.lease_ms()),
             )
-            .await;
+            .await
+        };
         if taken == Some(0) {
             self.counters.slots_refused.fetch_add(1, Ordering::Relaxed);
             return SlotAnswer::Full;

@@ -62,12 +62,18 @@ pub static TAKE_SLOT: LazyLock<Script> = LazyLock::new(|| {
 });
 
 /// KEYS[1] slot set, KEYS[2] engine sessions hash; ARGV member, lease ms,
-/// engine session command URL (`""`: none yet). Renews a held slot (adding
-/// it again if Redis lost it: the stream runs whatever Redis remembers).
+/// engine session command URL (`""`: none yet), cap. Renews a slot Redis
+/// counts; one it does not (taken while Redis was unreachable, or lost
+/// when Redis restarted empty) is added under the cap like a new one.
+/// 1 = kept, 0 = the engine is full without it (its stream must move).
 pub static KEEP_SLOT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
         now_ms!(),
         "local lease = tonumber(ARGV[2])
+         if not redis.call('ZSCORE', KEYS[1], ARGV[1])
+            and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
+           return 0
+         end
          redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
          redis.call('PEXPIRE', KEYS[1], lease * 20)
          if ARGV[3] ~= '' then

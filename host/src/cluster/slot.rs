@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use parking_lot::Mutex;
+use tokio_util::sync::CancellationToken;
 
 use super::{Cluster, engine_keys};
 use crate::engine::pool::Engine;
@@ -31,6 +32,8 @@ pub(super) struct SlotEntry {
     pub command_url: Mutex<Option<String>>,
     /// Redis counts it (false while it was taken without Redis).
     pub registered: AtomicBool,
+    /// Cancelled when Redis, back, had no room for it under the cap.
+    pub revoked: CancellationToken,
 }
 
 impl SlotEntry {
@@ -43,6 +46,7 @@ impl SlotEntry {
             member,
             command_url: Mutex::new(None),
             registered: AtomicBool::new(false),
+            revoked: CancellationToken::new(),
         }
     }
 }
@@ -74,6 +78,16 @@ impl ClusterSlot {
         *self.entry.command_url.lock() = Some(command_url.to_owned());
         // A full queue leaves it to the next round.
         let _ = self.cluster.changes.try_send(SlotChange::Record(self.entry.clone()));
+    }
+}
+
+impl ClusterSlot {
+    /// Resolves when the engine turned out to be at its cap over the
+    /// cluster without this slot (streams started on it by several
+    /// instances while Redis was unreachable): the stream must move to
+    /// another engine.
+    pub async fn revoked(&self) {
+        self.entry.revoked.cancelled().await;
     }
 }
 

@@ -9,16 +9,10 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
 
-use crate::cluster::ClusterForward;
-use crate::cluster::Owner;
+use crate::cluster::{ClusterForward, FORWARDED, Owner};
 use crate::content::ContentKey;
 
 use super::{ApiError, AppState};
-
-/// Marks a request one instance passed to another; it is never passed on
-/// again (served where it arrives), so two instances that disagree for a
-/// moment cannot bounce it between them.
-pub const FORWARDED: HeaderName = HeaderName::from_static("x-acemux-forwarded");
 
 /// Headers of the owner's answer that a proxied answer keeps.
 const KEPT: [HeaderName; 6] = [

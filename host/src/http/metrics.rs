@@ -338,6 +338,16 @@ fn cluster_metrics(f: &mut Family<'_>, app: &AppState) {
         ),
         ("orphans_stopped", "Engine sessions of dead instances stopped here.", &c.orphans_stopped),
         ("slots_refused", "Engine slots refused because the engine was full cluster-wide.", &c.slots_refused),
+        (
+            "handovers",
+            "Sessions that found their content owned by another instance and moved their players onto its stream.",
+            &c.handovers,
+        ),
+        (
+            "slots_revoked",
+            "Streams moved off an engine found over its cap once Redis answered again.",
+            &c.slots_revoked,
+        ),
     ] {
         f.one(&format!("acemux_cluster_{name}_total"), "counter", help, get(n));
     }

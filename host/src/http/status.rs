@@ -105,6 +105,9 @@ pub fn session_json(s: &Session, hls: Option<&HlsOutput>, detail: Detail) -> Val
         "engine_host": detail.show(engine.as_ref().map(|e| e.host.clone())),
         "engine_port": detail.show(engine.as_ref().map(|e| e.port)),
         "container_id": detail.show(engine.as_ref().and_then(|e| e.container_id.clone())),
+        // In a cluster: the instance whose stream this one reads (it owns
+        // the content; this instance holds no engine session for it).
+        "following": detail.show(info.following.clone()),
         "playback_session_id": detail.show(es.as_ref().and_then(|e| e.playback_session_id.clone())),
         "infohash": es.as_ref().and_then(|e| e.infohash.clone()),
         "is_live": es.as_ref().map(|e| e.is_live),

@@ -14,6 +14,7 @@
 pub mod alternates;
 pub mod counters;
 pub mod engine_stats;
+mod follow;
 pub mod media;
 pub mod player;
 pub mod registry;

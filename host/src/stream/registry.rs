@@ -343,6 +343,14 @@ impl Registry {
         self.sessions.lock().by_key.keys().cloned().collect()
     }
 
+    /// The key of every session that streams from an engine here (not one
+    /// that follows another instance's stream): the contents whose
+    /// cluster leases this instance renews.
+    pub fn streaming_keys(&self) -> Vec<ContentKey> {
+        let sessions: Vec<Arc<Session>> = self.sessions.lock().by_key.values().cloned().collect();
+        sessions.into_iter().filter(|s| !s.is_following()).map(|s| s.key.clone()).collect()
+    }
+
     /// Finds a session by content id (either key type).
     pub fn find(&self, id: &str) -> Option<Arc<Session>> {
         let id = id.to_ascii_lowercase();

@@ -35,6 +35,7 @@ use super::alternates::play::IdEnd;
 use super::alternates::{Alternates, ChannelPlan, ChannelStatus};
 use super::counters::SessionCounters;
 use super::engine_stats::{self, LatestStats};
+use super::follow::{Followed, lease_lost, slot_revoked};
 use super::player::PlayerStats;
 use super::registry::Registry;
 use super::ring::Ring;
@@ -89,6 +90,18 @@ pub enum StreamError {
     Limit(String),
 }
 
+/// How long a stream every engine failed waits before trying them again.
+const EXHAUSTED_WAIT: Duration = Duration::from_secs(1);
+
+/// What ends a session's time on an engine besides its upstream.
+enum Interrupt {
+    LowPeers,
+    /// Another instance holds the content's lease.
+    LeaseLost,
+    /// The engine is over its cap across the cluster without this stream.
+    SlotRevoked,
+}
+
 /// Descriptive state that changes rarely.
 #[derive(Debug)]
 pub struct SessionInfo {
@@ -103,6 +116,10 @@ pub struct SessionInfo {
     pub idle_since: Option<Instant>,
     /// `Started` was emitted, so `Ended` is owed.
     pub announced: bool,
+    /// The base URL of the instance whose stream of this content the
+    /// session reads, while another instance owns it (see
+    /// [`super::follow`]).
+    pub following: Option<String>,
 }
 
 /// One content's stream, shared by all its players. See the module docs.
@@ -164,6 +181,7 @@ impl Session {
                 failure: None,
                 idle_since: None,
                 announced: false,
+                following: None,
             }),
             engine_stats: Mutex::new(None),
             players_count: watch::Sender::new(0),
@@ -196,6 +214,12 @@ impl Session {
     /// connections carry unrelated timestamps.
     pub(super) fn next_connection(&self) -> u64 {
         self.connections.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Whether the session reads another instance's stream of its content
+    /// (that instance holds the content's lease; this one holds no engine).
+    pub fn is_following(&self) -> bool {
+        self.info.lock().following.is_some()
     }
 
     /// The engine the stream runs on now.
@@ -291,6 +315,9 @@ impl Session {
     async fn finish(&self, registry: &Registry, reason: EndReason, error: Option<StreamError>) {
         registry.remove(&self.key, self.id);
         let ctx = registry.context();
+        if let Some(cluster) = &ctx.cluster {
+            cluster.settle(&self.key);
+        }
         let error_text = error.as_ref().map(ToString::to_string);
         let (engine_session, engine, announced) = {
             let mut info = self.info.lock();
@@ -355,7 +382,28 @@ impl Session {
         let mut full_elsewhere: Vec<String> = Vec::new();
         let mut delivered = false;
         let mut carried_once = false;
+        // When every engine had failed this stream in a row.
+        let mut exhausted_since: Option<Instant> = None;
         loop {
+            // In a cluster: no engine session from a lease this instance may
+            // have lost while frozen, none at all from one it lost.
+            if let Some(cluster) = &ctx.cluster {
+                cluster.wait_confirmed().await;
+                if let Some(owner) = cluster.lost_to(&self.key) {
+                    match self.follow_owner(registry, owner).await {
+                        Followed::Reclaimed => {
+                            excluded.clear();
+                            full_elsewhere.clear();
+                        }
+                        Followed::Failed(error) => {
+                            return IdEnd {
+                                delivered,
+                                ..IdEnd::content_failed(EndReason::Error, Some(error))
+                            };
+                        }
+                    }
+                }
+            }
             let fail_reason = if delivered { EndReason::Error } else { EndReason::FailedToStart };
             let leave_out = [excluded.as_slice(), full_elsewhere.as_slice()].concat();
             let mut lease = match ctx.pool.reserve(ctx.selector.as_ref(), &request, &leave_out).await {
@@ -370,6 +418,23 @@ impl Session {
                 Err(e) if excluded.is_empty() => return IdEnd::engines_at_fault(fail_reason, Some(e.into())),
                 // Failing over and no engine left: the last upstream error
                 // says more than "no engines".
+                Err(_)
+                    if delivered && self.channel.is_none() && self.player_count() > 0 && {
+                        let since = *exhausted_since.get_or_insert_with(Instant::now);
+                        since.elapsed() < ctx.stream.init_timeout
+                    } =>
+                {
+                    // Every engine failed this stream in a row (in a cluster
+                    // whose Redis is unreachable, instances starting the same
+                    // content on the same engines end each other's sessions):
+                    // while players stay, try them all again, for at most an
+                    // init timeout.
+                    self.set_state(SessionState::Recovering);
+                    super::upstream::keep_alive_for(self, ctx, EXHAUSTED_WAIT).await;
+                    excluded.clear();
+                    full_elsewhere.clear();
+                    continue;
+                }
                 Err(_) => {
                     let error = self.info.lock().error.clone().map(StreamError::UpstreamLost);
                     return IdEnd {
@@ -477,16 +542,21 @@ impl Session {
                 upstream = upstream.spliced();
             }
             let end = tokio::select! {
-                end = upstream.run(&es.playback_url) => Some(end),
+                end = upstream.run(&es.playback_url) => Ok(end),
                 never = engine_stats::poll(&ctx.client, &es.stat_url, ctx.engine_stat_interval, &self.engine_stats, |stats| {
                     let engine = self.engine();
                     ctx.events.emit(StreamEvent::Stats { stream: self.stream_ref(), engine, stats: stats.clone() });
                 }) => match never {},
-                () = self.low_peers(ctx) => None,
+                () = self.low_peers(ctx) => Err(Interrupt::LowPeers),
+                _ = lease_lost(ctx, &self.key) => Err(Interrupt::LeaseLost),
+                () = slot_revoked(cluster_slot.as_ref()) => Err(Interrupt::SlotRevoked),
             };
             *self.engine_stats.lock() = None;
             let carried = upstream.carried();
             carried_once |= carried;
+            if carried {
+                exhausted_since = None;
+            }
             delivered |= upstream.delivered();
             if !upstream.table_counters().is_empty() {
                 *self.table_counters.lock() = upstream.table_counters().to_vec();
@@ -504,7 +574,13 @@ impl Session {
                 }
             }
             match end {
-                None => {
+                // Followed from the top of the loop, with the slot given back.
+                Err(Interrupt::LeaseLost) => self.set_state(SessionState::Recovering),
+                Err(Interrupt::SlotRevoked) => {
+                    full_elsewhere.push(engine.id.clone());
+                    self.set_state(SessionState::Recovering);
+                }
+                Err(Interrupt::LowPeers) => {
                     let error = StreamError::UpstreamLost("too few peers".into());
                     let reason = if delivered { EndReason::Error } else { EndReason::FailedToStart };
                     return IdEnd {
@@ -514,11 +590,11 @@ impl Session {
                         ..IdEnd::content_failed(reason, Some(error))
                     };
                 }
-                Some(UpstreamEnd::InitTimeout(d)) => {
+                Ok(UpstreamEnd::InitTimeout(d)) => {
                     let error = Some(StreamError::InitTimeout(d));
                     return IdEnd { delivered, ..IdEnd::content_failed(EndReason::FailedToStart, error) };
                 }
-                Some(UpstreamEnd::Failed(e)) => {
+                Ok(UpstreamEnd::Failed(e)) => {
                     warn!(error = %e, "upstream failed on this engine; failing over");
                     if let Some(from) = self.engine() {
                         ctx.events.emit(StreamEvent::Failover {

@@ -39,6 +39,20 @@ static KEEPALIVE: LazyLock<Bytes> = LazyLock::new(|| null_packets(KEEPALIVE_PACK
 pub(super) fn keepalive_packets() -> Bytes {
     KEEPALIVE.clone()
 }
+/// Waits `wait` with no upstream, keeping players alive with null packets.
+pub(super) async fn keep_alive_for(session: &Session, ctx: &StreamContext, wait: Duration) {
+    let until = Instant::now() + wait;
+    loop {
+        session.ring.append(KEEPALIVE.clone());
+        session.counters.keepalives.fetch_add(1, Ordering::Relaxed);
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        tokio::time::sleep(ctx.stream.keepalive_interval.min(left)).await;
+    }
+}
+
 /// Longest wait between reconnects, however many retries.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(10);
 
@@ -86,6 +100,9 @@ pub(crate) struct Upstream<'a> {
     gate: Option<SpliceGate>,
     /// For a channel's next id: when the id before last delivered data.
     switched_from: Option<Instant>,
+    /// Reads another acemux instance's stream of the content (see
+    /// [`super::follow`]), not an engine's.
+    following: bool,
 }
 
 impl<'a> Upstream<'a> {
@@ -110,6 +127,7 @@ impl<'a> Upstream<'a> {
             connection: 0,
             gate: None,
             switched_from: None,
+            following: false,
         };
         // Players waiting since the engine accepted get bytes right away.
         upstream.keepalive();
@@ -121,6 +139,18 @@ impl<'a> Upstream<'a> {
     pub fn spliced(mut self) -> Self {
         self.gate = Some(SpliceGate::continuing(&self.session.table_counters.lock()));
         self.switched_from = *self.session.last_data.lock();
+        self
+    }
+
+    /// An upstream from the instance that owns the content: asked for as an
+    /// instance asks (so the owner serves it and never hands it on), and
+    /// not filtered again (the owner's filters ran). It is not held back
+    /// for a keyframe: the owner's answer starts at one where it knows one,
+    /// as any player's does.
+    pub fn following(mut self) -> Self {
+        self.switched_from = *self.session.last_data.lock();
+        self.filters = None;
+        self.following = true;
         self
     }
 
@@ -156,7 +186,9 @@ impl<'a> Upstream<'a> {
                 (accepted_at + settings.init_timeout).saturating_duration_since(Instant::now())
             };
             let ctx = self.ctx;
-            let opened = self.keepalive_during(ctx.client.open_playback(playback_url, header_wait)).await;
+            let forwarded = self.following.then_some((crate::cluster::FORWARDED, "1"));
+            let opened =
+                self.keepalive_during(ctx.client.open_playback(playback_url, header_wait, forwarded)).await;
             let error = match opened {
                 Ok(response) => {
                     // A new connection starts at an arbitrary byte, maybe
@@ -204,10 +236,13 @@ impl<'a> Upstream<'a> {
     /// Reads one connection's body until it ends, errs or stalls.
     async fn read_body(&mut self, mut response: reqwest::Response, accepted_at: Instant) -> ReadEnd {
         let settings = &self.ctx.stream;
-        let mut last_bytes = Instant::now();
+        // Stalls are judged by whole packets, not bytes: an engine that
+        // sends what is no MPEG-TS (garbage, a page) has stalled too.
+        let mut last_packets = Instant::now();
+        let mut bytes_meanwhile = false;
         loop {
             let stall_at = if self.delivered {
-                last_bytes + self.ctx.engine_timeout
+                last_packets + self.ctx.engine_timeout
             } else {
                 accepted_at + settings.init_timeout
             };
@@ -217,8 +252,12 @@ impl<'a> Upstream<'a> {
                 biased;
                 read = response.chunk() => match read {
                     Ok(Some(bytes)) => {
-                        last_bytes = Instant::now();
-                        self.push(&bytes).await;
+                        if self.push(&bytes).await {
+                            last_packets = Instant::now();
+                            bytes_meanwhile = false;
+                        } else {
+                            bytes_meanwhile = true;
+                        }
                     }
                     Ok(None) => return ReadEnd::Lost("engine closed the stream".into()),
                     Err(e) => return ReadEnd::Lost(format!("read error: {e}")),
@@ -226,7 +265,9 @@ impl<'a> Upstream<'a> {
                 _ = sleep_until(flush_at.unwrap_or(stall_at).into()), if flush_at.is_some() => self.flush().await,
                 _ = sleep_until(keepalive_at.into()) => self.keepalive(),
                 _ = sleep_until(stall_at.into()) => {
-                    return if self.delivered {
+                    return if self.delivered && bytes_meanwhile {
+                        ReadEnd::Lost(format!("bytes but no MPEG-TS packets for {:?}", self.ctx.engine_timeout))
+                    } else if self.delivered {
                         ReadEnd::Lost(format!("no data for {:?}", self.ctx.engine_timeout))
                     } else {
                         ReadEnd::InitTimeout
@@ -244,12 +285,14 @@ impl<'a> Upstream<'a> {
         }
     }
 
-    async fn push(&mut self, bytes: &[u8]) {
+    /// Aligns `bytes` into chunks; whether they held any whole packet.
+    async fn push(&mut self, bytes: &[u8]) -> bool {
         self.session.counters.upstream_bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
         let arrived = Instant::now();
         let mut aligned = std::mem::take(&mut self.aligned);
         aligned.clear();
         self.aligner.push(bytes, &mut aligned);
+        let packets = !aligned.is_empty();
         if let Some(gate) = self.gate.as_mut() {
             let was_open = gate.is_open();
             gate.admit(&mut aligned);
@@ -283,6 +326,7 @@ impl<'a> Upstream<'a> {
             self.pending_since = None;
         }
         self.aligned = aligned;
+        packets
     }
 
     /// Hands the whole frames of the aligned packets not yet in the ring
@@ -339,6 +383,16 @@ impl<'a> Upstream<'a> {
     }
 
     async fn append(&mut self, chunk: Bytes) {
+        // In a cluster, nothing reaches players from a lease this instance
+        // may have lost while it was frozen; nothing at all from one it lost.
+        if let Some(cluster) = &self.ctx.cluster
+            && !self.following
+        {
+            cluster.wait_confirmed().await;
+            if cluster.lost_to(&self.session.key).is_some() {
+                return;
+            }
+        }
         // Filters run once per stream, before the ring: every player shares
         // the result. A batch a filter empties is simply not appended.
         let chunk = match self.filters.as_mut() {

@@ -202,7 +202,7 @@ async fn commands_per_start(addrs: &[SocketAddr], redis_port: u16) -> anyhow::Re
     Ok(())
 }
 
-async fn wait_for<F, Fut>(check: F, what: &str) -> anyhow::Result<()>
+pub(super) async fn wait_for<F, Fut>(check: F, what: &str) -> anyhow::Result<()>
 where
     F: Fn() -> Fut,
     Fut: Future<Output = bool>,
@@ -231,7 +231,7 @@ async fn redis_commands(port: u16) -> Option<u64> {
 }
 
 /// One inline command; the whole answer as text.
-async fn redis_command(port: u16, command: &str) -> Option<String> {
+pub(super) async fn redis_command(port: u16, command: &str) -> Option<String> {
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
     s.write_all(format!("{command}\r\n").as_bytes()).await.ok()?;
     let mut buf = vec![0; 16384];
