@@ -136,21 +136,39 @@ pub async fn run(plan: &SoakPlan, counts: Arc<SoakCounts>, samples: &mut Vec<Sam
 }
 
 /// Opens a stream; returns the connection once the 200 headers are read.
+/// A `307` to another instance of a cluster is followed once, as players do.
 async fn open(target: SocketAddr, content: u32, counts: &SoakCounts) -> Option<TcpStream> {
+    let mut target = target;
+    for _ in 0..2 {
+        match request(target, content).await {
+            Answer::Stream(tcp) => return Some(tcp),
+            Answer::Redirect(next) => target = next,
+            Answer::Failed(why) => {
+                counts.failures.fetch_add(1, Ordering::Relaxed);
+                eprintln!("soak: content {content}: {why}");
+                return None;
+            }
+        }
+    }
+    counts.failures.fetch_add(1, Ordering::Relaxed);
+    eprintln!("soak: content {content}: redirected twice");
+    None
+}
+
+enum Answer {
+    Stream(TcpStream),
+    Redirect(SocketAddr),
+    Failed(String),
+}
+
+async fn request(target: SocketAddr, content: u32) -> Answer {
     let request = format!("GET /ace/getstream?id={} HTTP/1.1\r\nHost: acemux\r\n\r\n", content_id(content));
     let connected = tokio::time::timeout(Duration::from_secs(10), async {
         let mut tcp = TcpStream::connect(target).await?;
         tcp.write_all(request.as_bytes()).await?;
         std::io::Result::Ok(tcp)
     });
-    let mut tcp = match connected.await {
-        Ok(Ok(tcp)) => tcp,
-        _ => {
-            counts.failures.fetch_add(1, Ordering::Relaxed);
-            eprintln!("soak: content {content}: cannot connect");
-            return None;
-        }
-    };
+    let Ok(Ok(mut tcp)) = connected.await else { return Answer::Failed("cannot connect".into()) };
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -160,15 +178,24 @@ async fn open(target: SocketAddr, content: u32, counts: &SoakCounts) -> Option<T
             _ => break,
         }
     }
-    if head.starts_with(b"HTTP/1.1 200") {
-        Some(tcp)
-    } else {
-        counts.failures.fetch_add(1, Ordering::Relaxed);
-        let line =
-            String::from_utf8_lossy(head.split(|b| *b == b'\r').next().unwrap_or_default()).into_owned();
-        eprintln!("soak: content {content}: {}", if line.is_empty() { "no answer" } else { &line });
-        None
+    // Streams are answered HTTP/1.0 (close-delimited), anything else 1.1.
+    if head.starts_with(b"HTTP/1.1 200") || head.starts_with(b"HTTP/1.0 200") {
+        return Answer::Stream(tcp);
     }
+    let text = String::from_utf8_lossy(&head).into_owned();
+    if text.starts_with("HTTP/1.1 307") {
+        let location = text.lines().find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("location").then(|| value.trim().to_owned())
+        });
+        let addr =
+            location.as_deref().and_then(|l| l.strip_prefix("http://")?.split('/').next()?.parse().ok());
+        if let Some(addr) = addr {
+            return Answer::Redirect(addr);
+        }
+    }
+    let line = text.lines().next().unwrap_or_default().to_owned();
+    Answer::Failed(if line.is_empty() { "no answer".into() } else { line })
 }
 
 /// Reads for `time` at most `rate` bytes per second (`None`: as fast as it comes).

@@ -110,7 +110,8 @@ struct Args {
     /// then through HAProxy (`deploy/cluster/haproxy.cfg`) in front of three
     /// instances sharing a `redis-server`; reports CPU per GB of each, the
     /// added time to first byte of a redirected player and Redis commands
-    /// per stream start.
+    /// per stream start. With --soak: the cluster soak (three instances,
+    /// HAProxy, Redis, a fault every minute; see `cluster_soak.rs`).
     #[arg(long)]
     cluster: bool,
 }
@@ -387,6 +388,7 @@ async fn start_floor(bitrate: u64, zero_copy: bool) -> anyhow::Result<(SocketAdd
 }
 
 mod cluster;
+mod cluster_soak;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -399,6 +401,9 @@ async fn main() -> anyhow::Result<()> {
         return acemux_tests::floor::serve_floor(listener, args.bitrate, 65424).await;
     }
     if let Some(seconds) = args.soak {
+        if args.cluster {
+            return cluster_soak::soak(&args, Duration::from_secs_f64(seconds)).await;
+        }
         return soak(&args, Duration::from_secs_f64(seconds)).await;
     }
     let config = SimConfig {
