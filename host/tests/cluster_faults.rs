@@ -1,6 +1,7 @@
 //! The cluster when its parts fail as production parts fail: Redis frozen,
 //! restarted empty or unreachable for long, an instance frozen past its
-//! lease. Each ends with one engine session per content, no engine above
+//! lease or cut off from Redis, an engine found over its cap once Redis
+//! answers. Each ends with one engine session per content, no engine above
 //! its cap, and the players' responses never ended. Real `redis-server`
 //! and several `acemux` processes on loopback (skipped loudly without
 //! redis-server, failed under `ACEMUX_REQUIRE_PROGRAMS`).
@@ -282,4 +283,50 @@ async fn an_instance_cut_off_from_redis_serves_alone_then_hands_over_when_the_li
         "partition of {:?} healed: one session per content {settled:?} after, every player 50 kB more {played_on:?} after",
         2 * LEASE
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_whose_slot_no_longer_fits_the_engine_cap_moves_to_another_engine() {
+    if !have_programs("cluster_faults::a_stream_whose_slot_no_longer_fits", false) {
+        return;
+    }
+    let engines = engines(2).await;
+    let port = free_port();
+    let mut redis = Redis::start(port).await;
+    let a = Instance::start("a", &redis, &engines, &[]).await;
+    let player = stream(&a, 1);
+    assert!(all_receive(std::slice::from_ref(&player), 20_000, Duration::from_secs(10)).await);
+    let first = engines.iter().position(|e| e.live_sessions() == 1).unwrap();
+
+    // While the instance is held (shorter than its lease), Redis restarts
+    // empty and other instances' streams fill the engine first: the
+    // instance's slot, registered again, no longer fits under the cap.
+    signal(&a.child, "STOP");
+    redis.kill().await;
+    redis = Redis::start(port).await;
+    let key = format!("acemux:slots:{}", engines[first].endpoint());
+    for n in 0..CAP {
+        let added = redis.command(&format!("ZADD {key} 99999999999999 elsewhere/{n}")).await;
+        assert_eq!(added.as_deref(), Some(":1"));
+    }
+    signal(&a.child, "CONT");
+
+    let other = 1 - first;
+    let moved = time_until(Duration::from_secs(10), || {
+        engines[first].live_sessions() == 0 && engines[other].live_sessions() == 1
+    })
+    .await;
+    assert!(moved.is_some(), "the stream did not move off the full engine");
+    assert!(
+        all_receive(std::slice::from_ref(&player), 50_000, Duration::from_secs(10)).await,
+        "the player stalled"
+    );
+    assert!(!player.response_ended());
+    assert_eq!(a.metric("acemux_cluster_slots_revoked_total ").await, Some(1.0));
+    assert_eq!(
+        redis.engine_slots().await,
+        Some(CAP as i64 + 1),
+        "the full engine's fakes and the moved slot"
+    );
+    eprintln!("a slot over the cap: its stream moved {:?} after the instance went on", moved.unwrap());
 }
