@@ -112,7 +112,12 @@ async fn start_plugins(
         }
         None => None,
     };
-    let host = plugins::PluginHost::new(dir.to_path_buf(), cache, settings.plugin_compiler)?;
+    let host = plugins::PluginHost::new(
+        dir.to_path_buf(),
+        cache,
+        settings.plugin_compiler,
+        settings.plugins_require_digest,
+    )?;
     let watch = plugins::watch::DirWatch::new(&host);
     host.scan().await;
     let loaded = host.current().plugins.len();

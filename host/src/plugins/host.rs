@@ -62,6 +62,8 @@ pub struct PluginHost {
     scanning: tokio::sync::Mutex<()>,
     /// Files being compiled now, and since when.
     loading: Mutex<BTreeMap<PathBuf, SystemTime>>,
+    /// Refuse plugins whose settings pin no digest.
+    require_digest: bool,
 }
 
 impl PluginHost {
@@ -70,6 +72,7 @@ impl PluginHost {
         dir: PathBuf,
         cache: Option<CompileCache>,
         compiler: PluginCompiler,
+        require_digest: bool,
     ) -> anyhow::Result<Arc<Self>> {
         Ok(Arc::new(Self {
             runtime: Runtime::new(cache, compiler)?,
@@ -81,6 +84,7 @@ impl PluginHost {
             tasks: TaskTracker::new(),
             scanning: tokio::sync::Mutex::new(()),
             loading: Mutex::new(BTreeMap::new()),
+            require_digest,
         }))
     }
 
@@ -216,6 +220,7 @@ impl PluginHost {
                 .map_err(|e| anyhow::anyhow!("{}: {e:#}", file.with_extension("toml").display()))?,
             None => PluginSettings::default(),
         };
+        check_digest(&file, &bytes, settings.sha256.as_deref(), self.require_digest)?;
         let name = file.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin").to_owned();
         let runtime = self.runtime.clone();
         // Compilation is CPU-heavy: never on the async threads.
@@ -309,6 +314,27 @@ fn read_pair(file: &Path) -> std::io::Result<(Vec<u8>, Option<String>)> {
         Err(e) => return Err(e),
     };
     Ok((bytes, settings))
+}
+
+/// Refuses, before anything is compiled, a file whose SHA-256 is not the
+/// one its settings pin, or one without a pin when pins are required.
+fn check_digest(file: &Path, bytes: &[u8], pinned: Option<&str>, required: bool) -> anyhow::Result<()> {
+    let actual: String = Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
+    let toml = file.with_extension("toml");
+    match pinned {
+        Some(pinned) if pinned != actual => anyhow::bail!(
+            "{}: its SHA-256 is {actual}, not the {pinned} that {} pins (refused before compiling)",
+            file.display(),
+            toml.display()
+        ),
+        Some(_) => Ok(()),
+        None if required => anyhow::bail!(
+            "{}: no `sha256` pinned in {} and --plugins-require-digest is on (this file's SHA-256 is {actual})",
+            file.display(),
+            toml.display()
+        ),
+        None => Ok(()),
+    }
 }
 
 fn fingerprint(bytes: &[u8], settings: Option<&str>) -> [u8; 32] {

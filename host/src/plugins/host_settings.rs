@@ -39,6 +39,10 @@ pub struct PluginHostSettings {
     /// compiles plugins.
     #[arg(long, env = "ACEMUX_PLUGIN_COMPILER", default_value = "cranelift", value_parser = values::choice(COMPILERS))]
     pub plugin_compiler: PluginCompiler,
+    /// Refuse any plugin whose `<name>.toml` does not pin its file's
+    /// digest (`sha256 = "…"`); a pinned digest is checked either way.
+    #[arg(long, env = "ACEMUX_PLUGINS_REQUIRE_DIGEST", default_value = "off", num_args = 0..=1, default_missing_value = "on", action = clap::ArgAction::Set, value_parser = values::on_off)]
+    pub plugins_require_digest: bool,
 }
 
 impl PluginHostSettings {

@@ -9,6 +9,7 @@
 //! fail_mode = "open"      # filters: on failure pass packets ("open") or drop the batch ("closed")
 //! max_failures = 5        # consecutive failures before the plugin is disabled
 //! event_queue = 1024      # events waiting for this plugin; more are dropped
+//! sha256 = "9f86d0…"      # pins the .wasm: a file with another digest is refused
 //!
 //! [grants]                # nothing is granted by default
 //! env = ["TZ"]            # these host environment variables (acemux's secrets never)
@@ -62,6 +63,8 @@ pub struct PluginSettings {
     pub fail_mode: FailMode,
     pub max_failures: u32,
     pub event_queue: usize,
+    /// The SHA-256 the `.wasm` must have (lower-case hex), when pinned.
+    pub sha256: Option<String>,
     pub grants: Grants,
     #[serde(skip)]
     pub config_json: Arc<str>,
@@ -85,6 +88,7 @@ impl Default for PluginSettings {
             fail_mode: FailMode::Open,
             max_failures: 5,
             event_queue: 1024,
+            sha256: None,
             grants: Grants::default(),
             config_json: Arc::from("{}"),
         }
@@ -100,6 +104,7 @@ const KEYS: &[&str] = &[
     "fail_mode",
     "max_failures",
     "event_queue",
+    "sha256",
     "grants",
     "config",
 ];
@@ -154,6 +159,17 @@ impl PluginSettings {
         }
         if let Some(v) = table.get("event_queue") {
             s.event_queue = at_least_one(v, "event_queue")?;
+        }
+        if let Some(v) = table.get("sha256") {
+            let digest = v.as_str().context("`sha256` must be a string of 64 hexadecimal characters")?;
+            let digest = digest.strip_prefix("sha256:").unwrap_or(digest).to_ascii_lowercase();
+            if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+                bail!(
+                    "`sha256` must be 64 hexadecimal characters (got {} characters)",
+                    digest.chars().count()
+                );
+            }
+            s.sha256 = Some(digest);
         }
         if let Some(g) = table.get("grants") {
             let g = g.as_table().context("`grants` must be a table")?;
@@ -231,6 +247,18 @@ mod tests {
         assert!(!s.grants.network && s.grants.env.is_empty() && s.grants.dirs.is_empty());
         assert!(PluginSettings::parse("ordr = 1").unwrap_err().to_string().contains("unknown key `ordr`"));
         assert!(PluginSettings::parse("fail_mode = \"maybe\"").is_err());
+    }
+
+    #[test]
+    fn a_pinned_digest_is_64_hex_characters_kept_in_lower_case() {
+        let hex = "AB".repeat(32);
+        let s = PluginSettings::parse(&format!("sha256 = \"sha256:{hex}\"")).unwrap();
+        assert_eq!(s.sha256.as_deref(), Some("ab".repeat(32).as_str()));
+        for bad in ["sha256 = \"abc\"", "sha256 = 5", &format!("sha256 = \"{}\"", "g".repeat(64))] {
+            let e = PluginSettings::parse(bad).unwrap_err();
+            assert!(format!("{e:#}").contains("`sha256`"), "{bad}: {e:#}");
+        }
+        assert_eq!(PluginSettings::parse("").unwrap().sha256, None);
     }
 
     #[test]
