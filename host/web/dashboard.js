@@ -402,6 +402,12 @@ function renderPlugins(doc) {
     const why = p.disabled_reason || p.error || p.reload_error;
     const status = el("span", {}, el("span", { class: "state " + cls }, p.status));
     if (why) status.append(el("div", { class: "errortext" }, why));
+    const rec = p.recovery;
+    if (rec && p.status === "disabled") {
+      const when = rec.retry_at ? `retried in ${Math.max(0, rec.retry_at - Date.now() / 1000).toFixed(0)} s` : "stays off until its file changes";
+      const relapses = rec.relapses ? `, ${rec.relapses} relapse${rec.relapses === 1 ? "" : "s"}` : "";
+      status.append(el("div", { class: "errortext" }, when + relapses));
+    }
     const st = p.stats || {};
     return el(
       "tr",

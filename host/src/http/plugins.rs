@@ -52,6 +52,8 @@ pub fn plugins_json(app: &AppState, detail: Detail) -> Value {
                 "status": status,
                 "disabled_reason": if p.is_disabled() { p.last_error() } else if !p.settings.enabled { Some("enabled = false".into()) } else { None },
                 "last_error": p.last_error(),
+                // Relapses, trials and (while disabled) when it is tried again.
+                "recovery": p.recovery(),
                 "reload_error": failures.get(&p.file).map(|f| f.error.clone()),
                 "loaded_at": secs(p.loaded_at),
                 "compiled": p.compiled,

@@ -12,6 +12,7 @@ pub mod host;
 pub mod host_settings;
 pub mod limits;
 pub mod plugin;
+pub mod recovery;
 pub mod runtime;
 pub mod select;
 pub mod settings;

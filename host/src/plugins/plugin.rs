@@ -7,12 +7,12 @@
 //! or answers outside the contract fails alone: the caller falls back, the
 //! failure is counted once, and a poisoned instance is dropped (the next
 //! call instantiates afresh). Only a call that was right ends a streak of
-//! failures; after `max_failures` in a row the plugin is disabled until its
-//! file changes.
+//! failures; after `max_failures` in a row the plugin is disabled, and
+//! tried again after a backoff (see [`super::recovery`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -28,6 +28,7 @@ use super::cache::Compiled;
 use super::candidates::Candidates;
 use super::contract::{PACKAGE, PACKAGE_VERSION, compatible, refuse_other_versions};
 use super::limits::MemoryUse;
+use super::recovery::{AfterFailure, Recovery, RecoveryView};
 use super::runtime::{PluginState, Runtime, any, ticks};
 use super::settings::PluginSettings;
 use super::stats::PluginStats;
@@ -112,8 +113,7 @@ pub struct Plugin {
     idle_source: Mutex<Option<(Store<PluginState>, channel_source::Guest)>>,
     /// Selector instances not in use (a selection takes one out for its call).
     idle_selectors: Mutex<Vec<SelectorInstance>>,
-    disabled: AtomicBool,
-    failures_in_a_row: AtomicU32,
+    recovery: Recovery,
     last_error: Mutex<Option<String>>,
 }
 
@@ -141,6 +141,7 @@ impl Plugin {
         let channel_source =
             capabilities.channel_source.then(|| any(channel_source::GuestIndices::new(&pre))).transpose()?;
         let access = capabilities.access.then(|| any(access::GuestIndices::new(&pre))).transpose()?;
+        let recovery = Recovery::new(settings.recovery_policy());
         Ok(Self {
             name: Arc::from(name),
             file,
@@ -167,8 +168,7 @@ impl Plugin {
             idle_access: Mutex::new(Vec::new()),
             idle_source: Mutex::new(None),
             idle_selectors: Mutex::new(Vec::new()),
-            disabled: AtomicBool::new(false),
-            failures_in_a_row: AtomicU32::new(0),
+            recovery,
             last_error: Mutex::new(None),
         })
     }
@@ -182,7 +182,12 @@ impl Plugin {
     }
 
     pub fn is_disabled(&self) -> bool {
-        self.disabled.load(Ordering::Relaxed)
+        self.recovery.is_disabled()
+    }
+
+    /// Its relapses and next retry, for `/plugins`.
+    pub fn recovery(&self) -> RecoveryView {
+        self.recovery.view()
     }
 
     pub fn is_active(&self) -> bool {
@@ -265,7 +270,7 @@ impl Plugin {
 
     fn account_as<R>(&self, result: Result<R, CallError>, success_resets: bool) -> Result<R, CallError> {
         match &result {
-            Ok(_) if success_resets => self.failures_in_a_row.store(0, Ordering::Relaxed),
+            Ok(_) if success_resets => self.recovery.succeeded(),
             Ok(_) => {}
             Err(CallError::Disabled) => {}
             Err(e) => {
@@ -274,13 +279,22 @@ impl Plugin {
                     self.stats.timeouts.fetch_add(1, Ordering::Relaxed);
                 }
                 *self.last_error.lock() = Some(e.to_string());
-                let n = self.failures_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
-                tracing::warn!(plugin = &*self.name, error = %e, failures_in_a_row = n, "plugin call failed");
-                if n >= self.settings.max_failures && !self.disabled.swap(true, Ordering::Relaxed) {
-                    tracing::error!(
+                match self.recovery.failed() {
+                    AfterFailure::Counted(n) => {
+                        tracing::warn!(plugin = &*self.name, error = %e, failures_in_a_row = n, "plugin call failed");
+                    }
+                    AfterFailure::Disabled { in_a_row, retry_in: Some(wait), relapses } => tracing::error!(
                         plugin = &*self.name,
-                        "plugin disabled after {n} failures in a row; replace its file to retry"
-                    );
+                        error = %e,
+                        relapses,
+                        "plugin disabled after {in_a_row} failures in a row; tried again in {wait:?}"
+                    ),
+                    AfterFailure::Disabled { in_a_row, retry_in: None, .. } => tracing::error!(
+                        plugin = &*self.name,
+                        error = %e,
+                        "plugin disabled after {in_a_row} failures in a row; replace its file to retry (recover = false)"
+                    ),
+                    AfterFailure::AlreadyDisabled => {}
                 }
             }
         }

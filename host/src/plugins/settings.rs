@@ -8,6 +8,9 @@
 //! max_output_ratio = 4    # filters: output per batch at most this many times the input
 //! fail_mode = "open"      # filters: on failure pass packets ("open") or drop the batch ("closed")
 //! max_failures = 5        # consecutive failures before the plugin is disabled
+//! recover = true          # a disabled plugin is tried again after a backoff
+//! recover_after = "30s"   # the first wait; doubled on each relapse
+//! recover_max = "30m"     # the longest wait
 //! event_queue = 1024      # events waiting for this plugin; more are dropped
 //! sha256 = "9f86d0…"      # pins the .wasm: a file with another digest is refused
 //!
@@ -62,6 +65,11 @@ pub struct PluginSettings {
     pub max_output_ratio: usize,
     pub fail_mode: FailMode,
     pub max_failures: u32,
+    pub recover: bool,
+    #[serde(serialize_with = "secs")]
+    pub recover_after: Duration,
+    #[serde(serialize_with = "secs")]
+    pub recover_max: Duration,
     pub event_queue: usize,
     /// The SHA-256 the `.wasm` must have (lower-case hex), when pinned.
     pub sha256: Option<String>,
@@ -87,6 +95,9 @@ impl Default for PluginSettings {
             max_output_ratio: 4,
             fail_mode: FailMode::Open,
             max_failures: 5,
+            recover: true,
+            recover_after: Duration::from_secs(30),
+            recover_max: Duration::from_secs(30 * 60),
             event_queue: 1024,
             sha256: None,
             grants: Grants::default(),
@@ -103,6 +114,9 @@ const KEYS: &[&str] = &[
     "max_output_ratio",
     "fail_mode",
     "max_failures",
+    "recover",
+    "recover_after",
+    "recover_max",
     "event_queue",
     "sha256",
     "grants",
@@ -110,6 +124,15 @@ const KEYS: &[&str] = &[
 ];
 
 impl PluginSettings {
+    /// When a disabled plugin is tried again.
+    pub fn recovery_policy(&self) -> super::recovery::RecoveryPolicy {
+        super::recovery::RecoveryPolicy {
+            max_failures: self.max_failures,
+            first_wait: self.recover.then_some(self.recover_after),
+            max_wait: self.recover_max,
+        }
+    }
+
     /// Reads `path` if it exists; defaults otherwise.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         match std::fs::read_to_string(path) {
@@ -156,6 +179,24 @@ impl PluginSettings {
         }
         if let Some(v) = table.get("max_failures") {
             s.max_failures = at_least_one(v, "max_failures")?;
+        }
+        if let Some(v) = table.get("recover") {
+            s.recover = v.as_bool().context("`recover` must be true or false")?;
+        }
+        for (key, slot) in [("recover_after", &mut s.recover_after), ("recover_max", &mut s.recover_max)] {
+            if let Some(v) = table.get(key) {
+                *slot = parse_duration(&text_of(v)).map_err(|e| anyhow::anyhow!("`{key}`: {e}"))?;
+                if slot.is_zero() {
+                    bail!("`{key}` must be more than zero");
+                }
+            }
+        }
+        if s.recover_max < s.recover_after {
+            bail!(
+                "`recover_max` ({:?}) must not be shorter than `recover_after` ({:?})",
+                s.recover_max,
+                s.recover_after
+            );
         }
         if let Some(v) = table.get("event_queue") {
             s.event_queue = at_least_one(v, "event_queue")?;
