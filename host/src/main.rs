@@ -35,6 +35,11 @@ async fn serve() -> std::process::ExitCode {
 }
 
 async fn run() -> anyhow::Result<std::process::ExitCode> {
+    // `acemux plugin …`: an author's bench, not the server.
+    let mut args = std::env::args_os();
+    if args.nth(1).is_some_and(|a| a == "plugin") {
+        return acemux::plugins::harness::main(args.collect()).await;
+    }
     let cli = match Cli::load(std::env::args_os()) {
         Ok(cli) => cli,
         // Help, version, an unknown flag: clap prints it and exits.

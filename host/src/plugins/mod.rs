@@ -8,6 +8,7 @@ pub mod cache;
 pub mod candidates;
 pub mod contract;
 pub mod filter;
+pub mod harness;
 pub mod host;
 pub mod host_settings;
 pub mod limits;
