@@ -415,3 +415,47 @@ times = 20
     assert_eq!(b["stats"]["errors"], 3, "{b}");
     assert!(b["last_error"].as_str().unwrap().contains("over max_output_ratio = 4"), "{b}");
 }
+
+/// Filters run in `order`, each on the previous one's output: two filters
+/// that repeat every batch 3 and 2 times make every batch 6 times; `/plugins`
+/// lists each stream's chain in that order, and a new order takes effect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chained_filters_compose_in_their_order() {
+    let dir = TempDir::new("chain");
+    let times =
+        |n: u32, order: i32| format!("order = {order}\nmax_output_ratio = 4\n[config]\ntimes = {n}\n");
+    install(dir.path(), "thrice", wasm::BLOAT_FILTER, Some(&times(3, 1)));
+    install(dir.path(), "twice", wasm::BLOAT_FILTER, Some(&times(2, 2)));
+    let d = dir.path().to_path_buf();
+    let h = Harness::start(sim(), |s| s.plugins.plugins_dir = acemux::values::OrNone(Some(d))).await;
+    let id = content_id(77);
+    let mut player = h.player(&id).await;
+    assert!(player.read_at_least(2_000_000, Duration::from_secs(15)).await);
+    let status = h.status().await;
+    let session = &status["sessions"][0];
+    let upstream = session["counters"]["upstream_bytes"].as_f64().unwrap();
+    let appended = session["buffer"]["appended_bytes"].as_f64().unwrap();
+    let ratio = appended / upstream;
+    assert!(
+        (5.5..6.6).contains(&ratio),
+        "6 times the engine's bytes, got {ratio:.2} ({appended} / {upstream})"
+    );
+    let (_, listing) = h.get_json("/plugins").await;
+    let chain = listing["chains"].as_array().unwrap().iter().find(|c| c["stream"] == id.as_str()).cloned();
+    assert_eq!(chain.unwrap()["filters"], serde_json::json!(["thrice", "twice"]), "{listing}");
+
+    // Reordered: the chain follows at a batch boundary.
+    acemux_tests::plugins::set_settings(dir.path(), "thrice", &times(3, 3));
+    let mut reordered = false;
+    for _ in 0..100 {
+        let _ = player.read_at_least(player.received.len() + 100_000, Duration::from_millis(200)).await;
+        let (_, listing) = h.get_json("/plugins").await;
+        if listing["chains"][0]["filters"] == serde_json::json!(["twice", "thrice"]) {
+            reordered = true;
+            break;
+        }
+    }
+    assert!(reordered, "the chain did not follow the new order");
+    let report = player.report();
+    assert!(report.aligned, "{report:?}");
+}

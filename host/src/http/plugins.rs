@@ -86,5 +86,15 @@ pub fn plugins_json(app: &AppState, detail: Detail) -> Value {
             "since": secs(since),
         }));
     }
-    json!({"enabled": true, "dir": detail.show(host.dir.display().to_string()), "plugins": plugins})
+    // Each stream's filter chain, in the order its batches go through it.
+    let chains: Vec<Value> = app
+        .registry
+        .sessions()
+        .iter()
+        .filter_map(|s| {
+            let chain = s.filter_chain.lock().clone();
+            (!chain.is_empty()).then(|| json!({"stream": s.key.id, "filters": chain}))
+        })
+        .collect();
+    json!({"enabled": true, "dir": detail.show(host.dir.display().to_string()), "plugins": plugins, "chains": chains})
 }

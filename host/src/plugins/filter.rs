@@ -40,6 +40,13 @@ impl FilterChain {
         self.generation = generation;
     }
 
+    /// The plugins of the chain in the order a batch goes through them
+    /// (each sees the previous one's output), and the plugin set they were
+    /// built from.
+    pub fn names(&self) -> (u64, Vec<Arc<str>>) {
+        (self.generation, self.filters.iter().map(|f| f.plugin.name.clone()).collect())
+    }
+
     /// Runs a chunk of whole packets through every filter in order. A
     /// failing filter passes the packets on unchanged (fail-open) or drops
     /// the batch (fail-closed). `None`: nothing left to send. Each call is

@@ -155,6 +155,8 @@ pub struct Session {
     /// The last continuity counters of the table PIDs that reached the
     /// ring, for a channel's next id to continue (see [`super::splice`]).
     pub(super) table_counters: Mutex<Vec<(u16, u8)>>,
+    /// The filter plugins the stream's batches go through, in order.
+    pub filter_chain: Mutex<Vec<Arc<str>>>,
 }
 
 impl Session {
@@ -194,6 +196,7 @@ impl Session {
             channel: channel.map(|plan| Mutex::new(Alternates::new(plan))),
             last_data: Mutex::new(None),
             table_counters: Mutex::new(Vec::new()),
+            filter_chain: Mutex::new(Vec::new()),
         }
     }
 

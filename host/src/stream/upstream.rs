@@ -103,6 +103,8 @@ pub(crate) struct Upstream<'a> {
     /// Reads another acemux instance's stream of the content (see
     /// [`super::follow`]), not an engine's.
     following: bool,
+    /// The plugin set the session's `filter_chain` was last published from.
+    chain_generation: u64,
 }
 
 impl<'a> Upstream<'a> {
@@ -128,6 +130,7 @@ impl<'a> Upstream<'a> {
             gate: None,
             switched_from: None,
             following: false,
+            chain_generation: u64::MAX,
         };
         // Players waiting since the engine accepted get bytes right away.
         upstream.keepalive();
@@ -396,10 +399,18 @@ impl<'a> Upstream<'a> {
         // Filters run once per stream, before the ring: every player shares
         // the result. A batch a filter empties is simply not appended.
         let chunk = match self.filters.as_mut() {
-            Some(chain) => match chain.process(chunk).await {
-                Some(c) => c,
-                None => return,
-            },
+            Some(chain) => {
+                let processed = chain.process(chunk).await;
+                let (generation, names) = chain.names();
+                if generation != self.chain_generation {
+                    self.chain_generation = generation;
+                    *self.session.filter_chain.lock() = names;
+                }
+                match processed {
+                    Some(c) => c,
+                    None => return,
+                }
+            }
             None => chunk,
         };
         let media = self.scanner.scan(&chunk);
