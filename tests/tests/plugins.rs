@@ -459,3 +459,56 @@ async fn chained_filters_compose_in_their_order() {
     let report = player.report();
     assert!(report.aligned, "{report:?}");
 }
+
+/// `--plugin-compiler tiered`: new code is live at once compiled by Winch,
+/// then Cranelift's code is swapped in under the players; the next load of
+/// the same code comes from the cache, optimised from the start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiered_compilation_swaps_cranelift_code_in_under_the_players() {
+    let dir = TempDir::new("tiered");
+    let cache = TempDir::new("tiered-cache");
+    let d = dir.path().to_path_buf();
+    let c = cache.path().to_path_buf();
+    let h = Harness::start(sim(), move |s| {
+        s.plugins.plugins_dir = acemux::values::OrNone(Some(d));
+        s.plugins.plugin_cache = Some(acemux::values::OrNone(Some(c)));
+        s.plugins.plugin_compiler = PluginCompiler::Tiered;
+    })
+    .await;
+    let mut player = h.player(&content_id(88)).await;
+    assert!(player.read_at_least(100_000, Duration::from_secs(10)).await);
+    install(dir.path(), "null-strip", wasm::NULL_STRIP, None);
+    let mut seen = Vec::new();
+    for _ in 0..200 {
+        let p = plugin(&h, "null-strip").await;
+        if p["status"] == "active" {
+            let compiler = p["compiler"].as_str().unwrap_or_default().to_owned();
+            if seen.last() != Some(&compiler) {
+                seen.push(compiler.clone());
+            }
+            if compiler == "cranelift" {
+                break;
+            }
+        }
+        let _ = player.read_at_least(player.received.len() + 20_000, Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen.last().map(String::as_str), Some("cranelift"), "{seen:?}");
+    assert_eq!(seen.first().map(String::as_str), Some("winch"), "new code loads by Winch first: {seen:?}");
+    // The players never noticed: whole packets, no counter gap, nulls gone.
+    assert!(player.read_at_least(player.received.len() + 500_000, Duration::from_secs(10)).await);
+    let report = player.report();
+    assert!(report.aligned && report.gaps == 0, "{report:?}");
+
+    // The same code again (a settings change): Cranelift's, from the cache.
+    acemux_tests::plugins::set_settings(dir.path(), "null-strip", "order = 5\n");
+    for _ in 0..100 {
+        let p = plugin(&h, "null-strip").await;
+        if p["settings"]["order"] == 5 {
+            assert_eq!(p["compiler"], "cranelift", "{p}");
+            assert_eq!(p["compiled"], "cache", "{p}");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the settings change never loaded");
+}

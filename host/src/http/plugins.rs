@@ -57,6 +57,9 @@ pub fn plugins_json(app: &AppState, detail: Detail) -> Value {
                 "reload_error": failures.get(&p.file).map(|f| f.error.clone()),
                 "loaded_at": secs(p.loaded_at),
                 "compiled": p.compiled,
+                // Cranelift or Winch (with `tiered`, Winch until Cranelift's
+                // code is swapped in).
+                "compiler": p.compiler(),
                 "compile_ms": p.compile_time.as_secs_f64() * 1e3,
                 "memory": memory_json(p),
                 "order": p.settings.order,

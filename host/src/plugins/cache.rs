@@ -33,7 +33,7 @@ pub enum Compiled {
 }
 
 /// See the module docs.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct CompileCache {
     dir: PathBuf,
 }
@@ -76,6 +76,11 @@ impl CompileCache {
             tracing::warn!(dir = %self.dir.display(), error = %e, "cannot store the compiled plugin");
         }
         Ok((component, Compiled::Fresh))
+    }
+
+    /// Whether an entry for `bytes` compiled by `engine` is kept.
+    pub fn holds(&self, engine: &Engine, bytes: &[u8]) -> bool {
+        self.entry(engine, bytes).exists()
     }
 
     fn entry(&self, engine: &Engine, bytes: &[u8]) -> PathBuf {

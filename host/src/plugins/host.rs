@@ -51,15 +51,20 @@ struct EventWorker {
 /// See the module docs.
 pub struct PluginHost {
     pub runtime: Arc<Runtime>,
+    /// With `--plugin-compiler tiered`: Winch, for code the cache does not
+    /// know yet (see [`super::tiering`]).
+    pub(super) quick: Option<Arc<Runtime>>,
+    /// Cancelled at shutdown: background recompilations give up.
+    pub(super) stopping: CancellationToken,
     pub dir: PathBuf,
-    set: ArcSwap<PluginSet>,
-    generation: AtomicU64,
+    pub(super) set: ArcSwap<PluginSet>,
+    pub(super) generation: AtomicU64,
     failures: Mutex<BTreeMap<PathBuf, LoadFailure>>,
     workers: Mutex<HashMap<PathBuf, EventWorker>>,
     /// Owns the event workers.
     tasks: TaskTracker,
     /// Serialises scans (the watcher and an explicit reload may overlap).
-    scanning: tokio::sync::Mutex<()>,
+    pub(super) scanning: tokio::sync::Mutex<()>,
     /// Files being compiled now, and since when.
     loading: Mutex<BTreeMap<PathBuf, SystemTime>>,
     /// Refuse plugins whose settings pin no digest.
@@ -74,8 +79,14 @@ impl PluginHost {
         compiler: PluginCompiler,
         require_digest: bool,
     ) -> anyhow::Result<Arc<Self>> {
+        let quick = match compiler {
+            PluginCompiler::Tiered => Some(Runtime::new(cache.clone(), PluginCompiler::Winch)?),
+            _ => None,
+        };
         Ok(Arc::new(Self {
             runtime: Runtime::new(cache, compiler)?,
+            quick,
+            stopping: CancellationToken::new(),
             dir,
             set: ArcSwap::from_pointee(PluginSet::default()),
             generation: AtomicU64::new(0),
@@ -167,6 +178,8 @@ impl PluginHost {
                 continue;
             }
             self.loading.lock().insert(file.clone(), SystemTime::now());
+            // Kept for a Cranelift recompilation of code Winch loaded.
+            let source = self.quick.is_some().then(|| (bytes.clone(), settings_text.clone()));
             let loaded = self.load(file.clone(), bytes, settings_text, fingerprint).await;
             self.loading.lock().remove(file);
             match loaded {
@@ -181,6 +194,15 @@ impl PluginHost {
                         "plugin loaded"
                     );
                     self.failures.lock().remove(file);
+                    if let Some((bytes, settings_text)) =
+                        source.filter(|_| plugin.compiler() == PluginCompiler::Winch)
+                    {
+                        let host = self.clone();
+                        let file = file.clone();
+                        self.tasks.spawn(async move {
+                            super::tiering::recompile(host, file, bytes, settings_text, fingerprint).await;
+                        });
+                    }
                     next.push(Arc::new(plugin));
                     changed = true;
                 }
@@ -208,8 +230,23 @@ impl PluginHost {
         changed
     }
 
+    /// Compiles (or loads from the cache) and instantiates once. With
+    /// `tiered`, code the cache does not hold compiled by Cranelift is
+    /// compiled by Winch.
     async fn load(
         &self,
+        file: PathBuf,
+        bytes: Vec<u8>,
+        settings_text: Option<String>,
+        fingerprint: [u8; 32],
+    ) -> anyhow::Result<Plugin> {
+        self.load_by(None, file, bytes, settings_text, fingerprint).await
+    }
+
+    /// [`PluginHost::load`] by `runtime` when given.
+    pub(super) async fn load_by(
+        &self,
+        runtime: Option<Arc<Runtime>>,
         file: PathBuf,
         bytes: Vec<u8>,
         settings_text: Option<String>,
@@ -222,9 +259,15 @@ impl PluginHost {
         };
         check_digest(&file, &bytes, settings.sha256.as_deref(), self.require_digest)?;
         let name = file.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin").to_owned();
-        let runtime = self.runtime.clone();
-        // Compilation is CPU-heavy: never on the async threads.
+        let (main, quick) = (self.runtime.clone(), self.quick.clone());
+        // Compilation (and the cache lookup) is CPU-heavy or blocking:
+        // never on the async threads.
         let plugin = tokio::task::spawn_blocking(move || {
+            let runtime = match (runtime, quick) {
+                (Some(runtime), _) => runtime,
+                (None, Some(quick)) if !main.has_compiled(&bytes) => quick,
+                (None, _) => main,
+            };
             Plugin::compile(&runtime, &name, file, &bytes, settings, fingerprint)
         })
         .await??;
@@ -233,7 +276,7 @@ impl PluginHost {
     }
 
     /// Starts a worker for every event plugin in the set, stops the others.
-    fn sync_workers(&self) {
+    pub(super) fn sync_workers(&self) {
         let set = self.current();
         let mut workers = self.workers.lock();
         workers.retain(|file, w| {
@@ -267,6 +310,7 @@ impl PluginHost {
 
     /// Stops the event workers (after they drain what is queued).
     pub async fn shutdown(&self) {
+        self.stopping.cancel();
         for w in self.workers.lock().drain().map(|(_, w)| w) {
             drop(w.queue);
             w.stop.cancel();

@@ -16,10 +16,16 @@ use crate::values::{self, OrNone};
 pub enum PluginCompiler {
     Cranelift,
     Winch,
+    /// Winch for a component the compile cache does not know (live at
+    /// once), then Cranelift in the background, swapped in when done.
+    Tiered,
 }
 
-const COMPILERS: &[(&str, PluginCompiler)] =
-    &[("cranelift", PluginCompiler::Cranelift), ("winch", PluginCompiler::Winch)];
+const COMPILERS: &[(&str, PluginCompiler)] = &[
+    ("cranelift", PluginCompiler::Cranelift),
+    ("winch", PluginCompiler::Winch),
+    ("tiered", PluginCompiler::Tiered),
+];
 
 /// See the module docs.
 #[derive(Debug, Clone, clap::Args)]
@@ -34,9 +40,10 @@ pub struct PluginHostSettings {
     /// [default: `$XDG_CACHE_HOME/acemux/plugins` (else `~/.cache/acemux/plugins`)].
     #[arg(long, env = "ACEMUX_PLUGIN_CACHE", value_parser = values::path_or_none)]
     pub plugin_cache: Option<OrNone<PathBuf>>,
-    /// `cranelift` (optimising: faster calls) or `winch` (baseline: first
-    /// loads of big components several times faster, calls slower)
-    /// compiles plugins.
+    /// `cranelift` (optimising: faster calls), `winch` (baseline: first
+    /// loads of big components several times faster, calls slower) or
+    /// `tiered` (new code: Winch at once, then Cranelift in the background,
+    /// swapped in at a call or batch boundary) compiles plugins.
     #[arg(long, env = "ACEMUX_PLUGIN_COMPILER", default_value = "cranelift", value_parser = values::choice(COMPILERS))]
     pub plugin_compiler: PluginCompiler,
     /// Refuse any plugin whose `<name>.toml` does not pin its file's

@@ -18,6 +18,7 @@ pub mod runtime;
 pub mod select;
 pub mod settings;
 pub mod stats;
+mod tiering;
 pub mod watch;
 
 pub use filter::FilterChain;

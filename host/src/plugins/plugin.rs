@@ -181,6 +181,11 @@ impl Plugin {
         made.map(drop).map_err(|e| anyhow::anyhow!("instantiation failed: {e}"))
     }
 
+    /// The compiler its code came from.
+    pub fn compiler(&self) -> super::host_settings::PluginCompiler {
+        self.runtime.compiler
+    }
+
     pub fn is_disabled(&self) -> bool {
         self.recovery.is_disabled()
     }

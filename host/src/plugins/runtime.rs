@@ -75,6 +75,8 @@ pub struct Runtime {
     ticker: Arc<Ticker>,
     /// Compiled components on disk (`None`: compile every load).
     cache: Option<CompileCache>,
+    /// What compiles here (Cranelift or Winch).
+    pub compiler: PluginCompiler,
 }
 
 impl Runtime {
@@ -83,7 +85,7 @@ impl Runtime {
         config.wasm_component_model(true);
         config.epoch_interruption(true);
         config.strategy(match compiler {
-            PluginCompiler::Cranelift => Strategy::Cranelift,
+            PluginCompiler::Cranelift | PluginCompiler::Tiered => Strategy::Cranelift,
             PluginCompiler::Winch => Strategy::Winch,
         });
         let engine = any(Engine::new(&config)).context("cannot create the wasm engine")?;
@@ -96,7 +98,14 @@ impl Runtime {
         .context("cannot link the acemux host interface")?;
         let ticker = Arc::new(Ticker::default());
         spawn_ticker(&engine, ticker.clone()).context("cannot start the plugin epoch thread")?;
-        Ok(Arc::new(Self { engine, linker, ticker, cache }))
+        let compiler =
+            if compiler == PluginCompiler::Winch { PluginCompiler::Winch } else { PluginCompiler::Cranelift };
+        Ok(Arc::new(Self { engine, linker, ticker, cache, compiler }))
+    }
+
+    /// Whether the compile cache holds this code compiled by this runtime.
+    pub fn has_compiled(&self, bytes: &[u8]) -> bool {
+        self.cache.as_ref().is_some_and(|c| c.holds(&self.engine, bytes))
     }
 
     /// Keeps the epoch advancing while the returned guard lives: hold one
