@@ -21,10 +21,7 @@ async fn sixty_players_over_ten_contents_make_ten_engine_sessions_and_caps_hold_
     }
     let engines = engines(3).await;
     let redis = Redis::start(free_port()).await;
-    let mut instances = Vec::new();
-    for id in ["a", "b", "c"] {
-        instances.push(Instance::start(id, &redis, &engines, &[]).await);
-    }
+    let instances = Instance::start_all(&["a", "b", "c"], &redis, &engines).await;
     let haproxy = Haproxy::start(&instances).await;
 
     let players: Vec<Player> = (0..60)
@@ -131,10 +128,7 @@ async fn players_of_a_killed_instance_play_again_elsewhere_and_its_engine_sessio
     }
     let engines = engines(3).await;
     let redis = Redis::start(free_port()).await;
-    let mut instances = Vec::new();
-    for id in ["a", "b", "c"] {
-        instances.push(Instance::start(id, &redis, &engines, &[]).await);
-    }
+    let mut instances = Instance::start_all(&["a", "b", "c"], &redis, &engines).await;
     let haproxy = Haproxy::start(&instances).await;
     let players: Vec<Player> = (0..20)
         .map(|i| Player::open(haproxy.url(&format!("/ace/getstream?id={}", content_id(i % 10))), true))

@@ -31,10 +31,7 @@ async fn redis_frozen_while_contents_start_everywhere_ends_with_one_session_per_
     }
     let engines = engines(3).await;
     let redis = Redis::start(free_port()).await;
-    let mut instances = Vec::new();
-    for id in ["a", "b", "c"] {
-        instances.push(Instance::start(id, &redis, &engines, &[]).await);
-    }
+    let instances = Instance::start_all(&["a", "b", "c"], &redis, &engines).await;
     let mut players: Vec<Player> = (0..3).map(|i| stream(&instances[i], i as u32)).collect();
     assert!(all_receive(&players, 20_000, Duration::from_secs(10)).await);
 
@@ -148,10 +145,7 @@ async fn redis_restarted_empty_gets_every_lease_and_slot_back_without_a_new_sess
     let engines = engines(2).await;
     let port = free_port();
     let mut redis = Redis::start(port).await;
-    let mut instances = Vec::new();
-    for id in ["a", "b", "c"] {
-        instances.push(Instance::start(id, &redis, &engines, &[]).await);
-    }
+    let instances = Instance::start_all(&["a", "b", "c"], &redis, &engines).await;
     let players: Vec<Player> = (0..6).map(|i| stream(&instances[i % 3], i as u32)).collect();
     assert!(all_receive(&players, 20_000, Duration::from_secs(10)).await);
     assert_eq!(redis.content_leases().await, Some(6));

@@ -90,3 +90,17 @@ pub fn wit_of_version(dir: &Path, version: &str) -> PathBuf {
     std::fs::write(out.join("plugin.wit"), theirs).unwrap();
     out
 }
+
+/// Asserts that `acemux plugin check` (the author's bench) reads `wasm` as
+/// acemux will: this contract version, `phase` among its phases, one
+/// instance made.
+pub async fn assert_bench_reads(wasm: &Path, phase: &str) {
+    use acemux::plugins::host_settings::PluginCompiler;
+    let report = acemux::plugins::harness::check_report(wasm, None, PluginCompiler::Winch).await.unwrap();
+    assert!(
+        report.contains(&format!("acemux:plugin@{}", acemux::plugins::contract::PACKAGE_VERSION))
+            && report.contains(&format!("phases:      {phase}"))
+            && report.contains("one instance:"),
+        "{report}"
+    );
+}

@@ -76,19 +76,7 @@ async fn a_javascript_filter_removes_its_pid_from_what_every_player_receives() {
     let build = TempDir::new("js-filter-build");
     let wasm = build_js("pid-drop", "filter-plugin", &wit(), &js_source("pid-drop"), build.path()).await;
     // The author's bench (`acemux plugin check`) reads it as acemux will.
-    let report = acemux::plugins::harness::check_report(
-        &wasm,
-        None,
-        acemux::plugins::host_settings::PluginCompiler::Winch,
-    )
-    .await
-    .unwrap();
-    assert!(
-        report.contains(&format!("acemux:plugin@{}", acemux::plugins::contract::PACKAGE_VERSION))
-            && report.contains("phases:      filter")
-            && report.contains("one instance:"),
-        "{report}"
-    );
+    acemux_tests::toolchains::assert_bench_reads(&wasm, "filter").await;
     let plugins = TempDir::new("js-filter");
     install(plugins.path(), "pid-drop", &wasm);
     let dir = plugins.path().to_path_buf();

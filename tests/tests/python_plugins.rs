@@ -46,19 +46,7 @@ async fn a_python_selector_chooses_the_engine_and_known_code_loads_from_the_cach
     let build = TempDir::new("py-build");
     let wasm = build_python("region-selector", "selector-plugin", &wit(), build.path()).await;
     // The author's bench (`acemux plugin check`) reads it as acemux will.
-    let report = acemux::plugins::harness::check_report(
-        &wasm,
-        None,
-        acemux::plugins::host_settings::PluginCompiler::Winch,
-    )
-    .await
-    .unwrap();
-    assert!(
-        report.contains(&format!("acemux:plugin@{}", acemux::plugins::contract::PACKAGE_VERSION))
-            && report.contains("phases:      selector")
-            && report.contains("one instance:"),
-        "{report}"
-    );
+    acemux_tests::toolchains::assert_bench_reads(&wasm, "selector").await;
     let plugins = TempDir::new("py-plugins");
     let cache = TempDir::new("py-cache");
 

@@ -366,6 +366,15 @@ impl Redis {
 }
 
 impl Instance {
+    /// One instance per id, sharing `redis` and `engines`.
+    pub async fn start_all(ids: &[&str], redis: &Redis, engines: &[SimEngine]) -> Vec<Instance> {
+        let mut instances = Vec::new();
+        for id in ids {
+            instances.push(Instance::start(id, redis, engines, &[]).await);
+        }
+        instances
+    }
+
     pub async fn metrics(&self) -> String {
         reqwest::get(self.url("/metrics")).await.unwrap().text().await.unwrap()
     }

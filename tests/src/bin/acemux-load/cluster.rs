@@ -44,21 +44,7 @@ pub async fn compare(args: &Args, engine: &SimEngine) -> anyhow::Result<()> {
 
     // Three instances, Redis, HAProxy.
     let redis_port = free_port()?;
-    let redis = Child_ {
-        child: Command::new("redis-server")
-            .args([
-                "--port",
-                &redis_port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .spawn()?,
-    };
+    let redis = spawn_redis(redis_port)?;
     wait_for(|| async { redis_command(redis_port, "PING").await.is_some() }, "redis-server").await?;
     let mut instances = Vec::new();
     for i in 0..INSTANCES {
@@ -200,6 +186,15 @@ async fn commands_per_start(addrs: &[SocketAddr], redis_port: u16) -> anyhow::Re
         );
     }
     Ok(())
+}
+
+/// A `redis-server` on loopback at `port`, without persistence.
+pub(super) fn spawn_redis(port: u16) -> anyhow::Result<Child_> {
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .spawn()?;
+    Ok(Child_ { child })
 }
 
 pub(super) async fn wait_for<F, Fut>(check: F, what: &str) -> anyhow::Result<()>

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use ace_sim::{SimConfig, SimEngine};
 use acemux_tests::soak::{self, Sample, SoakCounts, SoakPlan};
 
-use super::cluster::{redis_command, wait_for};
+use super::cluster::{redis_command, spawn_redis, wait_for};
 use super::{Args, Child_, free_port, start_acemux_at};
 
 const HAPROXY_CFG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/cluster/haproxy.cfg");
@@ -33,20 +33,7 @@ struct Cluster {
 
 impl Cluster {
     fn start_redis(&mut self) -> anyhow::Result<()> {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &self.redis_port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .spawn()?;
-        self.redis = Some(Child_ { child });
+        self.redis = Some(spawn_redis(self.redis_port)?);
         Ok(())
     }
 
@@ -204,8 +191,26 @@ pub async fn soak(args: &Args, duration: Duration) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let idle_after = cluster.samples(since).await;
+    // Idle connections of the HTTP clients (to engines, to other
+    // instances) close after their pools' idle timeout (90 s): what stays
+    // longer is a leak.
+    let back_by = Instant::now() + Duration::from_secs(150);
+    let settled_at = Instant::now();
+    let mut idle_after = cluster.samples(since).await;
+    while Instant::now() < back_by
+        && idle_after.iter().zip(&idle_before).any(|(a, b)| a.fds > b.fds + 2 || a.tasks > b.tasks + 2)
+    {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        idle_after = cluster.samples(since).await;
+    }
+    println!(
+        "idle level {} after the last session ended",
+        if Instant::now() < back_by {
+            format!("back {:.0} s", settled_at.elapsed().as_secs_f64())
+        } else {
+            "NOT back in 150 s".into()
+        }
+    );
     let keys_after = cluster.redis_keys().await;
     let engine_sessions: usize = engines.iter().map(SimEngine::live_sessions).sum();
     let peak = samples.iter().map(|s| s.rss_kib).max().unwrap_or(0);
