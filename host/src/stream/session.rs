@@ -419,25 +419,30 @@ impl Session {
                     );
                 }
                 Err(e) if excluded.is_empty() => return IdEnd::engines_at_fault(fail_reason, Some(e.into())),
-                // Failing over and no engine left: the last upstream error
-                // says more than "no engines".
                 Err(_)
-                    if delivered && self.channel.is_none() && self.player_count() > 0 && {
-                        let since = *exhausted_since.get_or_insert_with(Instant::now);
-                        since.elapsed() < ctx.stream.init_timeout
-                    } =>
+                    if delivered
+                        && ctx.cluster.is_some()
+                        && self.channel.is_none()
+                        && self.player_count() > 0
+                        && {
+                            let since = *exhausted_since.get_or_insert_with(Instant::now);
+                            since.elapsed() < ctx.stream.init_timeout
+                        } =>
                 {
-                    // Every engine failed this stream in a row (in a cluster
-                    // whose Redis is unreachable, instances starting the same
-                    // content on the same engines end each other's sessions):
-                    // while players stay, try them all again, for at most an
-                    // init timeout.
+                    // Every engine failed this stream in a row. In a cluster
+                    // whose Redis is unreachable, instances that start the
+                    // same content on the same engines end each other's
+                    // sessions: while players stay, try them all again, for
+                    // at most an init timeout from the first time (a content
+                    // that stalls everywhere still ends).
                     self.set_state(SessionState::Recovering);
                     super::upstream::keep_alive_for(self, ctx, EXHAUSTED_WAIT).await;
                     excluded.clear();
                     full_elsewhere.clear();
                     continue;
                 }
+                // Failing over and no engine left: the last upstream error
+                // says more than "no engines".
                 Err(_) => {
                     let error = self.info.lock().error.clone().map(StreamError::UpstreamLost);
                     return IdEnd {
@@ -557,9 +562,6 @@ impl Session {
             *self.engine_stats.lock() = None;
             let carried = upstream.carried();
             carried_once |= carried;
-            if carried {
-                exhausted_since = None;
-            }
             delivered |= upstream.delivered();
             if !upstream.table_counters().is_empty() {
                 *self.table_counters.lock() = upstream.table_counters().to_vec();
