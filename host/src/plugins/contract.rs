@@ -49,25 +49,46 @@ pub fn refuse_other_versions(bytes: &[u8]) -> anyhow::Result<()> {
 fn exported_versions(bytes: &[u8]) -> Vec<String> {
     let prefix = format!("{PACKAGE}/");
     let mut versions = Vec::new();
-    // Nested modules and components have exports of their own: only depth
-    // 0 is the component's interface.
+    for_each_top_level(bytes, |payload| {
+        if let Payload::ComponentExportSection(exports) = payload {
+            for export in exports.into_iter().flatten() {
+                if let Some(rest) = export.name.name.strip_prefix(&prefix) {
+                    versions.push(rest.split_once('@').map(|(_, v)| v).unwrap_or("").to_owned());
+                }
+            }
+        }
+    });
+    versions
+}
+
+/// The component's own (outermost) imports, by name, sorted: the host
+/// interfaces and sandbox openings it asks for (`acemux plugin check`).
+pub fn component_imports(bytes: &[u8]) -> Vec<String> {
+    let mut names = Vec::new();
+    for_each_top_level(bytes, |payload| {
+        if let Payload::ComponentImportSection(imports) = payload {
+            names.extend(imports.into_iter().flatten().map(|i| i.name.name.to_owned()));
+        }
+    });
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Calls `f` with each payload of the component itself: nested modules
+/// and components have imports and exports of their own, only depth 0 is
+/// the component's interface. Stops at the first unreadable payload.
+fn for_each_top_level(bytes: &[u8], mut f: impl FnMut(Payload<'_>)) {
     let mut depth = 0usize;
     for payload in Parser::new(0).parse_all(bytes) {
         let Ok(payload) = payload else { break };
         match payload {
             Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
             Payload::End(_) => depth = depth.saturating_sub(1),
-            Payload::ComponentExportSection(exports) if depth == 0 => {
-                for export in exports.into_iter().flatten() {
-                    if let Some(rest) = export.name.name.strip_prefix(&prefix) {
-                        versions.push(rest.split_once('@').map(|(_, v)| v).unwrap_or("").to_owned());
-                    }
-                }
-            }
+            other if depth == 0 => f(other),
             _ => {}
         }
     }
-    versions
 }
 
 #[cfg(test)]

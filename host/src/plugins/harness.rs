@@ -23,8 +23,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use bytes::BytesMut;
 use clap::Parser;
-use sha2::{Digest, Sha256};
-use wasmparser::{Parser as WasmParser, Payload};
 
 use super::bindings::{KeyType, Request, Stream};
 use super::candidates::Candidates;
@@ -106,10 +104,7 @@ async fn load(common: &Common) -> anyhow::Result<(Arc<Plugin>, Vec<u8>)> {
         std::fs::read(&common.file).with_context(|| format!("cannot read {}", common.file.display()))?;
     let settings_file = common.config.clone().unwrap_or_else(|| common.file.with_extension("toml"));
     let settings = PluginSettings::load(&settings_file)?;
-    if let Some(pinned) = &settings.sha256 {
-        let actual: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
-        anyhow::ensure!(&actual == pinned, "its SHA-256 is {actual}, not the pinned {pinned}");
-    }
+    super::host::check_digest(&common.file, &bytes, settings.sha256.as_deref(), false)?;
     let runtime = Runtime::new(None, common.compiler)?;
     let name = common.file.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin").to_owned();
     let file = common.file.clone();
@@ -162,7 +157,7 @@ pub async fn check_report(
         values::format_size(plugin.code_bytes)
     );
     let _ = writeln!(out, "imports:");
-    for import in component_imports(&bytes) {
+    for import in super::contract::component_imports(&bytes) {
         let grant = grant_needed(&import).map(|g| format!("  ({g})")).unwrap_or_default();
         let _ = writeln!(out, "  {import}{grant}");
     }
@@ -335,26 +330,6 @@ fn engine_view(address: &str, streams: usize) -> EngineView {
         capacity: usize::MAX,
         last_error: None,
     }
-}
-
-/// The component's own imports (its sandbox openings), by name.
-fn component_imports(bytes: &[u8]) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut depth = 0usize;
-    for payload in WasmParser::new(0).parse_all(bytes) {
-        let Ok(payload) = payload else { break };
-        match payload {
-            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
-            Payload::End(_) => depth = depth.saturating_sub(1),
-            Payload::ComponentImportSection(imports) if depth == 0 => {
-                names.extend(imports.into_iter().flatten().map(|i| i.name.name.to_owned()));
-            }
-            _ => {}
-        }
-    }
-    names.sort();
-    names.dedup();
-    names
 }
 
 /// The grant an import needs to do anything (without it the call fails).

@@ -362,7 +362,12 @@ fn read_pair(file: &Path) -> std::io::Result<(Vec<u8>, Option<String>)> {
 
 /// Refuses, before anything is compiled, a file whose SHA-256 is not the
 /// one its settings pin, or one without a pin when pins are required.
-fn check_digest(file: &Path, bytes: &[u8], pinned: Option<&str>, required: bool) -> anyhow::Result<()> {
+pub(super) fn check_digest(
+    file: &Path,
+    bytes: &[u8],
+    pinned: Option<&str>,
+    required: bool,
+) -> anyhow::Result<()> {
     let actual: String = Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
     let toml = file.with_extension("toml");
     match pinned {

@@ -16,6 +16,7 @@ pub mod counters;
 pub mod engine_stats;
 mod follow;
 pub mod media;
+mod on_engines;
 pub mod player;
 pub mod registry;
 pub mod ring;
