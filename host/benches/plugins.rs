@@ -44,7 +44,7 @@ fn host_with(name: &str, wasm: &str) -> Arc<PluginHost> {
         Ok("winch") => PluginCompiler::Winch,
         _ => PluginCompiler::Cranelift,
     };
-    let host = PluginHost::new(dir, None, compiler, false).unwrap();
+    let host = PluginHost::new(dir, None, compiler, false, Vec::new()).unwrap();
     assert!(runtime().block_on(host.scan()), "plugin did not load");
     let plugin = &host.current().plugins[0];
     println!("{name}: compiled by {compiler:?} in {:.0} ms", plugin.compile_time.as_secs_f64() * 1e3);

@@ -117,6 +117,7 @@ async fn start_plugins(
         cache,
         settings.plugin_compiler,
         settings.plugins_require_digest,
+        settings.plugin_signers.clone(),
     )?;
     let watch = plugins::watch::DirWatch::new(&host);
     host.scan().await;

@@ -55,6 +55,12 @@ fn filter_replays_a_capture_in_batches_and_writes_what_the_filter_made() {
         text.contains("failures:  0") && text.contains("per batch: median") && text.contains("% of it"),
         "{text}"
     );
+    // The plugin's own metrics after the run: every null packet counted
+    // (but the last, the unconfirmed end of the capture).
+    let nulls = whole / 188 - 1;
+    assert!(text.contains("metrics:   2 declared, 2 series (of 1000), 0 calls refused"), "{text}");
+    let counted = format!("acemux_plugin_null_packets_dropped_total{{plugin=\"null_strip\"}} {nulls}.0");
+    assert!(text.lines().any(|l| l.trim() == counted), "no `{counted}` in {text}");
     let out = std::fs::read(&out_path).unwrap();
     assert!(acemux_ts::is_whole_packets(&out));
     assert!(out.chunks(188).all(|p| acemux_ts::pid(p) != 0x1FFF), "null packets left");

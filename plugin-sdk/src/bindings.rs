@@ -24,8 +24,9 @@ pub mod filter_only {
         path: "../wit",
         world: "filter-plugin",
         with: {
-            "acemux:plugin/types@0.9.0": crate::bindings::selector_only::acemux::plugin::types,
-            "acemux:plugin/host@0.9.0": crate::bindings::selector_only::acemux::plugin::host,
+            "acemux:plugin/types@0.10.0": crate::bindings::selector_only::acemux::plugin::types,
+            "acemux:plugin/host@0.10.0": crate::bindings::selector_only::acemux::plugin::host,
+            "acemux:plugin/metrics@0.10.0": crate::bindings::selector_only::acemux::plugin::metrics,
         },
         pub_export_macro: true,
         export_macro_name: "export_filter",
@@ -38,8 +39,9 @@ pub mod events_only {
         path: "../wit",
         world: "event-plugin",
         with: {
-            "acemux:plugin/types@0.9.0": crate::bindings::selector_only::acemux::plugin::types,
-            "acemux:plugin/host@0.9.0": crate::bindings::selector_only::acemux::plugin::host,
+            "acemux:plugin/types@0.10.0": crate::bindings::selector_only::acemux::plugin::types,
+            "acemux:plugin/host@0.10.0": crate::bindings::selector_only::acemux::plugin::host,
+            "acemux:plugin/metrics@0.10.0": crate::bindings::selector_only::acemux::plugin::metrics,
         },
         pub_export_macro: true,
         export_macro_name: "export_events",
@@ -52,8 +54,9 @@ pub mod channel_source_only {
         path: "../wit",
         world: "channel-source-plugin",
         with: {
-            "acemux:plugin/types@0.9.0": crate::bindings::selector_only::acemux::plugin::types,
-            "acemux:plugin/host@0.9.0": crate::bindings::selector_only::acemux::plugin::host,
+            "acemux:plugin/types@0.10.0": crate::bindings::selector_only::acemux::plugin::types,
+            "acemux:plugin/host@0.10.0": crate::bindings::selector_only::acemux::plugin::host,
+            "acemux:plugin/metrics@0.10.0": crate::bindings::selector_only::acemux::plugin::metrics,
         },
         pub_export_macro: true,
         export_macro_name: "export_channel_source",
@@ -68,8 +71,9 @@ pub mod access_only {
         // Decisions compare in a plugin's own tests.
         additional_derives: [PartialEq, Eq],
         with: {
-            "acemux:plugin/types@0.9.0": crate::bindings::selector_only::acemux::plugin::types,
-            "acemux:plugin/host@0.9.0": crate::bindings::selector_only::acemux::plugin::host,
+            "acemux:plugin/types@0.10.0": crate::bindings::selector_only::acemux::plugin::types,
+            "acemux:plugin/host@0.10.0": crate::bindings::selector_only::acemux::plugin::host,
+            "acemux:plugin/metrics@0.10.0": crate::bindings::selector_only::acemux::plugin::metrics,
         },
         pub_export_macro: true,
         export_macro_name: "export_access",

@@ -32,6 +32,7 @@ pub mod bindings;
 mod engine;
 mod event;
 mod host;
+pub mod metrics;
 mod selection;
 pub mod testing;
 

@@ -72,3 +72,10 @@ pub async fn assert_refused_for_version(h: &Harness, name: &str, theirs: &str) {
     assert!(refused.get("compile_ms").is_none_or(|ms| ms.is_null()), "refused before compiling: {refused}");
     play_contents(h, 999, 1).await;
 }
+
+/// The value of one series on `/metrics`, named exactly as published
+/// (`name{label="value",…}`); `None` when it is not there.
+pub async fn metric(h: &Harness, series: &str) -> Option<f64> {
+    let text = h.http.get(h.url("/metrics")).send().await.ok()?.text().await.ok()?;
+    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}

@@ -45,7 +45,12 @@ pub fn js_available(test: &str) -> bool {
 pub async fn build_python(name: &str, world: &str, wit: &Path, out: &Path) -> PathBuf {
     let wasm = out.join(format!("{name}.wasm"));
     let mut command = tokio::process::Command::new("componentize-py");
-    command.arg("-d").arg(wit).args(["-w", world, "componentize", "app", "-o"]).arg(&wasm);
+    // `-p ../sdk`: the SDK's helpers (`acemux_metrics`) beside the app.
+    command
+        .arg("-d")
+        .arg(wit)
+        .args(["-w", world, "componentize", "app", "-p", ".", "-p", "../sdk", "-o"])
+        .arg(&wasm);
     command.current_dir(repo().join("plugins/python").join(name));
     run(command, name).await;
     wasm
@@ -59,6 +64,9 @@ pub async fn build_js(name: &str, world: &str, wit: &Path, source: &Path, out: &
     let mut command = tokio::process::Command::new(componentize_js());
     command.arg(source.join("app.js")).arg("-w").arg(wit).args(["-n", world]);
     command.args(["-d", "stdio", "random", "clocks", "http", "fetch-event", "-o"]).arg(&wasm);
+    // componentize-js resolves `../sdk/…` against its working directory,
+    // as `npm run build` runs it: from the directory of the plugins.
+    command.current_dir(source.parent().unwrap_or(source));
     run(command, name).await;
     wasm
 }

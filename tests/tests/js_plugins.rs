@@ -11,7 +11,7 @@ use std::time::Duration;
 use ace_sim::SimConfig;
 use acemux::plugins::contract::PACKAGE_VERSION;
 use acemux_tests::plugins::{
-    assert_called_without_errors, assert_refused_for_version, play_contents, plugin,
+    assert_called_without_errors, assert_refused_for_version, metric, play_contents, plugin,
 };
 use acemux_tests::recording::recorded;
 use acemux_tests::toolchains::{build_js, js_available, js_source, wit, wit_of_version};
@@ -106,6 +106,11 @@ async fn a_javascript_filter_removes_its_pid_from_what_every_player_receives() {
     assert!(memory["linear_bytes"].as_u64().unwrap() > 0, "{filter}");
     assert!(memory["code_bytes"].as_u64().unwrap() > 1_000_000, "{filter}");
     eprintln!("javascript filter: {memory}");
+    // Its own counter, through the JavaScript SDK helper, on /metrics.
+    let series = format!("acemux_plugin_packets_dropped_total{{plugin=\"pid-drop\",pid=\"{AUDIO_PID}\"}}");
+    let dropped = metric(&h, &series).await.unwrap_or(0.0);
+    assert!(dropped >= 100.0, "{series} = {dropped}");
+    assert_eq!(filter["metrics"]["refused"], 0, "{filter}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -152,13 +157,15 @@ async fn a_javascript_plugin_built_for_another_contract_version_is_refused_namin
     let other = wit_of_version(build.path(), "0.2.0");
     let source = build.path().join("pid-drop");
     std::fs::create_dir_all(&source).unwrap();
-    for file in ["app.js", "pids.js"] {
-        let text = std::fs::read_to_string(js_source("pid-drop").join(file)).unwrap();
-        std::fs::write(
-            source.join(file),
-            text.replace(&format!("acemux:plugin/host@{PACKAGE_VERSION}"), "acemux:plugin/host@0.2.0"),
-        )
-        .unwrap();
+    std::fs::create_dir_all(build.path().join("sdk")).unwrap();
+    for (from, to) in [
+        (js_source("pid-drop").join("app.js"), source.join("app.js")),
+        (js_source("pid-drop").join("pids.js"), source.join("pids.js")),
+        (js_source("sdk").join("metrics.js"), build.path().join("sdk/metrics.js")),
+    ] {
+        let text = std::fs::read_to_string(from).unwrap();
+        // Every `acemux:plugin/…@<version>'` import.
+        std::fs::write(to, text.replace(&format!("@{PACKAGE_VERSION}'"), "@0.2.0'")).unwrap();
     }
     let wasm = build_js("pid-drop", "filter-plugin", &other, &source, build.path()).await;
     let plugins = TempDir::new("js-version");
@@ -188,5 +195,5 @@ async fn the_javascript_rules_pass_their_own_unit_tests() {
     let out = tokio::time::timeout(Duration::from_secs(60), run).await.expect("node --test ends").unwrap();
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{report}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(report.contains("# pass 8"), "{report}");
+    assert!(report.contains("# pass 9"), "{report}");
 }

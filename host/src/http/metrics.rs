@@ -209,6 +209,7 @@ pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Result<
     f.one("acemux_engine_capacity", "gauge", "Streams one engine may carry.", ctx.pool.capacity());
     cluster_metrics(&mut f, &app);
     source_metrics(&mut f, &app);
+    plugin_metrics(&mut f, &app, detail);
 
     let sent = app.orchestrator_delivery.sent.load(std::sync::atomic::Ordering::Relaxed);
     let failed = app.orchestrator_delivery.failed.load(std::sync::atomic::Ordering::Relaxed);
@@ -219,6 +220,58 @@ pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Result<
         let _ = writeln!(f.out, "acemux_events_dropped_total{{consumer=\"{consumer}\"}} {n}");
     }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out))
+}
+
+/// Each plugin's calls and failures, then the metrics plugins define
+/// (only to callers who see full status: a plugin's label values are its
+/// own text, and may name engines or players).
+fn plugin_metrics(f: &mut Family<'_>, app: &AppState, detail: Detail) {
+    let Some(host) = &app.plugins else { return };
+    let set = host.current();
+    type PluginValue = fn(&crate::plugins::plugin::Plugin) -> u64;
+    use std::sync::atomic::Ordering::Relaxed;
+    let families: [(&str, &str, &str, PluginValue); 6] = [
+        (
+            "acemux_plugins_active",
+            "gauge",
+            "1 while the plugin is enabled and not disabled after failures.",
+            |p| u64::from(p.is_active()),
+        ),
+        ("acemux_plugins_calls_total", "counter", "Calls into the plugin.", |p| p.stats.calls.load(Relaxed)),
+        (
+            "acemux_plugins_errors_total",
+            "counter",
+            "Calls that failed (trap, time, memory, contract).",
+            |p| p.stats.errors.load(Relaxed),
+        ),
+        (
+            "acemux_plugins_events_dropped_total",
+            "counter",
+            "Events dropped on the plugin's full queue.",
+            |p| p.stats.events_dropped.load(Relaxed),
+        ),
+        (
+            "acemux_plugins_metric_series",
+            "gauge",
+            "Series of the plugin's own metrics (capped by max_series).",
+            |p| p.metrics.own.view().series as u64,
+        ),
+        (
+            "acemux_plugins_metric_refusals_total",
+            "counter",
+            "Metric calls refused for breaking the bounds.",
+            |p| p.metrics.own.view().refused,
+        ),
+    ];
+    for (name, kind, help, value) in families {
+        f.head(name, kind, help);
+        for p in &set.plugins {
+            let _ = writeln!(f.out, "{name}{{plugin=\"{}\"}} {}", escape(&p.name), value(p));
+        }
+    }
+    if detail == Detail::Full {
+        crate::plugins::metrics_text::write(f.out, &host.metrics);
+    }
 }
 
 /// The channel list and each source (one series per source: at most 64).

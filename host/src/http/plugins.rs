@@ -31,6 +31,19 @@ fn memory_json(p: &Plugin) -> Value {
     })
 }
 
+/// The plugin's own metrics: how many, against its cap, and refusals (the
+/// last one's text, which may quote a label value, only in full detail).
+fn metrics_json(p: &Plugin, detail: Detail) -> Value {
+    let view = p.metrics.own.view();
+    json!({
+        "metrics": view.metrics,
+        "series": view.series,
+        "max_series": view.max_series,
+        "refused": view.refused,
+        "last_refusal": detail.show(view.last_refusal),
+    })
+}
+
 /// Every plugin as `/plugins` shows it (the dashboard's feed too).
 pub fn plugins_json(app: &AppState, detail: Detail) -> Value {
     let Some(host) = &app.plugins else {
@@ -57,6 +70,8 @@ pub fn plugins_json(app: &AppState, detail: Detail) -> Value {
                 "reload_error": failures.get(&p.file).map(|f| f.error.clone()),
                 "loaded_at": secs(p.loaded_at),
                 "compiled": p.compiled,
+                // The --plugin-signers key that signed it.
+                "signed_by": p.signed_by,
                 // Cranelift or Winch (with `tiered`, Winch until Cranelift's
                 // code is swapped in).
                 "compiler": p.compiler(),
@@ -65,6 +80,7 @@ pub fn plugins_json(app: &AppState, detail: Detail) -> Value {
                 "order": p.settings.order,
                 "settings": detail.show(serde_json::to_value(&p.settings).unwrap_or_default()),
                 "stats": p.stats.view(),
+                "metrics": metrics_json(p, detail),
             })
         })
         .collect();

@@ -10,6 +10,7 @@ wasmtime::component::bindgen!({
 });
 
 pub use self::acemux::plugin::host::Level;
+pub use self::acemux::plugin::metrics::{Metric, MetricKind};
 pub use self::acemux::plugin::types::{Engine, KeyType, Request, Stream};
 pub use self::exports::acemux::plugin::access::{Decision, Limits, Viewer as WitViewer};
 pub use self::exports::acemux::plugin::channel_source::Channel as WitChannel;

@@ -13,7 +13,7 @@ use wasmparser::{Parser, Payload};
 /// The WIT package version this host speaks, as a literal (for `concat!`).
 macro_rules! package_version {
     () => {
-        "0.9.0"
+        "0.10.0"
     };
 }
 
@@ -103,10 +103,10 @@ mod tests {
 
     #[test]
     fn only_the_same_minor_version_is_compatible() {
-        assert!(compatible("0.9.0"));
-        assert!(compatible("0.9.3"));
-        assert!(!compatible("0.8.0"));
-        assert!(!compatible("0.10.0"));
+        assert!(compatible("0.10.0"));
+        assert!(compatible("0.10.3"));
+        assert!(!compatible("0.9.0"));
+        assert!(!compatible("0.11.0"));
         assert!(!compatible("1.1.0"));
         assert!(!compatible(""));
     }

@@ -27,6 +27,7 @@ use clap::Parser;
 use super::bindings::{KeyType, Request, Stream};
 use super::candidates::Candidates;
 use super::host_settings::PluginCompiler;
+use super::metrics::MetricsScope;
 use super::plugin::Plugin;
 use super::runtime::Runtime;
 use super::settings::PluginSettings;
@@ -110,7 +111,8 @@ async fn load(common: &Common) -> anyhow::Result<(Arc<Plugin>, Vec<u8>)> {
     let file = common.file.clone();
     let compile_bytes = bytes.clone();
     let plugin = tokio::task::spawn_blocking(move || {
-        Plugin::compile(&runtime, &name, file, &compile_bytes, settings, [0; 32])
+        let metrics = MetricsScope::standalone(&name);
+        Plugin::compile(&runtime, &name, file, &compile_bytes, settings, [0; 32], metrics)
     })
     .await??;
     plugin.try_instantiate().await?;
@@ -259,6 +261,7 @@ async fn filter(common: &Common, input: &Path, output: &Path, batch: usize) -> a
     if plugin.is_disabled() {
         println!("the plugin would be disabled after {} failures in a row", plugin.settings.max_failures);
     }
+    print_metrics(&plugin);
     Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
@@ -291,7 +294,29 @@ async fn select(common: &Common, engines: &[String], content: &str) -> anyhow::R
             return Ok(ExitCode::from(1));
         }
     }
+    print_metrics(&plugin);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The plugin's own metrics after the run, as `/metrics` would publish
+/// them, and the calls refused.
+fn print_metrics(plugin: &Plugin) {
+    let mut text = String::new();
+    super::metrics_text::write(&mut text, plugin.metrics.registry());
+    let view = plugin.metrics.own.view();
+    if text.is_empty() && view.refused == 0 {
+        return;
+    }
+    println!(
+        "metrics:   {} declared, {} series (of {}), {} calls refused",
+        view.metrics, view.series, view.max_series, view.refused
+    );
+    if let Some(last) = view.last_refusal {
+        println!("  last refused: {last}");
+    }
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        println!("  {line}");
+    }
 }
 
 fn micros(d: Duration) -> String {

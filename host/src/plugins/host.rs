@@ -23,9 +23,11 @@ use tracing::{info, warn};
 use super::bindings::Event;
 use super::cache::CompileCache;
 use super::host_settings::PluginCompiler;
+use super::metrics::MetricsRegistry;
 use super::plugin::Plugin;
 use super::runtime::Runtime;
 use super::settings::PluginSettings;
+use super::signature::{MAX_SIGNATURE_BYTES, Signer, check_signature, signature_file};
 
 /// The plugins in effect, in call order (`order`, then name).
 #[derive(Default)]
@@ -39,6 +41,15 @@ pub struct LoadFailure {
     pub error: String,
     pub at: SystemTime,
     pub fingerprint: [u8; 32],
+}
+
+/// What one plugin is made of on disk: its component, its settings and
+/// its signature, each as read in one scan.
+#[derive(Clone)]
+pub(super) struct PluginFiles {
+    pub bytes: Vec<u8>,
+    pub settings: Option<String>,
+    pub signature: Option<String>,
 }
 
 /// An event plugin's queue and worker.
@@ -69,6 +80,10 @@ pub struct PluginHost {
     loading: Mutex<BTreeMap<PathBuf, SystemTime>>,
     /// Refuse plugins whose settings pin no digest.
     require_digest: bool,
+    /// Keys one of which must have signed each plugin (none: unchecked).
+    signers: Vec<Signer>,
+    /// The metrics plugins define, by plugin name (kept across reloads).
+    pub metrics: Arc<MetricsRegistry>,
 }
 
 impl PluginHost {
@@ -78,6 +93,7 @@ impl PluginHost {
         cache: Option<CompileCache>,
         compiler: PluginCompiler,
         require_digest: bool,
+        signers: Vec<Signer>,
     ) -> anyhow::Result<Arc<Self>> {
         let quick = match compiler {
             PluginCompiler::Tiered => Some(Runtime::new(cache.clone(), PluginCompiler::Winch)?),
@@ -96,6 +112,8 @@ impl PluginHost {
             scanning: tokio::sync::Mutex::new(()),
             loading: Mutex::new(BTreeMap::new()),
             require_digest,
+            signers,
+            metrics: Arc::default(),
         }))
     }
 
@@ -128,7 +146,7 @@ impl PluginHost {
                 files
                     .into_iter()
                     .map(|f| {
-                        let r = read_pair(&f);
+                        let r = read_files(&f);
                         (f, r)
                     })
                     .collect::<Vec<_>>()
@@ -154,8 +172,8 @@ impl PluginHost {
         for (file, read) in entries {
             let file = &file;
             let old = current.plugins.iter().find(|p| &p.file == file).cloned();
-            let (bytes, settings_text) = match read {
-                Ok(pair) => pair,
+            let files = match read {
+                Ok(files) => files,
                 Err(e) => {
                     // Half-written or vanished mid-scan: keep what runs.
                     warn!(file = %file.display(), error = %e, "cannot read plugin file");
@@ -163,7 +181,7 @@ impl PluginHost {
                     continue;
                 }
             };
-            let fingerprint = fingerprint(&bytes, settings_text.as_deref());
+            let fingerprint = fingerprint(&files);
             if old.as_ref().is_some_and(|p| p.fingerprint == fingerprint) {
                 // The running version is back in place: a failed attempt
                 // to replace it is no longer the file's state.
@@ -179,8 +197,8 @@ impl PluginHost {
             }
             self.loading.lock().insert(file.clone(), SystemTime::now());
             // Kept for a Cranelift recompilation of code Winch loaded.
-            let source = self.quick.is_some().then(|| (bytes.clone(), settings_text.clone()));
-            let loaded = self.load(file.clone(), bytes, settings_text, fingerprint).await;
+            let source = self.quick.is_some().then(|| files.clone());
+            let loaded = self.load(file.clone(), files, fingerprint).await;
             self.loading.lock().remove(file);
             match loaded {
                 Ok(plugin) => {
@@ -194,13 +212,11 @@ impl PluginHost {
                         "plugin loaded"
                     );
                     self.failures.lock().remove(file);
-                    if let Some((bytes, settings_text)) =
-                        source.filter(|_| plugin.compiler() == PluginCompiler::Winch)
-                    {
+                    if let Some(files) = source.filter(|_| plugin.compiler() == PluginCompiler::Winch) {
                         let host = self.clone();
                         let file = file.clone();
                         self.tasks.spawn(async move {
-                            super::tiering::recompile(host, file, bytes, settings_text, fingerprint).await;
+                            super::tiering::recompile(host, file, files, fingerprint).await;
                         });
                     }
                     next.push(Arc::new(plugin));
@@ -223,6 +239,8 @@ impl PluginHost {
         self.failures.lock().retain(|f, _| files.contains(f));
         if changed {
             next.sort_by(|a, b| a.settings.order.cmp(&b.settings.order).then_with(|| a.name.cmp(&b.name)));
+            // Metrics of plugins gone go with them (a reload keeps them).
+            self.metrics.retain(|name| next.iter().any(|p| &*p.name == name));
             self.set.store(Arc::new(PluginSet { plugins: next }));
             self.generation.fetch_add(1, Ordering::AcqRel);
             self.sync_workers();
@@ -233,14 +251,8 @@ impl PluginHost {
     /// Compiles (or loads from the cache) and instantiates once. With
     /// `tiered`, code the cache does not hold compiled by Cranelift is
     /// compiled by Winch.
-    async fn load(
-        &self,
-        file: PathBuf,
-        bytes: Vec<u8>,
-        settings_text: Option<String>,
-        fingerprint: [u8; 32],
-    ) -> anyhow::Result<Plugin> {
-        self.load_by(None, file, bytes, settings_text, fingerprint).await
+    async fn load(&self, file: PathBuf, files: PluginFiles, fingerprint: [u8; 32]) -> anyhow::Result<Plugin> {
+        self.load_by(None, file, files, fingerprint).await
     }
 
     /// [`PluginHost::load`] by `runtime` when given.
@@ -248,17 +260,19 @@ impl PluginHost {
         &self,
         runtime: Option<Arc<Runtime>>,
         file: PathBuf,
-        bytes: Vec<u8>,
-        settings_text: Option<String>,
+        files: PluginFiles,
         fingerprint: [u8; 32],
     ) -> anyhow::Result<Plugin> {
+        let PluginFiles { bytes, settings: settings_text, signature } = files;
         let settings = match &settings_text {
             Some(text) => PluginSettings::parse(text)
                 .map_err(|e| anyhow::anyhow!("{}: {e:#}", file.with_extension("toml").display()))?,
             None => PluginSettings::default(),
         };
         check_digest(&file, &bytes, settings.sha256.as_deref(), self.require_digest)?;
+        let signed_by = check_signature(&file, &bytes, signature.as_deref(), &self.signers)?;
         let name = file.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin").to_owned();
+        let metrics = self.metrics.scope(&Arc::from(name.as_str()), settings.max_series);
         let (main, quick) = (self.runtime.clone(), self.quick.clone());
         // Compilation (and the cache lookup) is CPU-heavy or blocking:
         // never on the async threads.
@@ -268,10 +282,12 @@ impl PluginHost {
                 (None, Some(quick)) if !main.has_compiled(&bytes) => quick,
                 (None, _) => main,
             };
-            Plugin::compile(&runtime, &name, file, &bytes, settings, fingerprint)
+            Plugin::compile(&runtime, &name, file, &bytes, settings, fingerprint, metrics)
         })
         .await??;
         plugin.try_instantiate().await?;
+        let mut plugin = plugin;
+        plugin.signed_by = signed_by;
         Ok(plugin)
     }
 
@@ -350,14 +366,24 @@ fn wasm_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn read_pair(file: &Path) -> std::io::Result<(Vec<u8>, Option<String>)> {
+fn read_files(file: &Path) -> std::io::Result<PluginFiles> {
     let bytes = std::fs::read(file)?;
-    let settings = match std::fs::read_to_string(file.with_extension("toml")) {
-        Ok(t) => Some(t),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e),
+    let optional = |path: PathBuf| match std::fs::read_to_string(path) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     };
-    Ok((bytes, settings))
+    let settings = optional(file.with_extension("toml"))?;
+    let signature_path = signature_file(file);
+    // A signature is a few hundred bytes: anything far larger is not one.
+    if std::fs::metadata(&signature_path).is_ok_and(|m| m.len() > MAX_SIGNATURE_BYTES) {
+        return Err(std::io::Error::other(format!(
+            "{} is over {MAX_SIGNATURE_BYTES} bytes: not a signature",
+            signature_path.display()
+        )));
+    }
+    let signature = optional(signature_path)?;
+    Ok(PluginFiles { bytes, settings, signature })
 }
 
 /// Refuses, before anything is compiled, a file whose SHA-256 is not the
@@ -386,10 +412,12 @@ pub(super) fn check_digest(
     }
 }
 
-fn fingerprint(bytes: &[u8], settings: Option<&str>) -> [u8; 32] {
+fn fingerprint(files: &PluginFiles) -> [u8; 32] {
     let mut h = Sha256::new();
-    h.update(bytes);
-    h.update([0xFF]);
-    h.update(settings.unwrap_or("").as_bytes());
+    h.update(&files.bytes);
+    for part in [&files.settings, &files.signature] {
+        h.update([0xFF]);
+        h.update(part.as_deref().unwrap_or("").as_bytes());
+    }
     h.finalize().into()
 }

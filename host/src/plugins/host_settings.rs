@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::signature::Signer;
 use crate::values::{self, OrNone};
 
 /// wasmtime's compiler for plugins: Cranelift optimises (slower to
@@ -50,6 +51,11 @@ pub struct PluginHostSettings {
     /// digest (`sha256 = "…"`); a pinned digest is checked either way.
     #[arg(long, env = "ACEMUX_PLUGINS_REQUIRE_DIGEST", default_value = "off", num_args = 0..=1, default_missing_value = "on", action = clap::ArgAction::Set, value_parser = values::on_off)]
     pub plugins_require_digest: bool,
+    /// Minisign public keys (`RW…`) or `minisign.pub` files, comma-separated:
+    /// when set, a plugin loads only if `<name>.wasm.minisig` beside it is
+    /// one of these keys' signature of its file (`minisign -Sm <name>.wasm`).
+    #[arg(long, env = "ACEMUX_PLUGIN_SIGNERS", value_delimiter = ',', value_parser = super::signature::parse_signer)]
+    pub plugin_signers: Vec<Signer>,
 }
 
 impl PluginHostSettings {

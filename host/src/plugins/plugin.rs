@@ -28,6 +28,7 @@ use super::cache::Compiled;
 use super::candidates::Candidates;
 use super::contract::{PACKAGE, PACKAGE_VERSION, compatible, refuse_other_versions};
 use super::limits::MemoryUse;
+use super::metrics::MetricsScope;
 use super::recovery::{AfterFailure, Recovery, RecoveryView};
 use super::runtime::{PluginState, Runtime, any, ticks};
 use super::settings::PluginSettings;
@@ -98,6 +99,10 @@ pub struct Plugin {
     pub code_bytes: usize,
     /// The plugin's live instances and their linear memory.
     pub memory: Arc<MemoryUse>,
+    /// What its instances declare and update through `metrics`.
+    pub metrics: MetricsScope,
+    /// The `--plugin-signers` key whose signature it carries.
+    pub signed_by: Option<String>,
     pub stats: PluginStats,
     runtime: Arc<Runtime>,
     pre: InstancePre<PluginState>,
@@ -127,6 +132,7 @@ impl Plugin {
         bytes: &[u8],
         settings: PluginSettings,
         fingerprint: [u8; 32],
+        metrics: MetricsScope,
     ) -> anyhow::Result<Self> {
         refuse_other_versions(bytes)?;
         let started = Instant::now();
@@ -157,6 +163,8 @@ impl Plugin {
                 image.end as usize - image.start as usize
             },
             memory: Arc::default(),
+            metrics,
+            signed_by: None,
             stats: PluginStats::default(),
             runtime: runtime.clone(),
             pre,
@@ -176,7 +184,7 @@ impl Plugin {
     /// Instantiates once, so a plugin that cannot start fails its load
     /// rather than its first call.
     pub async fn try_instantiate(&self) -> anyhow::Result<()> {
-        let mut store = self.runtime.store(&self.name, &self.settings, &self.memory)?;
+        let mut store = self.runtime.store(&self.name, &self.settings, &self.memory, &self.metrics)?;
         let made = self.run_guarded(&mut store, |s| self.pre.instantiate_async(s)).await;
         made.map(drop).map_err(|e| anyhow::anyhow!("instantiation failed: {e}"))
     }
@@ -372,7 +380,7 @@ impl Plugin {
     ) -> Result<(Store<PluginState>, G), CallError> {
         let mut store = self
             .runtime
-            .store(&self.name, &self.settings, &self.memory)
+            .store(&self.name, &self.settings, &self.memory, &self.metrics)
             .map_err(|e| CallError::Trap(format!("{e:#}")))?;
         let pre = &self.pre;
         let made = self

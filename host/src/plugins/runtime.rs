@@ -29,6 +29,7 @@ use super::bindings::{self, Level};
 use super::cache::{CompileCache, Compiled};
 use super::host_settings::PluginCompiler;
 use super::limits::{MemoryUse, PluginLimits};
+use super::metrics::{MetricsScope, Update};
 use super::settings::PluginSettings;
 
 /// Epoch tick: the granularity at which computing wasm code is stopped.
@@ -41,6 +42,7 @@ pub struct PluginState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub limits: PluginLimits,
+    pub metrics: MetricsScope,
 }
 
 impl WasiView for PluginState {
@@ -67,6 +69,28 @@ impl bindings::acemux::plugin::host::Host for PluginState {
 }
 
 impl bindings::acemux::plugin::types::Host for PluginState {}
+
+impl bindings::acemux::plugin::metrics::Host for PluginState {
+    fn define(&mut self, metric: bindings::Metric) -> Result<u32, String> {
+        self.metrics.define(metric)
+    }
+
+    fn series(&mut self, metric: u32, label_values: Vec<String>) -> Result<u32, String> {
+        self.metrics.series(metric, label_values)
+    }
+
+    fn add(&mut self, series: u32, value: f64) -> Result<(), String> {
+        self.metrics.update(series, Update::Add, value)
+    }
+
+    fn set(&mut self, series: u32, value: f64) -> Result<(), String> {
+        self.metrics.update(series, Update::Set, value)
+    }
+
+    fn observe(&mut self, series: u32, value: f64) -> Result<(), String> {
+        self.metrics.update(series, Update::Observe, value)
+    }
+}
 
 /// The engine and linker shared by all plugins.
 pub struct Runtime {
@@ -138,6 +162,7 @@ impl Runtime {
         name: &Arc<str>,
         settings: &PluginSettings,
         memory: &Arc<MemoryUse>,
+        metrics: &MetricsScope,
     ) -> anyhow::Result<Store<PluginState>> {
         let mut wasi = WasiCtx::builder();
         // Only the variables the operator listed, and only those set.
@@ -162,6 +187,7 @@ impl Runtime {
             wasi: wasi.build(),
             table: ResourceTable::new(),
             limits: PluginLimits::new(settings.memory_limit, memory.clone()),
+            metrics: metrics.clone(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);

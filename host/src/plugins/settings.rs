@@ -12,6 +12,7 @@
 //! recover_after = "30s"   # the first wait; doubled on each relapse
 //! recover_max = "30m"     # the longest wait
 //! event_queue = 1024      # events waiting for this plugin; more are dropped
+//! max_series = 1000       # label sets of the plugin's own metrics on /metrics
 //! sha256 = "9f86d0…"      # pins the .wasm: a file with another digest is refused
 //!
 //! [grants]                # nothing is granted by default
@@ -71,6 +72,8 @@ pub struct PluginSettings {
     #[serde(serialize_with = "secs")]
     pub recover_max: Duration,
     pub event_queue: usize,
+    /// Series (label sets) of the plugin's own metrics, all metrics together.
+    pub max_series: usize,
     /// The SHA-256 the `.wasm` must have (lower-case hex), when pinned.
     pub sha256: Option<String>,
     pub grants: Grants,
@@ -99,12 +102,16 @@ impl Default for PluginSettings {
             recover_after: Duration::from_secs(30),
             recover_max: Duration::from_secs(30 * 60),
             event_queue: 1024,
+            max_series: 1000,
             sha256: None,
             grants: Grants::default(),
             config_json: Arc::from("{}"),
         }
     }
 }
+
+/// The most `max_series` may be.
+const MAX_SERIES_CAP: usize = 100_000;
 
 const KEYS: &[&str] = &[
     "order",
@@ -118,6 +125,7 @@ const KEYS: &[&str] = &[
     "recover_after",
     "recover_max",
     "event_queue",
+    "max_series",
     "sha256",
     "grants",
     "config",
@@ -200,6 +208,14 @@ impl PluginSettings {
         }
         if let Some(v) = table.get("event_queue") {
             s.event_queue = at_least_one(v, "event_queue")?;
+        }
+        if let Some(v) = table.get("max_series") {
+            s.max_series = at_least_one(v, "max_series")?;
+            if s.max_series > MAX_SERIES_CAP {
+                bail!(
+                    "`max_series` must be at most {MAX_SERIES_CAP} (every series is in every scrape of /metrics)"
+                );
+            }
         }
         if let Some(v) = table.get("sha256") {
             let digest = v.as_str().context("`sha256` must be a string of 64 hexadecimal characters")?;

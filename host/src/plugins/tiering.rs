@@ -14,19 +14,18 @@ use std::time::Instant;
 
 use tracing::{info, warn};
 
-use super::host::{PluginHost, PluginSet};
+use super::host::{PluginFiles, PluginHost, PluginSet};
 
 /// Compiles `file` (as loaded by Winch, `fingerprint`) with Cranelift and
 /// swaps it in, unless the file changed meanwhile or acemux is stopping.
 pub(super) async fn recompile(
     host: Arc<PluginHost>,
     file: PathBuf,
-    bytes: Vec<u8>,
-    settings_text: Option<String>,
+    files: PluginFiles,
     fingerprint: [u8; 32],
 ) {
     let started = Instant::now();
-    let load = host.load_by(Some(host.runtime.clone()), file.clone(), bytes, settings_text, fingerprint);
+    let load = host.load_by(Some(host.runtime.clone()), file.clone(), files, fingerprint);
     let optimised = tokio::select! {
         loaded = load => loaded,
         _ = host.stopping.cancelled() => return,

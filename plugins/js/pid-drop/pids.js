@@ -36,15 +36,19 @@ export function pidMask(pids) {
 /**
  * `packets` (whole 188-byte packets) without those whose PID is set in
  * `mask` (see `pidMask`). Returns the input itself when nothing is dropped.
+ * With `dropped` (a `Uint32Array(0x2000)`), counts the packets dropped
+ * per PID into it.
  */
-export function dropPids(packets, mask) {
+export function dropPids(packets, mask, dropped) {
   // Copies runs of kept packets, not packet by packet: every call into
   // the typed array costs the interpreter more than the bytes it moves.
   let out = null;
   let kept = 0;
   let runStart = 0;
   for (let at = 0; at + PACKET <= packets.length; at += PACKET) {
-    if (mask[((packets[at + 1] & 0x1f) << 8) | packets[at + 2]] === 0) continue;
+    const pid = ((packets[at + 1] & 0x1f) << 8) | packets[at + 2];
+    if (mask[pid] === 0) continue;
+    if (dropped) dropped[pid] += 1;
     if (out === null) out = new Uint8Array(packets.length);
     out.set(packets.subarray(runStart, at), kept);
     kept += at - runStart;
@@ -54,4 +58,17 @@ export function dropPids(packets, mask) {
   out.set(packets.subarray(runStart), kept);
   kept += packets.length - runStart;
   return out.subarray(0, kept);
+}
+
+/**
+ * Adds the counts of `dropped` (see `dropPids`) for `pids` to `counter`
+ * (labelled by PID), and clears them.
+ */
+export function reportDropped(counter, pids, dropped) {
+  for (const pid of pids) {
+    if (dropped[pid] > 0) {
+      counter.add(dropped[pid], String(pid));
+      dropped[pid] = 0;
+    }
+  }
 }

@@ -1,7 +1,8 @@
 // `node --test`: the rule without WebAssembly.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PACKET, dropPids, pidAt, pidMask, pidsFromConfig } from './pids.js';
+import { PACKET, dropPids, pidAt, pidMask, pidsFromConfig, reportDropped } from './pids.js';
+import { metricsOver } from '../sdk/metrics.js';
 
 function packet(pid, fill) {
   const p = new Uint8Array(PACKET).fill(fill);
@@ -24,6 +25,20 @@ test('drops exactly the listed PIDs and keeps the rest in order', () => {
   assert.equal(out.length, 3 * PACKET);
   assert.deepEqual([0, 1, 2].map((i) => pidAt(out, i * PACKET)), [0, 0x100, 0x1fff]);
   assert.equal(out[PACKET + 100], 3, 'payload of the kept packet unchanged');
+});
+
+test('counts what it drops per PID, and the metric follows', () => {
+  const metrics = metricsOver();
+  const batch = concat(packet(0x101, 1), packet(0x100, 2), packet(0x101, 3), packet(0x102, 4));
+  const dropped = new Uint32Array(0x2000);
+  dropPids(batch, pidMask([0x101, 0x102]), dropped);
+  assert.deepEqual([dropped[0x100], dropped[0x101], dropped[0x102]], [0, 2, 1]);
+  const counter = metrics.counter('packets_dropped_total', 'Dropped.', ['pid']);
+  reportDropped(counter, [0x101, 0x102], dropped);
+  assert.equal(metrics.value('packets_dropped_total', '257'), 2);
+  assert.equal(metrics.value('packets_dropped_total', 258), 1);
+  assert.equal(dropped[0x101], 0, 'reported counts start again');
+  assert.throws(() => counter.inc(), /label values/);
 });
 
 test('a batch with nothing to drop is returned as it is', () => {

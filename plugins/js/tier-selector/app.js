@@ -3,7 +3,7 @@
 // with componentize-js against acemux's `wit/` (world `selector-plugin`);
 // the rule lives in `tiers.js`.
 
-import { log, config } from 'acemux:plugin/host@0.9.0';
+import { log, config } from 'acemux:plugin/host@0.10.0';
 import { choose, settingsFromConfig, tierOf } from './tiers.js';
 
 // Read at the first selection, not at the module's top level: the module

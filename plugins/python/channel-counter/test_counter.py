@@ -3,6 +3,7 @@ test_counter.py`) in this directory; no component toolchain needed."""
 
 import unittest
 
+import acemux_metrics
 from counter import Audience
 
 
@@ -31,6 +32,19 @@ class AudienceTest(unittest.TestCase):
         a = Audience()
         self.assertEqual(a.left("aa", "ts", 10), "player left aa (ts) after 10 ms: 0 watching")
         self.assertEqual(a.ended("zz", "stopped"), "channel zz ended (stopped): peak 0 players, 0 joins, watched 0.0 s in all")
+
+    def test_the_metrics_follow_players(self):
+        acemux_metrics.reset()
+        a = Audience()
+        a.joined("aa", "ts")
+        a.joined("bb", "ts")
+        a.joined("aa", "hls")
+        a.left("aa", "ts", 90_000)
+        a.left("cc", "ts", 5)  # joined before the plugin: the gauge stays
+        self.assertEqual(acemux_metrics.value("joins_total", "ts"), 2.0)
+        self.assertEqual(acemux_metrics.value("players", "ts"), 1.0)
+        self.assertEqual(acemux_metrics.value("players", "hls"), 1.0)
+        self.assertEqual(acemux_metrics.histogram("watched_seconds"), (2, 90.005))
 
 
 if __name__ == "__main__":
