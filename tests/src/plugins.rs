@@ -79,3 +79,17 @@ pub async fn metric(h: &Harness, series: &str) -> Option<f64> {
     let text = h.http.get(h.url("/metrics")).send().await.ok()?.text().await.ok()?;
     text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
+
+/// Polls `/plugins` until plugin `name` has `status` (10 s at most);
+/// returns its entry.
+pub async fn status_becomes(h: &Harness, name: &str, status: &str) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..100 {
+        last = plugin(h, name).await;
+        if last["status"] == status {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{name} never became {status}: {last}");
+}

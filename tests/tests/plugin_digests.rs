@@ -6,24 +6,12 @@ use std::time::Duration;
 
 use ace_sim::SimConfig;
 use acemux_test_artifacts as wasm;
-use acemux_tests::plugins::{install, play_contents, plugin, set_settings};
+use acemux_tests::plugins::{install, play_contents, plugin, set_settings, status_becomes};
 use acemux_tests::{Harness, TempDir};
 use sha2::{Digest, Sha256};
 
 fn digest_of(path: &str) -> String {
     Sha256::digest(std::fs::read(path).unwrap()).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-async fn status_becomes(h: &Harness, name: &str, status: &str) -> serde_json::Value {
-    let mut last = serde_json::Value::Null;
-    for _ in 0..100 {
-        last = plugin(h, name).await;
-        if last["status"] == status {
-            return last;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{name} never became {status}: {last}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

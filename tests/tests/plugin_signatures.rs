@@ -5,13 +5,12 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use ace_sim::SimConfig;
 use acemux::plugins::signature::parse_signer;
 use acemux_test_artifacts as wasm;
 use acemux_test_artifacts::programs;
-use acemux_tests::plugins::{install, play_contents, plugin};
+use acemux_tests::plugins::{install, play_contents, status_becomes};
 use acemux_tests::{Harness, TempDir};
 
 /// A passwordless key pair in `dir`: (`name.pub`, `name.sec`).
@@ -27,18 +26,6 @@ fn key_pair(dir: &Path, name: &str) -> (String, String) {
 fn sign(file: &Path, secret: &str) {
     let signed = Command::new("minisign").args(["-S", "-s", secret, "-m"]).arg(file).output().unwrap();
     assert!(signed.status.success(), "minisign -S: {}", String::from_utf8_lossy(&signed.stderr));
-}
-
-async fn status_becomes(h: &Harness, name: &str, status: &str) -> serde_json::Value {
-    let mut last = serde_json::Value::Null;
-    for _ in 0..100 {
-        last = plugin(h, name).await;
-        if last["status"] == status {
-            return last;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{name} never became {status}: {last}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

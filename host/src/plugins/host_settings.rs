@@ -53,7 +53,8 @@ pub struct PluginHostSettings {
     pub plugins_require_digest: bool,
     /// Minisign public keys (`RW…`) or `minisign.pub` files, comma-separated:
     /// when set, a plugin loads only if `<name>.wasm.minisig` beside it is
-    /// one of these keys' signature of its file (`minisign -Sm <name>.wasm`).
+    /// one of these keys' signature of its file (`minisign -Sm <name>.wasm`)
+    /// [default: none].
     #[arg(long, env = "ACEMUX_PLUGIN_SIGNERS", value_delimiter = ',', value_parser = super::signature::parse_signer)]
     pub plugin_signers: Vec<Signer>,
 }
