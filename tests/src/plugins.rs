@@ -73,10 +73,19 @@ pub async fn assert_refused_for_version(h: &Harness, name: &str, theirs: &str) {
     play_contents(h, 999, 1).await;
 }
 
+/// `/metrics` as a caller with `token` (the admin token) or without one.
+pub async fn metrics_text(h: &Harness, token: Option<&str>) -> String {
+    let mut request = h.http.get(h.url("/metrics"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap().text().await.unwrap()
+}
+
 /// The value of one series on `/metrics`, named exactly as published
 /// (`name{label="value",…}`); `None` when it is not there.
 pub async fn metric(h: &Harness, series: &str) -> Option<f64> {
-    let text = h.http.get(h.url("/metrics")).send().await.ok()?.text().await.ok()?;
+    let text = metrics_text(h, None).await;
     text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 

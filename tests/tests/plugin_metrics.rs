@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ace_sim::SimConfig;
 use acemux_test_artifacts as wasm;
-use acemux_tests::plugins::{install, metric, plugin, set_settings};
+use acemux_tests::plugins::{install, metric, metrics_text, plugin, set_settings};
 use acemux_tests::{Harness, TempDir, content_id};
 
 fn sim() -> SimConfig {
@@ -16,14 +16,6 @@ fn sim() -> SimConfig {
 }
 
 const DROPPED: &str = "acemux_plugin_null_packets_dropped_total{plugin=\"null-strip\"}";
-
-async fn metrics_text(h: &Harness, token: Option<&str>) -> String {
-    let mut request = h.http.get(h.url("/metrics"));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    request.send().await.unwrap().text().await.unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rust_plugins_counter_and_histogram_reach_metrics_and_outlive_a_reload() {

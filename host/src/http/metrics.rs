@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, header};
 use axum::response::IntoResponse;
 
 use crate::engine::pool::EngineView;
+use crate::plugins::metrics_text::escape_value;
 use crate::stream::{CounterValues, SessionState};
 
 use super::status::Detail;
@@ -40,10 +41,6 @@ type EngineValue = fn(&EngineView) -> u64;
 
 /// Reads one gauge's value off an engine's statistics of a stream.
 type StatValue = fn(&crate::engine::EngineStats) -> Option<u64>;
-
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
-}
 
 pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
     let detail = Detail::for_caller(&app, &headers)?;
@@ -85,7 +82,7 @@ pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Result<
     if !by_user.is_empty() {
         f.head("acemux_user_players", "gauge", "Players attached now, by the user whose token they carry.");
         for (user, n) in by_user {
-            let _ = writeln!(f.out, "acemux_user_players{{user=\"{}\"}} {n}", escape(user));
+            let _ = writeln!(f.out, "acemux_user_players{{user=\"{}\"}} {n}", escape_value(user));
         }
     }
     let outputs: Vec<_> = app.hls.outputs().iter().map(|o| o.stats()).collect();
@@ -189,7 +186,7 @@ pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Result<
 
     let engines = ctx.pool.views();
     let label = |e: &EngineView| match detail {
-        Detail::Full => escape(&e.id),
+        Detail::Full => escape_value(&e.id),
         Detail::Redacted => format!("engine-{}", e.serial),
     };
     let per_engine: [(&str, &str, EngineValue); 4] = [
@@ -266,7 +263,7 @@ fn plugin_metrics(f: &mut Family<'_>, app: &AppState, detail: Detail) {
     for (name, kind, help, value) in families {
         f.head(name, kind, help);
         for p in &set.plugins {
-            let _ = writeln!(f.out, "{name}{{plugin=\"{}\"}} {}", escape(&p.name), value(p));
+            let _ = writeln!(f.out, "{name}{{plugin=\"{}\"}} {}", escape_value(&p.name), value(p));
         }
     }
     if detail == Detail::Full {
@@ -283,7 +280,7 @@ fn source_metrics(f: &mut Family<'_>, app: &AppState) {
         app.channels.current().channels.len(),
     );
     let states: Vec<(String, crate::channels::catalog::SourceState)> =
-        app.channels.sources().iter().map(|s| (escape(&s.spec.name), s.state())).collect();
+        app.channels.sources().iter().map(|s| (escape_value(&s.spec.name), s.state())).collect();
     type SourceValue = fn(&crate::channels::catalog::SourceState) -> f64;
     let families: [(&str, &str, &str, SourceValue); 6] = [
         (
@@ -347,7 +344,7 @@ fn engine_stat_metrics(f: &mut Family<'_>, sessions: &[std::sync::Arc<crate::str
         f.head(name, "gauge", help);
         for (content, s) in &stats {
             if let Some(v) = value(s) {
-                let _ = writeln!(f.out, "{name}{{content=\"{}\"}} {v}", escape(content));
+                let _ = writeln!(f.out, "{name}{{content=\"{}\"}} {v}", escape_value(content));
             }
         }
     }
@@ -359,7 +356,7 @@ fn cluster_metrics(f: &mut Family<'_>, app: &AppState) {
     let _ = writeln!(
         f.out,
         "acemux_instance_info{{instance=\"{}\"}} 1",
-        escape(&app.cluster_settings.instance_id)
+        escape_value(&app.cluster_settings.instance_id)
     );
     let Some(cluster) = &app.cluster else { return };
     let get = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);

@@ -267,10 +267,6 @@ impl MetricsRegistry {
         self.plugins.lock().retain(|name, _| loaded(name));
     }
 
-    pub fn of(&self, plugin: &str) -> Option<Arc<PluginMetrics>> {
-        self.plugins.lock().get(plugin).cloned()
-    }
-
     /// Every published family, by name; within one, each plugin's series.
     pub fn snapshot(&self) -> BTreeMap<String, Vec<FamilySnapshot>> {
         let plugins: Vec<Arc<PluginMetrics>> = self.plugins.lock().values().cloned().collect();

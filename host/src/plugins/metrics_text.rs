@@ -57,6 +57,8 @@ fn escape_help(v: &str) -> String {
     v.replace('\\', "\\\\").replace('\n', "\\n")
 }
 
-fn escape_value(v: &str) -> String {
+/// A label value in the text format (`/metrics` escapes its own labels
+/// with it too).
+pub fn escape_value(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
