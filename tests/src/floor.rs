@@ -84,11 +84,16 @@ const PAGE: u64 = 4096;
 /// released (at 64 KiB, 16 MiB: far more than any client is behind).
 const KEPT_CHUNKS: u64 = 256;
 
+/// The file is given back in blocks of this size (a huge page).
+const RELEASED: u64 = 2 << 20;
+
 /// The zero-copy floor: the same stream, but each chunk is written once
 /// into an append-only `memfd` and every client is fed with `sendfile(2)`
 /// from it, so the kernel hands the file's pages to the sockets instead of
 /// copying the payload into each. Old chunks are released with
-/// `fallocate(PUNCH_HOLE)` far behind the newest.
+/// `fallocate(PUNCH_HOLE)` far behind the newest. Chunks are written
+/// through a shared mapping that asks for huge pages, as acemux's are, so
+/// both get them when the kernel allows (`shmem_enabled`).
 pub async fn serve_zero_copy_floor(
     listener: TcpListener,
     bitrate_bps: u64,
@@ -104,29 +109,36 @@ pub async fn serve_zero_copy_floor(
     let packets = (chunk_bytes / PACKET_SIZE).max(1);
     let period = Duration::from_secs_f64((packets * PACKET_SIZE * 8) as f64 / bitrate_bps.max(1) as f64);
     let writer = file.clone();
+    let mapped = MappedFile::new(file.as_raw_fd())?;
     tokio::spawn(async move {
         let mut generator = TsGenerator::new(0);
         let started = Instant::now();
         let mut sent = 0u32;
         let mut offset = 0u64;
+        let mut released = 0u64;
         let stride = ((packets * PACKET_SIZE) as u64).div_ceil(PAGE) * PAGE;
         loop {
             let mut chunk = Vec::with_capacity(packets * PACKET_SIZE);
             generator.write(packets, &mut chunk);
-            if pwrite_all(writer.as_raw_fd(), &chunk, offset).is_err() {
+            if mapped.write(&chunk, offset).is_err()
+                && pwrite_all(writer.as_raw_fd(), &chunk, offset).is_err()
+            {
                 return;
             }
             let _ = producer.send((offset, chunk.len()));
-            if let Some(old) = offset.checked_sub(stride * KEPT_CHUNKS) {
+            // Released in whole 2 MiB blocks, never part of a huge page.
+            let behind = offset.saturating_sub(stride * KEPT_CHUNKS) / RELEASED * RELEASED;
+            if behind > released {
                 // SAFETY: plain syscall on our own descriptor.
                 unsafe {
                     libc::fallocate(
                         writer.as_raw_fd(),
                         libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
-                        old as libc::off_t,
-                        stride as libc::off_t,
+                        released as libc::off_t,
+                        (behind - released) as libc::off_t,
                     )
                 };
+                released = behind;
             }
             offset += stride;
             sent += 1;
@@ -155,6 +167,55 @@ pub async fn serve_zero_copy_floor(
         });
     }
 }
+
+/// The floor's file mapped whole, far larger than a benchmark writes.
+struct MappedFile {
+    addr: usize,
+}
+
+/// 64 GiB: 18 hours at 8 Mbit/s; past it chunks are written with `pwrite`.
+const MAPPED: u64 = 64 << 30;
+
+impl MappedFile {
+    fn new(fd: RawFd) -> anyhow::Result<Self> {
+        // SAFETY: plain syscalls on our own descriptor and a fresh mapping.
+        unsafe {
+            anyhow::ensure!(libc::ftruncate(fd, MAPPED as libc::off_t) == 0, "ftruncate");
+            let addr = libc::mmap(
+                std::ptr::null_mut(),
+                MAPPED as usize,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_NORESERVE,
+                fd,
+                0,
+            );
+            anyhow::ensure!(addr != libc::MAP_FAILED, "mmap: {}", std::io::Error::last_os_error());
+            libc::madvise(addr, MAPPED as usize, libc::MADV_HUGEPAGE);
+            Ok(Self { addr: addr as usize })
+        }
+    }
+
+    /// Allocates the pages (an error rather than a fault if the kernel
+    /// cannot) and copies `data` in.
+    fn write(&self, data: &[u8], offset: u64) -> std::io::Result<()> {
+        if offset + data.len() as u64 > MAPPED {
+            return Err(std::io::ErrorKind::FileTooLarge.into());
+        }
+        let at = (self.addr + offset as usize) as *mut libc::c_void;
+        let pages = (data.len() as u64).div_ceil(PAGE) * PAGE;
+        // SAFETY: a page-aligned range inside our own mapping, written once.
+        unsafe {
+            if libc::madvise(at, pages as usize, libc::MADV_POPULATE_WRITE) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            std::ptr::copy_nonoverlapping(data.as_ptr(), at.cast(), data.len());
+        }
+        Ok(())
+    }
+}
+
+// SAFETY: the mapping is only an address; writes go to disjoint offsets.
+unsafe impl Send for MappedFile {}
 
 /// Writes all of `data` at `offset` of `fd`.
 fn pwrite_all(fd: RawFd, mut data: &[u8], mut offset: u64) -> std::io::Result<()> {

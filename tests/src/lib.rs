@@ -89,8 +89,8 @@ impl Harness {
         settings.plugins.plugin_cache = Some(acemux::values::OrNone(None));
         // Every test player comes from 127.0.0.1; the cap has tests of its own.
         settings.front.max_connections_per_client = acemux::values::OrNone(None);
-        // `ACEMUX_TEST_ZERO_COPY=on cargo test` runs every test on the
-        // zero-copy path (tests that choose a path still choose).
+        // `ACEMUX_TEST_ZERO_COPY=off cargo test` runs every test on the
+        // copying path (tests that choose a path still choose).
         if let Some(on) =
             std::env::var("ACEMUX_TEST_ZERO_COPY").ok().and_then(|v| acemux::values::on_off(&v).ok())
         {

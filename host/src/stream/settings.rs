@@ -52,9 +52,9 @@ pub struct StreamSettings {
     pub buffer_ttl: Duration,
     /// Keep each stream's buffer in kernel pages (a memfd) and send it to
     /// players and HLS viewers with sendfile(2), without a copy per player;
-    /// `off` keeps it on the heap and writes it. Off by default: on this
-    /// kind of machine it measured no cheaper (docs/benchmarks.md).
-    #[arg(long, env = "ACEMUX_ZERO_COPY", default_value = "off", action = clap::ArgAction::Set, value_parser = values::on_off)]
+    /// `off` keeps it on the heap and writes it. Cheaper with huge pages
+    /// for shared memory (`shmem_enabled` = `advise`; docs/benchmarks.md).
+    #[arg(long, env = "ACEMUX_ZERO_COPY", default_value = "on", action = clap::ArgAction::Set, value_parser = values::on_off)]
     pub zero_copy: bool,
     /// How far behind live a new player starts.
     #[arg(long, env = "ACEMUX_JOIN_BEHIND", default_value = "2", value_parser = values::duration)]

@@ -13,6 +13,7 @@
 //! the path falls back by itself (`--zero-copy off`, a chunk the kernel
 //! would not take).
 
+pub mod folios;
 pub mod mappings;
 pub mod pages;
 pub mod socket;
