@@ -64,7 +64,7 @@ pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Result<
     f.one(
         "acemux_buffer_kernel_bytes",
         "gauge",
-        "Bytes of stream buffers held in kernel pages (--zero-copy on; not in the process's RSS).",
+        "Bytes of stream buffers held in kernel pages (--zero-copy on; in the process's RSS as shared memory).",
         crate::zero_copy::pages::held_bytes(),
     );
     // Players by user: names of configured users only (a bounded set).

@@ -41,8 +41,8 @@ const FILE_LIMIT: u64 = 1 << 40;
 /// Bytes of kernel pages held by every store.
 static HELD_BYTES: AtomicU64 = AtomicU64::new(0);
 
-/// Bytes of kernel pages every stream's store holds now (page cache, not
-/// counted in the process's resident memory).
+/// Bytes of kernel pages every stream's store holds now (shared memory:
+/// in the process's resident memory as `RssShmem`, not on the heap).
 pub fn held_bytes() -> u64 {
     HELD_BYTES.load(Ordering::Relaxed)
 }
