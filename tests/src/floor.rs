@@ -214,9 +214,6 @@ impl MappedFile {
     }
 }
 
-// SAFETY: the mapping is only an address; writes go to disjoint offsets.
-unsafe impl Send for MappedFile {}
-
 /// Writes all of `data` at `offset` of `fd`.
 fn pwrite_all(fd: RawFd, mut data: &[u8], mut offset: u64) -> std::io::Result<()> {
     while !data.is_empty() {

@@ -59,8 +59,7 @@ fn largest_in(dir: &Path) -> u64 {
         let on = match setting(&entry.path().join("shmem_enabled")).as_deref() {
             Some("never") => false,
             Some("inherit") => global_on,
-            Some(_) => true,
-            None => bytes.is_power_of_two(),
+            Some(_) | None => true,
         };
         if on && bytes.is_power_of_two() {
             largest = largest.max(bytes);

@@ -168,14 +168,19 @@ impl Window {
         Ok(())
     }
 
+    /// The blocks `pages` bytes from `at` touch.
+    fn block_range(&self, at: usize, pages: u64) -> std::ops::Range<usize> {
+        let block = self.block as usize;
+        at / block..(at + pages as usize).div_ceil(block)
+    }
+
     /// The blocks `pages` bytes from `at` touch, with how many of their
     /// pages in each.
     fn blocks_of(&self, at: usize, pages: u64) -> impl Iterator<Item = (usize, u32)> {
-        let (at, end, block) = (at as u64, at as u64 + pages, self.block);
-        (at / block..end.div_ceil(block)).map(move |b| {
-            let from = at.max(b * block);
-            let to = end.min((b + 1) * block);
-            (b as usize, ((to - from) / PAGE) as u32)
+        let (start, end, block) = (at as u64, at as u64 + pages, self.block);
+        self.block_range(at, pages).map(move |b| {
+            let (b_start, b_end) = (b as u64 * block, (b as u64 + 1) * block);
+            (b, ((end.min(b_end) - start.max(b_start)) / PAGE) as u32)
         })
     }
 
@@ -207,9 +212,7 @@ impl Window {
         for (b, n) in self.blocks_of(at, pages) {
             blocks.held[b] -= n;
         }
-        let block = self.block as usize;
-        let range = at / block..(at + pages as usize).div_ceil(block);
-        self.give_back(blocks, range);
+        self.give_back(blocks, self.block_range(at, pages));
     }
 
     /// Punches every block in `range` that is closed and held by nothing,
